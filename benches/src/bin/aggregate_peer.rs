@@ -1,0 +1,69 @@
+//! Writes a bench dataset as Parquet and times dotation on it, for
+//! `benches/peer/aggregate.py`, which times polars on the same files in the same run.
+//!
+//! Usage: `aggregate_peer DIR VISITS REPEATS` — prints one JSON object of median seconds.
+
+use std::time::Instant;
+
+use dotation_benches::{Size, dataset};
+use dotation_core::aggregate::Drivers;
+use dotation_core::schema::TableKind;
+use dotation_core::validate::{ValidateOptions, validate};
+use dotation_server::io::{Output, read_dataset};
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let dir = std::path::PathBuf::from(args.get(1).expect("DIR"));
+    let visits: usize = args.get(2).map_or(10_000_000, |s| s.parse().expect("VISITS"));
+    let repeats: usize = args.get(3).map_or(5, |s| s.parse().expect("REPEATS"));
+    let size = if visits <= Size::SURVEY.visits {
+        Size { visits, ..Size::SURVEY }
+    } else {
+        Size { visits, ..Size::TEN_MILLION }
+    };
+    let raw = dataset(size, 42);
+    let mut out = Output::new(&dir).expect("output folder");
+    for t in TableKind::ALL {
+        let name = format!("{}.parquet", t.name());
+        let src = raw.get(t);
+        let mut w = out.parquet_writer(&name, src.batches[0].schema()).expect("writer");
+        for b in &src.batches {
+            w.write(b).expect("write");
+        }
+        w.close().expect("close");
+    }
+    out.commit().expect("commit");
+    drop(raw);
+
+    let (mut read, mut check, mut drivers, mut total) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..repeats {
+        let t0 = Instant::now();
+        let raw = read_dataset(&dir).expect("read");
+        let t1 = Instant::now();
+        let m = validate(&raw, &ValidateOptions::default()).expect("valid");
+        let t2 = Instant::now();
+        let d = Drivers::compute(&m);
+        let t3 = Instant::now();
+        std::hint::black_box(&d);
+        read.push((t1 - t0).as_secs_f64());
+        check.push((t2 - t1).as_secs_f64());
+        drivers.push((t3 - t2).as_secs_f64());
+        total.push((t3 - t0).as_secs_f64());
+    }
+    println!(
+        "{}",
+        serde_json::json!({
+            "visits": visits,
+            "threads": rayon::current_num_threads(),
+            "read_parquet": median(read),
+            "validate": median(check),
+            "drivers": median(drivers),
+            "total": median(total),
+        })
+    );
+}

@@ -1,0 +1,488 @@
+//! The data contract: the four input tables a modeller gives dotation, column by column,
+//! with their Arrow types, units and meanings. The names are fixed (they are what users
+//! write in their files); readers use these schemas to parse text formats without
+//! guessing types, and validation checks every batch against them.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+/// One of the four input tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TableKind {
+    /// Départements: tariffs and population drivers.
+    Departements,
+    /// Services: status, hours by funder, tariffs, costs, staff.
+    Services,
+    /// Users: allowance, dependency, plan, resources, zone.
+    Users,
+    /// Visits: one row per visit recorded by télégestion.
+    Visits,
+}
+
+impl TableKind {
+    /// The four tables, in dependency order (a table only refers to earlier ones).
+    pub const ALL: [TableKind; 4] = [
+        TableKind::Departements,
+        TableKind::Services,
+        TableKind::Users,
+        TableKind::Visits,
+    ];
+
+    /// The table's name in files, on the wire and in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            TableKind::Departements => "departements",
+            TableKind::Services => "services",
+            TableKind::Users => "users",
+            TableKind::Visits => "visits",
+        }
+    }
+
+    /// Parses a table name as written in files and Flight descriptors.
+    pub fn from_name(name: &str) -> Option<TableKind> {
+        TableKind::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// The contract's columns of this table.
+    pub fn columns(self) -> &'static [Column] {
+        match self {
+            TableKind::Departements => DEPARTEMENTS,
+            TableKind::Services => SERVICES,
+            TableKind::Users => USERS,
+            TableKind::Visits => VISITS,
+        }
+    }
+
+    /// The contract as an Arrow schema (extra columns of a file are kept by readers but
+    /// ignored by the computations).
+    pub fn schema(self) -> SchemaRef {
+        let fields: Vec<Field> = self
+            .columns()
+            .iter()
+            .map(|c| Field::new(c.name, c.ty.data_type(), c.nullable))
+            .collect();
+        Arc::new(Schema::new(fields))
+    }
+
+    /// The contract column called `name`, if any.
+    pub fn column(self, name: &str) -> Option<&'static Column> {
+        self.columns().iter().find(|c| c.name == name)
+    }
+}
+
+impl std::fmt::Display for TableKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The logical type of a contract column. Readers accept any Arrow type that casts to it
+/// without loss (for example Int64 for an Int32 column whose values fit, LargeUtf8 or
+/// dictionary-encoded strings for Utf8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColumnType {
+    /// UTF-8 text.
+    Text,
+    /// 32-bit signed integer.
+    Int32,
+    /// 64-bit signed integer.
+    Int64,
+    /// 64-bit float.
+    Float64,
+    /// Boolean.
+    Bool,
+    /// Timestamp in microseconds, no time zone (local civil time of the visit).
+    Timestamp,
+}
+
+impl ColumnType {
+    /// The canonical Arrow type the column is converted to.
+    pub fn data_type(self) -> DataType {
+        match self {
+            ColumnType::Text => DataType::Utf8,
+            ColumnType::Int32 => DataType::Int32,
+            ColumnType::Int64 => DataType::Int64,
+            ColumnType::Float64 => DataType::Float64,
+            ColumnType::Bool => DataType::Boolean,
+            ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
+        }
+    }
+}
+
+/// One column of the contract.
+#[derive(Clone, Copy, Debug)]
+pub struct Column {
+    /// Name in files (fixed by the contract).
+    pub name: &'static str,
+    /// Logical type.
+    pub ty: ColumnType,
+    /// Whether nulls are allowed.
+    pub nullable: bool,
+    /// Unit of the values ("" when none).
+    pub unit: &'static str,
+    /// Meaning, in one sentence.
+    pub doc: &'static str,
+}
+
+const fn col(
+    name: &'static str,
+    ty: ColumnType,
+    nullable: bool,
+    unit: &'static str,
+    doc: &'static str,
+) -> Column {
+    Column {
+        name,
+        ty,
+        nullable,
+        unit,
+        doc,
+    }
+}
+
+use ColumnType::{Bool, Float64, Int32, Int64, Text, Timestamp};
+
+/// `departements`: one row per département.
+pub const DEPARTEMENTS: &[Column] = &[
+    col(
+        "departement",
+        Text,
+        false,
+        "",
+        "code: \"01\"…\"95\", \"971\"…\"976\", \"2A\"/\"2B\" or \"20\", \"69D\"/\"69M\"",
+    ),
+    col("name", Text, false, "", "name of the département"),
+    col(
+        "year",
+        Int32,
+        false,
+        "year",
+        "the year the figures and tariffs apply to (one year per dataset)",
+    ),
+    col(
+        "tarif_reference",
+        Float64,
+        false,
+        "€/h",
+        "what the département pays for an hour delivered by an NHAS service",
+    ),
+    col(
+        "pop_60_plus",
+        Int64,
+        false,
+        "persons",
+        "population aged 60 and over",
+    ),
+    col(
+        "pop_75_plus",
+        Int64,
+        false,
+        "persons",
+        "population aged 75 and over",
+    ),
+    col(
+        "apa_domicile",
+        Int64,
+        false,
+        "persons",
+        "APA beneficiaries living at home",
+    ),
+    col("pch", Int64, false, "persons", "PCH beneficiaries"),
+];
+
+/// `services`: one row per service of the survey (or of the census).
+pub const SERVICES: &[Column] = &[
+    col("service_id", Text, false, "", "unique identifier"),
+    col(
+        "departement",
+        Text,
+        false,
+        "",
+        "the département that tariffs the service (→ departements.departement)",
+    ),
+    col(
+        "status",
+        Text,
+        false,
+        "",
+        "legal status: associatif, public or prive_lucratif",
+    ),
+    col(
+        "habilitated",
+        Bool,
+        false,
+        "",
+        "habilitated for social aid (HAS, true) or not (NHAS, false)",
+    ),
+    col(
+        "mixed",
+        Bool,
+        false,
+        "",
+        "also delivers nursing care (SAD mixte)",
+    ),
+    col(
+        "design_weight",
+        Float64,
+        false,
+        "services",
+        "survey weight: how many services of the frame this one stands for (1 for a census)",
+    ),
+    col(
+        "hours_apa",
+        Float64,
+        false,
+        "h/year",
+        "hours delivered to APA users",
+    ),
+    col(
+        "hours_pch",
+        Float64,
+        false,
+        "h/year",
+        "hours delivered to PCH users",
+    ),
+    col(
+        "hours_social_aid",
+        Float64,
+        false,
+        "h/year",
+        "hours funded by départemental social aid",
+    ),
+    col(
+        "hours_other",
+        Float64,
+        false,
+        "h/year",
+        "hours funded otherwise (pension funds, private clients)",
+    ),
+    col(
+        "tariff_hourly",
+        Float64,
+        true,
+        "€/h",
+        "HAS: the tariff set by the département; NHAS: null",
+    ),
+    col(
+        "price_billed",
+        Float64,
+        true,
+        "€/h",
+        "NHAS: the price the service bills users; HAS: null",
+    ),
+    col(
+        "dotation_complementaire",
+        Float64,
+        false,
+        "€/year",
+        "dotation complémentaire received in the year",
+    ),
+    col(
+        "cost_g1",
+        Float64,
+        false,
+        "€/year",
+        "cost group 1: current operating expenses of the aid activity",
+    ),
+    col(
+        "cost_g2",
+        Float64,
+        false,
+        "€/year",
+        "cost group 2: staff expenses of the aid activity",
+    ),
+    col(
+        "cost_g3",
+        Float64,
+        false,
+        "€/year",
+        "cost group 3: structure expenses of the aid activity",
+    ),
+    col(
+        "cost_total",
+        Float64,
+        false,
+        "€/year",
+        "total annual cost of the aid activity (= g1 + g2 + g3)",
+    ),
+    col(
+        "fte_carers",
+        Float64,
+        false,
+        "FTE",
+        "carers (intervenants), full-time equivalents",
+    ),
+    col(
+        "fte_support",
+        Float64,
+        false,
+        "FTE",
+        "management, administrative and coordination staff, full-time equivalents",
+    ),
+];
+
+/// `users`: one row per user served in the year.
+pub const USERS: &[Column] = &[
+    col("user_id", Text, false, "", "unique identifier"),
+    col(
+        "service_id",
+        Text,
+        false,
+        "",
+        "the service (→ services.service_id)",
+    ),
+    col(
+        "allowance",
+        Text,
+        false,
+        "",
+        "funder of the user's hours: APA, PCH, social_aid or other",
+    ),
+    col(
+        "gir",
+        Int32,
+        true,
+        "",
+        "dependency group 1 (most dependent) … 6; APA users 1–4",
+    ),
+    col(
+        "plan_hours_month",
+        Float64,
+        false,
+        "h/month",
+        "hours per month in the user's plan",
+    ),
+    col(
+        "plan_amount_month",
+        Float64,
+        false,
+        "€/month",
+        "amount of the accepted APA plan (0 for other allowances)",
+    ),
+    col(
+        "pch_hours_month",
+        Float64,
+        true,
+        "h/month",
+        "PCH human-aid hours per month (PCH users)",
+    ),
+    col(
+        "resources_month",
+        Float64,
+        false,
+        "€/month",
+        "monthly resources used for the APA participation (a couple's when couple)",
+    ),
+    col(
+        "couple",
+        Bool,
+        false,
+        "",
+        "resources are a couple's (divided by 1.7 for the APA participation)",
+    ),
+    col(
+        "entourage",
+        Int32,
+        false,
+        "",
+        "help from family and friends: 0 none … 3 strong",
+    ),
+    col(
+        "zone",
+        Text,
+        false,
+        "",
+        "where the user lives: urban, periurban, rural or mountain",
+    ),
+    col(
+        "months_served",
+        Float64,
+        false,
+        "months",
+        "months served in the year (0–12)",
+    ),
+];
+
+/// `visits`: one row per visit.
+pub const VISITS: &[Column] = &[
+    col(
+        "user_id",
+        Text,
+        false,
+        "",
+        "the user visited (→ users.user_id)",
+    ),
+    col(
+        "service_id",
+        Text,
+        false,
+        "",
+        "the service that made the visit (→ services.service_id, and the user's service)",
+    ),
+    col(
+        "start",
+        Timestamp,
+        false,
+        "µs",
+        "start of the visit, local civil time",
+    ),
+    col(
+        "duration_min",
+        Float64,
+        false,
+        "min",
+        "minutes at the user's home",
+    ),
+    col(
+        "travel_min",
+        Float64,
+        false,
+        "min",
+        "travel time to this visit",
+    ),
+    col(
+        "travel_km",
+        Float64,
+        false,
+        "km",
+        "travel distance to this visit",
+    ),
+    col(
+        "slot",
+        Text,
+        false,
+        "",
+        "weekday, evening (6–8 h, 19–22 h), sunday_holiday or night",
+    ),
+    col(
+        "carers",
+        Int32,
+        false,
+        "",
+        "carers present: 1, or 2 for a double-staffed visit",
+    ),
+    col(
+        "qualification",
+        Text,
+        false,
+        "",
+        "carer category A, B or C (Avenant 43 classification)",
+    ),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_contract_columns_are_unique() {
+        for t in TableKind::ALL {
+            assert_eq!(TableKind::from_name(t.name()), Some(t));
+            let mut names: Vec<_> = t.columns().iter().map(|c| c.name).collect();
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(names.len(), t.columns().len(), "{t}");
+        }
+    }
+}

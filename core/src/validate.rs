@@ -1,0 +1,1329 @@
+//! Validation of the four input tables against the data contract, and their conversion to
+//! typed columns ([`Microdata`]).
+//!
+//! Validation never stops at the first problem: it collects *all* of them — types, missing
+//! values, ranges, codes, duplicates, references between tables, consistency rules — each
+//! naming the file, table, row, column, value and the rule broken. Rows are numbered from
+//! 1 over the whole table, in file order (row 1 is the first data row; for a CSV file it
+//! is on line 2). So that a systematic problem over ten million visits stays readable,
+//! at most [`ValidateOptions::max_listed_per_rule`] problems are listed per
+//! (table, column, rule); the report counts the others.
+//!
+//! Visits are validated in parallel over fixed blocks of rows whose results are joined in
+//! row order, so the report and the data are identical whatever the number of threads.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::compute::{CastOptions, can_cast_types, cast_with_options};
+use arrow::datatypes::{
+    DataType, Float64Type, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType,
+};
+use arrow::util::display::FormatOptions;
+use rayon::prelude::*;
+
+use crate::legal;
+use crate::schema::{ColumnType, TableKind};
+use crate::tables::{
+    Allowance, Code, Departements, Microdata, Qualification, Services, Slot, Status, Users, Visits,
+    Zone,
+};
+
+/// Rows per validation block (visits are validated block by block, in parallel).
+pub const BLOCK_ROWS: usize = 1 << 16;
+
+/// One input table as read from its file: where it came from, and its record batches.
+#[derive(Clone, Debug, Default)]
+pub struct Source {
+    /// The file (or upload) the batches came from, as it should appear in messages.
+    pub file: String,
+    /// The table's rows, in file order.
+    pub batches: Vec<RecordBatch>,
+}
+
+impl Source {
+    /// A source from its file name and batches.
+    pub fn new(file: impl Into<String>, batches: Vec<RecordBatch>) -> Source {
+        Source {
+            file: file.into(),
+            batches,
+        }
+    }
+
+    /// Number of rows.
+    pub fn num_rows(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+}
+
+/// The four tables of a dataset, before validation.
+#[derive(Clone, Debug, Default)]
+pub struct RawDataset {
+    /// `departements`.
+    pub departements: Source,
+    /// `services`.
+    pub services: Source,
+    /// `users`.
+    pub users: Source,
+    /// `visits`.
+    pub visits: Source,
+}
+
+impl RawDataset {
+    /// The source of one table.
+    pub fn get(&self, table: TableKind) -> &Source {
+        match table {
+            TableKind::Departements => &self.departements,
+            TableKind::Services => &self.services,
+            TableKind::Users => &self.users,
+            TableKind::Visits => &self.visits,
+        }
+    }
+
+    /// The source of one table, to fill it.
+    pub fn get_mut(&mut self, table: TableKind) -> &mut Source {
+        match table {
+            TableKind::Departements => &mut self.departements,
+            TableKind::Services => &mut self.services,
+            TableKind::Users => &mut self.users,
+            TableKind::Visits => &mut self.visits,
+        }
+    }
+}
+
+/// Options of [`validate`].
+#[derive(Clone, Debug)]
+pub struct ValidateOptions {
+    /// Problems listed per (table, column, rule); the others are only counted.
+    pub max_listed_per_rule: usize,
+    /// The MTP of the dataset's year when the built-in table does not hold it (it is
+    /// needed to check APA plans against their ceilings).
+    pub mtp_override: Option<f64>,
+}
+
+impl Default for ValidateOptions {
+    fn default() -> Self {
+        ValidateOptions {
+            max_listed_per_rule: 20,
+            mtp_override: None,
+        }
+    }
+}
+
+/// A rule of the data contract.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Rule {
+    /// The table has no rows.
+    EmptyTable,
+    /// A contract column is absent.
+    MissingColumn,
+    /// The column's type cannot be converted to the contract's.
+    ColumnType {
+        /// The contract's type.
+        expected: String,
+        /// The file's type.
+        found: String,
+    },
+    /// A value cannot be read as the contract's type.
+    ValueType {
+        /// The contract's type.
+        expected: String,
+    },
+    /// A required value is missing.
+    Null,
+    /// A number is NaN or infinite.
+    NotFinite,
+    /// A number is outside its range.
+    Range {
+        /// The allowed range, in words (for example "≥ 0" or "1–4").
+        allowed: String,
+    },
+    /// A code is not one of the allowed ones.
+    Code {
+        /// The allowed codes.
+        allowed: String,
+    },
+    /// A key appears twice.
+    Duplicate {
+        /// The first row holding the key.
+        first_row: u64,
+    },
+    /// A reference to another table does not resolve.
+    UnknownReference {
+        /// The table referred to.
+        table: TableKind,
+        /// Its key column.
+        column: &'static str,
+    },
+    /// A visit's user belongs to another service.
+    UserOfOtherService {
+        /// The user's service in `users`.
+        user_service: String,
+    },
+    /// A value required by another column is absent, or one that must be absent is set.
+    Conditional {
+        /// The rule in words.
+        rule: String,
+    },
+    /// The cost groups do not add up to the total.
+    CostGroups {
+        /// cost_g1 + cost_g2 + cost_g3.
+        sum: f64,
+    },
+    /// An APA plan exceeds the legal ceiling of its GIR.
+    PlanAboveCeiling {
+        /// The ceiling, €/month.
+        ceiling: f64,
+        /// The GIR.
+        gir: i32,
+        /// The year.
+        year: i32,
+    },
+    /// The dataset mixes years.
+    SeveralYears {
+        /// The year of the first row.
+        first: i32,
+    },
+}
+
+impl Rule {
+    /// A stable short name of the rule, for counting and for tests.
+    pub fn id(&self) -> &'static str {
+        match self {
+            Rule::EmptyTable => "empty_table",
+            Rule::MissingColumn => "missing_column",
+            Rule::ColumnType { .. } => "column_type",
+            Rule::ValueType { .. } => "value_type",
+            Rule::Null => "null",
+            Rule::NotFinite => "not_finite",
+            Rule::Range { .. } => "range",
+            Rule::Code { .. } => "code",
+            Rule::Duplicate { .. } => "duplicate",
+            Rule::UnknownReference { .. } => "unknown_reference",
+            Rule::UserOfOtherService { .. } => "user_of_other_service",
+            Rule::Conditional { .. } => "conditional",
+            Rule::CostGroups { .. } => "cost_groups",
+            Rule::PlanAboveCeiling { .. } => "plan_above_ceiling",
+            Rule::SeveralYears { .. } => "several_years",
+        }
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rule::EmptyTable => write!(f, "the table must have at least one row"),
+            Rule::MissingColumn => write!(f, "the column is required by the data contract"),
+            Rule::ColumnType { expected, found } => {
+                write!(f, "the column must be {expected}, found {found}")
+            }
+            Rule::ValueType { expected } => write!(f, "the value must be {expected}"),
+            Rule::Null => write!(f, "a value is required"),
+            Rule::NotFinite => write!(f, "the value must be a finite number"),
+            Rule::Range { allowed } => write!(f, "the value must be {allowed}"),
+            Rule::Code { allowed } => write!(f, "the value must be one of {allowed}"),
+            Rule::Duplicate { first_row } => {
+                write!(
+                    f,
+                    "the key must be unique; it is already on row {first_row}"
+                )
+            }
+            Rule::UnknownReference { table, column } => {
+                write!(f, "no row of {table} has this {column}")
+            }
+            Rule::UserOfOtherService { user_service } => write!(
+                f,
+                "the visit's user belongs to service {user_service} in users; a visit must be made by the user's service"
+            ),
+            Rule::Conditional { rule } => f.write_str(rule),
+            Rule::CostGroups { sum } => write!(
+                f,
+                "cost_total must equal cost_g1 + cost_g2 + cost_g3 = {sum:.2} (to 1 € or 1e-6 relative)"
+            ),
+            Rule::PlanAboveCeiling { ceiling, gir, year } => write!(
+                f,
+                "an APA plan may not exceed the GIR {gir} ceiling of {year}, {ceiling:.2} €/month (art. R.232-10 CASF)"
+            ),
+            Rule::SeveralYears { first } => write!(
+                f,
+                "every row must have the same year; the first row has {first}"
+            ),
+        }
+    }
+}
+
+/// One problem found in the input.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Problem {
+    /// The file (or upload) holding the table.
+    pub file: String,
+    /// The table.
+    pub table: TableKind,
+    /// The row, from 1 (`None` for a problem of the whole table or column).
+    pub row: Option<u64>,
+    /// The column (`None` for a problem of the whole table).
+    pub column: Option<String>,
+    /// The offending value, as text.
+    pub value: Option<String>,
+    /// The rule broken.
+    pub rule: Rule,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: table {}", self.file, self.table)?;
+        if let Some(r) = self.row {
+            write!(f, ", row {r}")?;
+        }
+        if let Some(c) = &self.column {
+            write!(f, ", column {c}")?;
+        }
+        if let Some(v) = &self.value {
+            write!(f, ", value {v:?}")?;
+        }
+        write!(f, ": {}", self.rule)
+    }
+}
+
+/// Every problem found, the first ones of each kind listed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Report {
+    /// Problems listed, in table order then row order.
+    pub problems: Vec<Problem>,
+    /// Problems of each (table, column, rule), listed or not.
+    pub counts: Vec<((TableKind, String, &'static str), u64)>,
+}
+
+impl Report {
+    /// Total number of problems, listed or not.
+    pub fn total(&self) -> u64 {
+        self.counts.iter().map(|(_, n)| n).sum()
+    }
+
+    /// Whether the input is valid.
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let total = self.total();
+        writeln!(
+            f,
+            "{total} problem{} in the input data:",
+            if total == 1 { "" } else { "s" }
+        )?;
+        for p in &self.problems {
+            writeln!(f, "  - {p}")?;
+        }
+        let listed = self.problems.len() as u64;
+        if total > listed {
+            writeln!(f, "  ({} more not listed; counts by rule:)", total - listed)?;
+            for ((t, c, r), n) in &self.counts {
+                writeln!(f, "    {t}.{c} {r}: {n}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Problems found so far, capped per (table, column, rule).
+#[derive(Debug)]
+struct Problems {
+    cap: usize,
+    list: Vec<Problem>,
+    counts: HashMap<(TableKind, String, &'static str), u64>,
+    order: Vec<(TableKind, String, &'static str)>,
+}
+
+impl Problems {
+    fn new(cap: usize) -> Problems {
+        Problems {
+            cap,
+            list: Vec::new(),
+            counts: HashMap::new(),
+            order: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, p: Problem) {
+        let key = (p.table, p.column.clone().unwrap_or_default(), p.rule.id());
+        let n = self.counts.entry(key.clone()).or_insert_with(|| {
+            self.order.push(key);
+            0
+        });
+        *n += 1;
+        if *n <= self.cap as u64 {
+            self.list.push(p);
+        }
+    }
+
+    /// Appends the problems of a later block, keeping the per-rule caps.
+    fn merge(&mut self, other: Problems) {
+        let mut listed_of_other: HashMap<_, u64> = HashMap::new();
+        for p in other.list {
+            let key = (p.table, p.column.clone().unwrap_or_default(), p.rule.id());
+            *listed_of_other.entry(key).or_insert(0) += 1;
+            self.push(p);
+        }
+        // Problems the block counted but did not list are counted here too.
+        for key in other.order {
+            let total = other.counts[&key];
+            let listed = listed_of_other.get(&key).copied().unwrap_or(0);
+            let extra = total - listed;
+            if extra > 0 {
+                let n = self.counts.entry(key.clone()).or_insert_with(|| {
+                    self.order.push(key);
+                    0
+                });
+                *n += extra;
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
+
+    fn into_report(self) -> Report {
+        let counts = self
+            .order
+            .into_iter()
+            .map(|k| {
+                let n = self.counts[&k];
+                (k, n)
+            })
+            .collect();
+        Report {
+            problems: self.list,
+            counts,
+        }
+    }
+}
+
+/// Where problems of one table are reported.
+struct Ctx<'a> {
+    file: &'a str,
+    table: TableKind,
+}
+
+impl Ctx<'_> {
+    fn problem(
+        &self,
+        row: Option<u64>,
+        column: Option<&str>,
+        value: Option<String>,
+        rule: Rule,
+    ) -> Problem {
+        Problem {
+            file: self.file.to_string(),
+            table: self.table,
+            row,
+            column: column.map(str::to_string),
+            value,
+            rule,
+        }
+    }
+}
+
+/// A block of rows of one table, its contract columns cast to their canonical types.
+struct Block {
+    /// Row number (from 1) of the block's first row.
+    row1: u64,
+    len: usize,
+    columns: HashMap<&'static str, ArrayRef>,
+}
+
+impl Block {
+    fn f64(&self, name: &str) -> &arrow::array::PrimitiveArray<Float64Type> {
+        self.columns[name].as_primitive::<Float64Type>()
+    }
+    fn i32(&self, name: &str) -> &arrow::array::PrimitiveArray<Int32Type> {
+        self.columns[name].as_primitive::<Int32Type>()
+    }
+    fn i64(&self, name: &str) -> &arrow::array::PrimitiveArray<Int64Type> {
+        self.columns[name].as_primitive::<Int64Type>()
+    }
+    fn ts(&self, name: &str) -> &arrow::array::PrimitiveArray<TimestampMicrosecondType> {
+        self.columns[name].as_primitive::<TimestampMicrosecondType>()
+    }
+    fn text(&self, name: &str) -> &arrow::array::StringArray {
+        self.columns[name].as_string::<i32>()
+    }
+    fn bool(&self, name: &str) -> &arrow::array::BooleanArray {
+        self.columns[name].as_boolean()
+    }
+}
+
+/// Whether a file's column type converts to the contract type without loss of meaning.
+fn accepts(ty: ColumnType, found: &DataType) -> bool {
+    let target = ty.data_type();
+    let found_base = match found {
+        DataType::Dictionary(_, v) => v.as_ref(),
+        other => other,
+    };
+    let numeric_int = found_base.is_integer();
+    let text = matches!(
+        found_base,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    );
+    let family = match ty {
+        ColumnType::Int32 | ColumnType::Int64 => numeric_int || text,
+        ColumnType::Float64 => found_base.is_numeric() || text,
+        ColumnType::Bool => matches!(found_base, DataType::Boolean) || text,
+        ColumnType::Text => text || numeric_int,
+        ColumnType::Timestamp => {
+            matches!(
+                found_base,
+                DataType::Timestamp(_, _) | DataType::Date32 | DataType::Date64
+            ) || text
+        }
+    };
+    family && can_cast_types(found, &target)
+}
+
+fn type_name(ty: ColumnType) -> &'static str {
+    match ty {
+        ColumnType::Text => "text",
+        ColumnType::Int32 => "a 32-bit integer",
+        ColumnType::Int64 => "a 64-bit integer",
+        ColumnType::Float64 => "a number",
+        ColumnType::Bool => "a boolean (true/false)",
+        ColumnType::Timestamp => "a timestamp (YYYY-MM-DDTHH:MM:SS)",
+    }
+}
+
+fn display_value(array: &dyn Array, i: usize) -> String {
+    let opts = FormatOptions::default().with_null("null");
+    arrow::util::display::ArrayFormatter::try_new(array, &opts)
+        .map(|f| f.value(i).to_string())
+        .unwrap_or_else(|_| "?".to_string())
+}
+
+/// Splits a table into blocks of at most [`BLOCK_ROWS`] rows, checks that the contract
+/// columns exist and have a usable type, casts them, and reports values that could not be
+/// read, missing required values and non-finite numbers. Returns `None` when a column is
+/// missing or unusable: row rules are then not checked for this table.
+fn blocks(source: &Source, table: TableKind, problems: &mut Problems) -> Option<Vec<Block>> {
+    let ctx = Ctx {
+        file: &source.file,
+        table,
+    };
+    if source.num_rows() == 0 {
+        if matches!(table, TableKind::Departements | TableKind::Services) {
+            problems.push(ctx.problem(None, None, None, Rule::EmptyTable));
+        }
+        if source.batches.is_empty() {
+            return Some(Vec::new());
+        }
+    }
+    // Column presence and types, per batch (files of one table may differ in schema).
+    let mut usable = true;
+    let mut reported: Vec<&str> = Vec::new();
+    for batch in &source.batches {
+        let schema = batch.schema();
+        for c in table.columns() {
+            if reported.contains(&c.name) {
+                continue;
+            }
+            match schema.field_with_name(c.name) {
+                Err(_) => {
+                    problems.push(ctx.problem(None, Some(c.name), None, Rule::MissingColumn));
+                    reported.push(c.name);
+                    usable = false;
+                }
+                Ok(field) if !accepts(c.ty, field.data_type()) => {
+                    problems.push(ctx.problem(
+                        None,
+                        Some(c.name),
+                        None,
+                        Rule::ColumnType {
+                            expected: type_name(c.ty).to_string(),
+                            found: field.data_type().to_string(),
+                        },
+                    ));
+                    reported.push(c.name);
+                    usable = false;
+                }
+                Ok(_) => {}
+            }
+        }
+    }
+    if !usable {
+        return None;
+    }
+    let mut slices = Vec::new();
+    let mut row1 = 1u64;
+    for batch in &source.batches {
+        let mut off = 0;
+        while off < batch.num_rows() {
+            let len = BLOCK_ROWS.min(batch.num_rows() - off);
+            slices.push((row1, batch.slice(off, len)));
+            row1 += len as u64;
+            off += len;
+        }
+    }
+    let results: Vec<(Option<Block>, Problems)> = slices
+        .into_par_iter()
+        .map(|(row1, batch)| {
+            let mut p = Problems::new(problems.cap);
+            let b = cast_block(&ctx, row1, &batch, &mut p);
+            (b, p)
+        })
+        .collect();
+    let mut out = Vec::with_capacity(results.len());
+    for (b, p) in results {
+        problems.merge(p);
+        match b {
+            Some(b) => out.push(b),
+            None => usable = false,
+        }
+    }
+    usable.then_some(out)
+}
+
+fn cast_block(ctx: &Ctx<'_>, row1: u64, batch: &RecordBatch, p: &mut Problems) -> Option<Block> {
+    let options = CastOptions {
+        safe: true,
+        ..Default::default()
+    };
+    let mut columns = HashMap::new();
+    for c in ctx.table.columns() {
+        let raw = batch.column_by_name(c.name)?;
+        let target = c.ty.data_type();
+        let cast = if raw.data_type() == &target {
+            Arc::clone(raw)
+        } else {
+            let from = match raw.data_type() {
+                DataType::Timestamp(_, Some(_)) => {
+                    // Zoned timestamps are read as the UTC instant they denote.
+                    cast_with_options(
+                        raw,
+                        &DataType::Timestamp(TimeUnit::Microsecond, None),
+                        &options,
+                    )
+                }
+                _ => cast_with_options(raw, &target, &options),
+            };
+            match from {
+                Ok(a) => a,
+                Err(e) => {
+                    p.push(ctx.problem(
+                        None,
+                        Some(c.name),
+                        None,
+                        Rule::ColumnType {
+                            expected: type_name(c.ty).to_string(),
+                            found: format!("{} ({e})", raw.data_type()),
+                        },
+                    ));
+                    return None;
+                }
+            }
+        };
+        for i in 0..batch.num_rows() {
+            let row = Some(row1 + i as u64);
+            if raw.is_null(i) {
+                if !c.nullable {
+                    p.push(ctx.problem(row, Some(c.name), None, Rule::Null));
+                }
+            } else if cast.is_null(i) {
+                p.push(ctx.problem(
+                    row,
+                    Some(c.name),
+                    Some(display_value(raw.as_ref(), i)),
+                    Rule::ValueType {
+                        expected: type_name(c.ty).to_string(),
+                    },
+                ));
+            }
+        }
+        if c.ty == ColumnType::Float64 {
+            let a = cast.as_primitive::<Float64Type>();
+            for (i, v) in a.iter().enumerate() {
+                if let Some(v) = v
+                    && !v.is_finite()
+                {
+                    p.push(ctx.problem(
+                        Some(row1 + i as u64),
+                        Some(c.name),
+                        Some(v.to_string()),
+                        Rule::NotFinite,
+                    ));
+                }
+            }
+        }
+        columns.insert(c.name, cast);
+    }
+    Some(Block {
+        row1,
+        len: batch.num_rows(),
+        columns,
+    })
+}
+
+/// A numeric range rule.
+#[derive(Clone, Copy)]
+enum Bound {
+    NonNegative,
+    Positive,
+    Between(f64, f64),
+}
+
+impl Bound {
+    fn holds(self, v: f64) -> bool {
+        match self {
+            Bound::NonNegative => v >= 0.0,
+            Bound::Positive => v > 0.0,
+            Bound::Between(lo, hi) => v >= lo && v <= hi,
+        }
+    }
+    fn words(self) -> String {
+        match self {
+            Bound::NonNegative => "≥ 0".into(),
+            Bound::Positive => "> 0".into(),
+            Bound::Between(lo, hi) => format!("between {lo} and {hi}"),
+        }
+    }
+}
+
+/// Checks a range on a float column; nulls and non-finite values are reported elsewhere.
+fn check_f64(ctx: &Ctx<'_>, b: &Block, name: &str, bound: Bound, p: &mut Problems) {
+    for (i, v) in b.f64(name).iter().enumerate() {
+        if let Some(v) = v
+            && v.is_finite()
+            && !bound.holds(v)
+        {
+            p.push(ctx.problem(
+                Some(b.row1 + i as u64),
+                Some(name),
+                Some(v.to_string()),
+                Rule::Range {
+                    allowed: bound.words(),
+                },
+            ));
+        }
+    }
+}
+
+/// Checks a range on an integer column.
+fn check_int(ctx: &Ctx<'_>, b: &Block, name: &str, lo: i64, hi: i64, p: &mut Problems) {
+    let values: Vec<Option<i64>> = match b.columns[name].data_type() {
+        DataType::Int64 => b.i64(name).iter().collect(),
+        _ => b.i32(name).iter().map(|v| v.map(i64::from)).collect(),
+    };
+    for (i, v) in values.into_iter().enumerate() {
+        if let Some(v) = v
+            && (v < lo || v > hi)
+        {
+            p.push(ctx.problem(
+                Some(b.row1 + i as u64),
+                Some(name),
+                Some(v.to_string()),
+                Rule::Range {
+                    allowed: if hi == i64::MAX {
+                        format!("≥ {lo}")
+                    } else {
+                        format!("between {lo} and {hi}")
+                    },
+                },
+            ));
+        }
+    }
+}
+
+/// Parses a code column into its enumeration; unknown codes are reported.
+fn parse_codes<T: Code>(ctx: &Ctx<'_>, b: &Block, name: &str, p: &mut Problems) -> Vec<T> {
+    let a = b.text(name);
+    let mut out = Vec::with_capacity(b.len);
+    for i in 0..b.len {
+        if a.is_null(i) {
+            out.push(T::ALL[0]);
+            continue;
+        }
+        let s = a.value(i);
+        match T::parse(s) {
+            Some(v) => out.push(v),
+            None => {
+                out.push(T::ALL[0]);
+                p.push(ctx.problem(
+                    Some(b.row1 + i as u64),
+                    Some(name),
+                    Some(s.to_string()),
+                    Rule::Code {
+                        allowed: T::CODES.join(", "),
+                    },
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn f64_values(b: &Block, name: &str) -> Vec<f64> {
+    let a = b.f64(name);
+    if a.null_count() == 0 {
+        a.values().to_vec()
+    } else {
+        a.iter().map(|v| v.unwrap_or(0.0)).collect()
+    }
+}
+
+fn opt_f64_values(b: &Block, name: &str) -> Vec<Option<f64>> {
+    b.f64(name).iter().collect()
+}
+
+fn bool_values(b: &Block, name: &str) -> Vec<bool> {
+    b.bool(name).iter().map(|v| v.unwrap_or(false)).collect()
+}
+
+fn text_values(b: &Block, name: &str) -> Vec<String> {
+    b.text(name)
+        .iter()
+        .map(|v| v.unwrap_or_default().to_string())
+        .collect()
+}
+
+/// Records duplicate keys (the first occurrence wins) and returns the key → index map.
+fn unique_index(
+    ctx: &Ctx<'_>,
+    column: &str,
+    keys: &[String],
+    p: &mut Problems,
+) -> HashMap<String, u32> {
+    let mut index: HashMap<String, u32> = HashMap::with_capacity(keys.len());
+    for (i, k) in keys.iter().enumerate() {
+        if let Some(&first) = index.get(k) {
+            p.push(ctx.problem(
+                Some(i as u64 + 1),
+                Some(column),
+                Some(k.clone()),
+                Rule::Duplicate {
+                    first_row: u64::from(first) + 1,
+                },
+            ));
+        } else {
+            index.insert(k.clone(), i as u32);
+        }
+    }
+    index
+}
+
+fn is_departement_code(s: &str) -> bool {
+    let b = s.as_bytes();
+    match b.len() {
+        2 => {
+            (b[0].is_ascii_digit() && b[1].is_ascii_digit() && s != "00" && s <= "95")
+                || s == "2A"
+                || s == "2B"
+        }
+        3 => (s.starts_with("97") && (b'1'..=b'6').contains(&b[2])) || s == "69D" || s == "69M",
+        _ => false,
+    }
+}
+
+/// Validates a raw dataset. Returns the typed microdata, or the report of every problem.
+pub fn validate(raw: &RawDataset, options: &ValidateOptions) -> Result<Microdata, Report> {
+    let mut p = Problems::new(options.max_listed_per_rule.max(1));
+    let (departements, year, dept_index) = departements(&raw.departements, &mut p);
+    let (services, service_index) = services(&raw.services, dept_index.as_ref(), &mut p);
+    let mtp = year.and_then(|y| options.mtp_override.or_else(|| legal::mtp(y)));
+    let (users, user_index) = users(&raw.users, service_index.as_ref(), year.zip(mtp), &mut p);
+    let visits = visits(
+        &raw.visits,
+        service_index.as_ref(),
+        user_index.as_ref(),
+        users
+            .as_ref()
+            .zip(services.as_ref())
+            .map(|(u, s)| (u.service.as_slice(), s.id.as_slice())),
+        &mut p,
+    );
+    if !p.is_empty() {
+        return Err(p.into_report());
+    }
+    match (departements, year, services, users, visits) {
+        (Some(departements), Some(year), Some(services), Some(users), Some(visits)) => {
+            Ok(Microdata {
+                year,
+                departements,
+                services,
+                users,
+                visits,
+            })
+        }
+        // Every path that yields `None` has recorded a problem.
+        _ => Err(p.into_report()),
+    }
+}
+
+type DeptResult = (
+    Option<Departements>,
+    Option<i32>,
+    Option<HashMap<String, u32>>,
+);
+
+fn departements(source: &Source, p: &mut Problems) -> DeptResult {
+    let table = TableKind::Departements;
+    let ctx = Ctx {
+        file: &source.file,
+        table,
+    };
+    let Some(blocks) = blocks(source, table, p) else {
+        return (None, None, None);
+    };
+    let mut d = Departements::default();
+    let mut years: Vec<i32> = Vec::new();
+    for b in &blocks {
+        let codes = b.text("departement");
+        for i in 0..b.len {
+            if !codes.is_null(i) && !is_departement_code(codes.value(i)) {
+                p.push(
+                    ctx.problem(
+                        Some(b.row1 + i as u64),
+                        Some("departement"),
+                        Some(codes.value(i).to_string()),
+                        Rule::Code {
+                            allowed:
+                                "\"01\"…\"95\", \"2A\", \"2B\", \"971\"…\"976\", \"69D\", \"69M\""
+                                    .into(),
+                        },
+                    ),
+                );
+            }
+        }
+        check_int(&ctx, b, "year", 2000, 2100, p);
+        check_f64(&ctx, b, "tarif_reference", Bound::Positive, p);
+        for c in ["pop_60_plus", "pop_75_plus", "apa_domicile", "pch"] {
+            check_int(&ctx, b, c, 0, i64::MAX, p);
+        }
+        d.code.extend(text_values(b, "departement"));
+        d.name.extend(text_values(b, "name"));
+        years.extend(b.i32("year").iter().map(|v| v.unwrap_or(0)));
+        d.tarif_reference.extend(f64_values(b, "tarif_reference"));
+        for (dst, c) in [
+            (&mut d.pop_60_plus, "pop_60_plus"),
+            (&mut d.pop_75_plus, "pop_75_plus"),
+            (&mut d.apa_domicile, "apa_domicile"),
+            (&mut d.pch, "pch"),
+        ] {
+            dst.extend(b.i64(c).iter().map(|v| v.unwrap_or(0)));
+        }
+    }
+    let year = years.first().copied();
+    if let Some(first) = year {
+        for (i, &y) in years.iter().enumerate() {
+            if y != first {
+                p.push(ctx.problem(
+                    Some(i as u64 + 1),
+                    Some("year"),
+                    Some(y.to_string()),
+                    Rule::SeveralYears { first },
+                ));
+            }
+        }
+    }
+    let index = unique_index(&ctx, "departement", &d.code, p);
+    (Some(d), year, Some(index))
+}
+
+fn services(
+    source: &Source,
+    dept_index: Option<&HashMap<String, u32>>,
+    p: &mut Problems,
+) -> (Option<Services>, Option<HashMap<String, u32>>) {
+    let table = TableKind::Services;
+    let ctx = Ctx {
+        file: &source.file,
+        table,
+    };
+    let Some(blocks) = blocks(source, table, p) else {
+        return (None, None);
+    };
+    let mut s = Services::default();
+    for b in &blocks {
+        check_f64(&ctx, b, "design_weight", Bound::Positive, p);
+        for c in [
+            "hours_apa",
+            "hours_pch",
+            "hours_social_aid",
+            "hours_other",
+            "dotation_complementaire",
+            "cost_g1",
+            "cost_g2",
+            "cost_g3",
+            "cost_total",
+            "fte_carers",
+            "fte_support",
+        ] {
+            check_f64(&ctx, b, c, Bound::NonNegative, p);
+        }
+        check_f64(&ctx, b, "tariff_hourly", Bound::Positive, p);
+        check_f64(&ctx, b, "price_billed", Bound::Positive, p);
+        let ids = text_values(b, "service_id");
+        let depts = b.text("departement");
+        for i in 0..b.len {
+            let row = Some(b.row1 + i as u64);
+            if depts.is_null(i) {
+                s.departement.push(0);
+                continue;
+            }
+            match dept_index.map(|m| m.get(depts.value(i))) {
+                Some(Some(&d)) => s.departement.push(d),
+                Some(None) => {
+                    s.departement.push(0);
+                    p.push(ctx.problem(
+                        row,
+                        Some("departement"),
+                        Some(depts.value(i).to_string()),
+                        Rule::UnknownReference {
+                            table: TableKind::Departements,
+                            column: "departement",
+                        },
+                    ));
+                }
+                None => s.departement.push(0),
+            }
+        }
+        s.status.extend(parse_codes::<Status>(&ctx, b, "status", p));
+        let has = bool_values(b, "habilitated");
+        let tariff = opt_f64_values(b, "tariff_hourly");
+        let price = opt_f64_values(b, "price_billed");
+        let (g1, g2, g3, total) = (
+            f64_values(b, "cost_g1"),
+            f64_values(b, "cost_g2"),
+            f64_values(b, "cost_g3"),
+            f64_values(b, "cost_total"),
+        );
+        for i in 0..b.len {
+            let row = Some(b.row1 + i as u64);
+            if b.bool("habilitated").is_null(i) {
+                continue;
+            }
+            let rule = if has[i] && tariff[i].is_none() {
+                Some((
+                    "tariff_hourly",
+                    None,
+                    "an HAS service (habilitated = true) must have its tariff_hourly",
+                ))
+            } else if has[i] && price[i].is_some() {
+                Some((
+                    "price_billed",
+                    price[i],
+                    "an HAS service (habilitated = true) bills no price of its own: price_billed must be null",
+                ))
+            } else if !has[i] && price[i].is_none() {
+                Some((
+                    "price_billed",
+                    None,
+                    "an NHAS service (habilitated = false) must have its price_billed",
+                ))
+            } else if !has[i] && tariff[i].is_some() {
+                Some((
+                    "tariff_hourly",
+                    tariff[i],
+                    "an NHAS service (habilitated = false) has no tariff: tariff_hourly must be null (the département's tarif_reference applies)",
+                ))
+            } else {
+                None
+            };
+            if let Some((column, value, rule)) = rule {
+                p.push(ctx.problem(
+                    row,
+                    Some(column),
+                    value.map(|v| v.to_string()),
+                    Rule::Conditional { rule: rule.into() },
+                ));
+            }
+            let sum = g1[i] + g2[i] + g3[i];
+            if (sum - total[i]).abs() > (1e-6 * total[i].abs()).max(1.0) {
+                p.push(ctx.problem(
+                    row,
+                    Some("cost_total"),
+                    Some(total[i].to_string()),
+                    Rule::CostGroups { sum },
+                ));
+            }
+        }
+        s.id.extend(ids);
+        s.habilitated.extend(has);
+        s.mixed.extend(bool_values(b, "mixed"));
+        s.design_weight.extend(f64_values(b, "design_weight"));
+        s.hours_apa.extend(f64_values(b, "hours_apa"));
+        s.hours_pch.extend(f64_values(b, "hours_pch"));
+        s.hours_social_aid.extend(f64_values(b, "hours_social_aid"));
+        s.hours_other.extend(f64_values(b, "hours_other"));
+        s.tariff_hourly.extend(tariff);
+        s.price_billed.extend(price);
+        s.dotation_complementaire
+            .extend(f64_values(b, "dotation_complementaire"));
+        s.cost_g1.extend(g1);
+        s.cost_g2.extend(g2);
+        s.cost_g3.extend(g3);
+        s.cost_total.extend(total);
+        s.fte_carers.extend(f64_values(b, "fte_carers"));
+        s.fte_support.extend(f64_values(b, "fte_support"));
+    }
+    let index = unique_index(&ctx, "service_id", &s.id, p);
+    (Some(s), Some(index))
+}
+
+fn users(
+    source: &Source,
+    service_index: Option<&HashMap<String, u32>>,
+    year_mtp: Option<(i32, f64)>,
+    p: &mut Problems,
+) -> (Option<Users>, Option<HashMap<String, u32>>) {
+    let table = TableKind::Users;
+    let ctx = Ctx {
+        file: &source.file,
+        table,
+    };
+    let Some(blocks) = blocks(source, table, p) else {
+        return (None, None);
+    };
+    let mut u = Users::default();
+    for b in &blocks {
+        check_int(&ctx, b, "gir", 1, 6, p);
+        check_int(&ctx, b, "entourage", 0, 3, p);
+        check_f64(&ctx, b, "plan_hours_month", Bound::NonNegative, p);
+        check_f64(&ctx, b, "plan_amount_month", Bound::NonNegative, p);
+        check_f64(&ctx, b, "pch_hours_month", Bound::NonNegative, p);
+        check_f64(&ctx, b, "resources_month", Bound::NonNegative, p);
+        check_f64(&ctx, b, "months_served", Bound::Between(0.0, 12.0), p);
+        let services = b.text("service_id");
+        for i in 0..b.len {
+            let sid = if services.is_null(i) {
+                None
+            } else {
+                service_index.map(|m| (m.get(services.value(i)), services.value(i)))
+            };
+            match sid {
+                Some((Some(&s), _)) => u.service.push(s),
+                Some((None, v)) => {
+                    u.service.push(0);
+                    p.push(ctx.problem(
+                        Some(b.row1 + i as u64),
+                        Some("service_id"),
+                        Some(v.to_string()),
+                        Rule::UnknownReference {
+                            table: TableKind::Services,
+                            column: "service_id",
+                        },
+                    ));
+                }
+                None => u.service.push(0),
+            }
+        }
+        let allowance = parse_codes::<Allowance>(&ctx, b, "allowance", p);
+        let gir = b.i32("gir");
+        let plan = f64_values(b, "plan_amount_month");
+        let pch = opt_f64_values(b, "pch_hours_month");
+        for i in 0..b.len {
+            let row = Some(b.row1 + i as u64);
+            let g = gir.is_valid(i).then(|| gir.value(i));
+            if b.text("allowance").is_null(i) {
+                continue;
+            }
+            match allowance[i] {
+                Allowance::Apa => match g {
+                    Some(g @ 1..=4) => {
+                        if let Some((year, mtp)) = year_mtp
+                            && let Some(ceiling) = legal::apa_ceiling(g, mtp)
+                            && plan[i] > ceiling + 0.005
+                        {
+                            p.push(ctx.problem(
+                                row,
+                                Some("plan_amount_month"),
+                                Some(plan[i].to_string()),
+                                Rule::PlanAboveCeiling {
+                                    ceiling,
+                                    gir: g,
+                                    year,
+                                },
+                            ));
+                        }
+                    }
+                    other => p.push(ctx.problem(
+                        row,
+                        Some("gir"),
+                        Some(other.map_or("null".into(), |g| g.to_string())),
+                        Rule::Conditional {
+                            rule: "an APA user must have a GIR between 1 and 4".into(),
+                        },
+                    )),
+                },
+                Allowance::Pch if pch[i].is_none() => p.push(ctx.problem(
+                    row,
+                    Some("pch_hours_month"),
+                    None,
+                    Rule::Conditional {
+                        rule: "a PCH user must have pch_hours_month".into(),
+                    },
+                )),
+                _ => {}
+            }
+        }
+        u.id.extend(text_values(b, "user_id"));
+        u.allowance.extend(allowance);
+        u.gir.extend(
+            gir.iter()
+                .map(|g| g.filter(|g| (1..=6).contains(g)).unwrap_or(0) as u8),
+        );
+        u.plan_hours_month.extend(f64_values(b, "plan_hours_month"));
+        u.plan_amount_month.extend(plan);
+        u.pch_hours_month.extend(pch);
+        u.resources_month.extend(f64_values(b, "resources_month"));
+        u.couple.extend(bool_values(b, "couple"));
+        u.entourage.extend(
+            b.i32("entourage")
+                .iter()
+                .map(|e| e.unwrap_or(0).clamp(0, 3) as u8),
+        );
+        u.zone.extend(parse_codes::<Zone>(&ctx, b, "zone", p));
+        u.months_served.extend(f64_values(b, "months_served"));
+    }
+    let index = unique_index(&ctx, "user_id", &u.id, p);
+    (Some(u), Some(index))
+}
+
+fn visits(
+    source: &Source,
+    service_index: Option<&HashMap<String, u32>>,
+    user_index: Option<&HashMap<String, u32>>,
+    user_service: Option<(&[u32], &[String])>,
+    p: &mut Problems,
+) -> Option<Visits> {
+    let table = TableKind::Visits;
+    let blocks = blocks(source, table, p)?;
+    let cap = p.cap;
+    let parts: Vec<(Visits, Problems)> = blocks
+        .par_iter()
+        .map(|b| {
+            let ctx = Ctx {
+                file: &source.file,
+                table,
+            };
+            let mut q = Problems::new(cap);
+            let v = visit_block(&ctx, b, service_index, user_index, user_service, &mut q);
+            (v, q)
+        })
+        .collect();
+    let mut all = Visits::default();
+    let n: usize = parts.iter().map(|(v, _)| v.len()).sum();
+    all.user.reserve(n);
+    for (v, q) in parts {
+        p.merge(q);
+        all.append(v);
+    }
+    Some(all)
+}
+
+fn visit_block(
+    ctx: &Ctx<'_>,
+    b: &Block,
+    service_index: Option<&HashMap<String, u32>>,
+    user_index: Option<&HashMap<String, u32>>,
+    user_service: Option<(&[u32], &[String])>,
+    p: &mut Problems,
+) -> Visits {
+    check_f64(ctx, b, "duration_min", Bound::Between(0.0, 1440.0), p);
+    for (i, v) in b.f64("duration_min").iter().enumerate() {
+        if v == Some(0.0) {
+            p.push(ctx.problem(
+                Some(b.row1 + i as u64),
+                Some("duration_min"),
+                Some("0".into()),
+                Rule::Range {
+                    allowed: "> 0 and ≤ 1440".into(),
+                },
+            ));
+        }
+    }
+    check_f64(ctx, b, "travel_min", Bound::NonNegative, p);
+    check_f64(ctx, b, "travel_km", Bound::NonNegative, p);
+    check_int(ctx, b, "carers", 1, 2, p);
+    let mut v = Visits {
+        slot: parse_codes::<Slot>(ctx, b, "slot", p),
+        qualification: parse_codes::<Qualification>(ctx, b, "qualification", p),
+        ..Visits::default()
+    };
+    let users = b.text("user_id");
+    let services = b.text("service_id");
+    v.user.reserve(b.len);
+    v.service.reserve(b.len);
+    for i in 0..b.len {
+        let row = Some(b.row1 + i as u64);
+        let user = if users.is_null(i) {
+            None
+        } else {
+            user_index.and_then(|m| match m.get(users.value(i)) {
+                Some(&u) => Some(u),
+                None => {
+                    p.push(ctx.problem(
+                        row,
+                        Some("user_id"),
+                        Some(users.value(i).to_string()),
+                        Rule::UnknownReference {
+                            table: TableKind::Users,
+                            column: "user_id",
+                        },
+                    ));
+                    None
+                }
+            })
+        };
+        let service = if services.is_null(i) {
+            None
+        } else {
+            service_index.and_then(|m| match m.get(services.value(i)) {
+                Some(&s) => Some(s),
+                None => {
+                    p.push(ctx.problem(
+                        row,
+                        Some("service_id"),
+                        Some(services.value(i).to_string()),
+                        Rule::UnknownReference {
+                            table: TableKind::Services,
+                            column: "service_id",
+                        },
+                    ));
+                    None
+                }
+            })
+        };
+        if let (Some(u), Some(s), Some((us, ids))) = (user, service, user_service)
+            && us[u as usize] != s
+        {
+            p.push(ctx.problem(
+                row,
+                Some("service_id"),
+                Some(services.value(i).to_string()),
+                Rule::UserOfOtherService {
+                    user_service: ids[us[u as usize] as usize].clone(),
+                },
+            ));
+        }
+        v.user.push(user.unwrap_or(0));
+        v.service.push(service.unwrap_or(0));
+    }
+    let start = b.ts("start");
+    v.start = if start.null_count() == 0 {
+        start.values().to_vec()
+    } else {
+        start.iter().map(|t| t.unwrap_or(0)).collect()
+    };
+    v.duration_min = f64_values(b, "duration_min");
+    v.travel_min = f64_values(b, "travel_min");
+    v.travel_km = f64_values(b, "travel_km");
+    v.carers = b
+        .i32("carers")
+        .iter()
+        .map(|c| c.unwrap_or(1).clamp(1, 2) as u8)
+        .collect();
+    v
+}

@@ -1,0 +1,345 @@
+//! The `dotation` command line: `generate`, `validate`, `baseline`. Each command reads its
+//! inputs, runs the core, writes its results atomically and prints a short summary.
+//!
+//! Exit codes: 0 success; 1 the input data break the contract (the report lists every
+//! problem); 2 the command could not run (missing or unreadable files, bad options).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Args, Parser, Subcommand};
+use dotation_core::aggregate::Drivers;
+use dotation_core::baseline::{BaselineOptions, Totals, baseline};
+use dotation_core::tables::Microdata;
+use dotation_core::validate::{ValidateOptions, validate};
+use dotation_core::{CoreError, VERSION};
+use dotation_datasets::{Scale, SurveyConfig};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::data::{LoadedData, load};
+use crate::error::ServerError;
+use crate::io::Output;
+use crate::results;
+
+/// dotation: calibrate home-care funding formulas against cost-survey microdata.
+///
+/// Without --data, commands work on the embedded synthetic survey (437 services, seed
+/// 2026), generated in memory: nothing to download.
+#[derive(Debug, Parser)]
+#[command(name = "dotation", version, about, long_about)]
+pub struct Cli {
+    /// Worker threads for the computations (default: one per core). Results are identical
+    /// whatever the number.
+    #[arg(long, global = true, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Print only errors.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate a synthetic ENC SAD survey (Parquet tables and truth.json) into a folder.
+    ///
+    /// The survey scale samples about 437 services from a national frame of about 6,300,
+    /// with design weights, their users and two weeks of visits. The national scale writes
+    /// the whole frame (about 800,000 users and a year of visits, about 10^8 rows),
+    /// streamed to disk. truth.json documents the data-generating process of costs.
+    Generate(GenerateArgs),
+    /// Check a dataset folder against the data contract and list every problem.
+    ///
+    /// The folder holds departements, services, users and visits, each as .parquet, .csv
+    /// or .arrow. Exit code 0 when valid, 1 when not (each problem names the file, row,
+    /// column, value and rule).
+    Validate(ValidateArgs),
+    /// Compute today's hourly funding: per service, département and nation.
+    ///
+    /// Writes services.parquet, departements.parquet, users.parquet (participation and
+    /// out-of-pocket per billed hour), drivers.parquet and user_cells.parquet (cost
+    /// drivers) and summary.json, and prints the national totals.
+    Baseline(BaselineArgs),
+}
+
+/// Options of `generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Folder to write the tables into (created if needed).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Seed of the generator: the same seed gives the same bytes.
+    #[arg(long, default_value_t = dotation_datasets::DEFAULT_SEED)]
+    pub seed: u64,
+    /// survey (≈ 437 services, two weeks of visits) or national (the whole frame, a year).
+    #[arg(long, default_value = "survey")]
+    pub scale: Scale,
+    /// Year of the figures and tariffs.
+    #[arg(long, default_value_t = 2026)]
+    pub year: i32,
+}
+
+/// Options of `validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The dataset folder.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Problems listed per table, column and rule (all are counted).
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub max_listed: usize,
+    /// MTP of the data's year when dotation does not know it (€/month).
+    #[arg(long)]
+    pub mtp: Option<f64>,
+}
+
+/// Options of `baseline`.
+#[derive(Debug, Args)]
+pub struct BaselineArgs {
+    /// The dataset folder (default: the embedded synthetic survey).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Folder to write the results into (created if needed).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// MTP of the data's year when dotation does not know it (€/month).
+    #[arg(long)]
+    pub mtp: Option<f64>,
+    /// Replace the year's national floor tariff (€/h), to study a scenario.
+    #[arg(long)]
+    pub floor: Option<f64>,
+}
+
+/// Runs the command line; the binary's `main`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = if cli.quiet { "error" } else { "warn" };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Some(n) = cli.threads {
+        if let Err(e) = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+        {
+            eprintln!("error: --threads {n}: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Runs one parsed command (without installing logging or the thread pool).
+pub fn run(cli: &Cli) -> Result<(), ServerError> {
+    match &cli.command {
+        Command::Generate(a) => generate(a, cli.quiet),
+        Command::Validate(a) => run_validate(a, cli.quiet),
+        Command::Baseline(a) => run_baseline(a, cli.quiet),
+    }
+}
+
+fn bar(quiet: bool, len: u64, what: &str) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} ({eta})")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    pb.set_message(what.to_string());
+    pb
+}
+
+fn generate(a: &GenerateArgs, quiet: bool) -> Result<(), ServerError> {
+    let config = SurveyConfig {
+        seed: a.seed,
+        scale: a.scale,
+        year: a.year,
+    };
+    let t0 = Instant::now();
+    let summary = crate::data::write_generated(&config, &a.out, |total| {
+        bar(quiet, total, "services")
+    })?;
+    if !quiet {
+        println!(
+            "generated the {} survey (seed {}, year {}) into {} in {:.1} s",
+            a.scale,
+            a.seed,
+            a.year,
+            a.out.display(),
+            t0.elapsed().as_secs_f64()
+        );
+        for (table, rows) in summary {
+            println!("  {table:<13} {:>13} rows", thousands(rows as f64, 0));
+        }
+        println!("  truth.json    the data-generating process of costs");
+    }
+    Ok(())
+}
+
+/// Loads and validates a dataset (the embedded survey when `dir` is `None`).
+pub fn load_valid(
+    dir: Option<&Path>,
+    mtp: Option<f64>,
+) -> Result<(LoadedData, Microdata), ServerError> {
+    let data = load(dir)?;
+    let options = ValidateOptions {
+        mtp_override: mtp,
+        ..ValidateOptions::default()
+    };
+    let micro = validate(&data.raw, &options).map_err(|r| CoreError::Invalid(Box::new(r)))?;
+    Ok((data, micro))
+}
+
+fn run_validate(a: &ValidateArgs, quiet: bool) -> Result<(), ServerError> {
+    let data = load(Some(&a.dir))?;
+    let options = ValidateOptions {
+        max_listed_per_rule: a.max_listed,
+        mtp_override: a.mtp,
+    };
+    match validate(&data.raw, &options) {
+        Ok(m) => {
+            if !quiet {
+                println!(
+                    "{}: valid — year {}, {} départements, {} services, {} users, {} visits",
+                    a.dir.display(),
+                    m.year,
+                    m.departements.len(),
+                    m.services.len(),
+                    m.users.len(),
+                    m.visits.len()
+                );
+            }
+            Ok(())
+        }
+        Err(report) => Err(CoreError::Invalid(Box::new(report)).into()),
+    }
+}
+
+fn run_baseline(a: &BaselineArgs, quiet: bool) -> Result<(), ServerError> {
+    let t0 = Instant::now();
+    let (data, m) = load_valid(a.data.as_deref(), a.mtp)?;
+    let drivers = Drivers::compute(&m);
+    let options = BaselineOptions {
+        mtp: a.mtp,
+        floor: a.floor,
+    };
+    let b = baseline(&m, &drivers, &options)?;
+    let mut out = Output::new(&a.out)?;
+    out.parquet("services.parquet", &results::baseline_services(&m, &b)?)?;
+    out.parquet(
+        "departements.parquet",
+        &results::baseline_departements(&m, &b)?,
+    )?;
+    out.parquet("users.parquet", &results::baseline_users(&m, &b)?)?;
+    out.parquet("drivers.parquet", &results::service_drivers(&m, &drivers)?)?;
+    out.parquet("user_cells.parquet", &results::user_cells(&m, &drivers)?)?;
+    let summary = serde_json::json!({
+        "command": "baseline",
+        "year": m.year,
+        "floor": b.rules.floor,
+        "mtp": b.rules.mtp,
+        "data": data.description,
+        "data_hash": data.hash,
+        "version": VERSION,
+        "services": m.services.len(),
+        "users": m.users.len(),
+        "visits": m.visits.len(),
+        "weeks_observed": drivers.weeks,
+        "services_without_apa_users": b.services_without_apa_users,
+        "national": totals_json(&b.national),
+    });
+    out.text(
+        "summary.json",
+        &serde_json::to_string_pretty(&summary).expect("JSON of plain values"),
+    )?;
+    out.commit()?;
+    if !quiet {
+        print_baseline(&data, &m, &b.national, b.rules.floor, b.rules.mtp);
+        println!(
+            "\nwrote services, departements, users, drivers, user_cells (.parquet) and summary.json to {} in {:.2} s",
+            a.out.display(),
+            t0.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+fn totals_json(t: &Totals) -> serde_json::Value {
+    serde_json::json!({
+        "services": t.services,
+        "hours_funded": t.hours_funded,
+        "baseline_funding": t.funding,
+        "user_participation": t.user_participation,
+        "public_cost": t.public_cost,
+        "cost_total": t.cost_total,
+    })
+}
+
+fn print_baseline(data: &LoadedData, m: &Microdata, t: &Totals, floor: f64, mtp: Option<f64>) {
+    println!("Baseline: today's hourly funding, {}", m.year);
+    println!(
+        "data: {} — {} services, {} users, {} visits",
+        data.description,
+        thousands(m.services.len() as f64, 0),
+        thousands(m.users.len() as f64, 0),
+        thousands(m.visits.len() as f64, 0)
+    );
+    match mtp {
+        Some(mtp) => println!("floor tariff {floor:.2} €/h, MTP {} €/month", thousands(mtp, 2)),
+        None => println!("floor tariff {floor:.2} €/h"),
+    }
+    println!("\nnational totals (weighted by design weights)");
+    let rows = [
+        ("services represented", thousands(t.services, 0), ""),
+        ("hours funded (APA+PCH+social aid)", thousands(t.hours_funded / 1e6, 2), "M h"),
+        ("baseline funding", thousands(t.funding / 1e6, 1), "M€"),
+        ("users' legal participation", thousands(t.user_participation / 1e6, 1), "M€"),
+        ("public cost", thousands(t.public_cost / 1e6, 1), "M€"),
+        ("cost of the services", thousands(t.cost_total / 1e6, 1), "M€"),
+        ("funding per hour funded", format!("{:.2}", t.funding_per_hour()), "€/h"),
+        (
+            "coverage (funding / cost)",
+            format!(
+                "{:.3}",
+                if t.cost_total > 0.0 { t.funding / t.cost_total } else { 0.0 }
+            ),
+            "",
+        ),
+    ];
+    for (label, value, unit) in rows {
+        println!("  {label:<36} {value:>14} {unit}");
+    }
+}
+
+/// Formats a number with thin groups of three digits.
+pub fn thousands(x: f64, decimals: usize) -> String {
+    let s = format!("{:.*}", decimals, x.abs());
+    let (int, frac) = s.split_once('.').map_or((s.as_str(), None), |(i, f)| (i, Some(f)));
+    let mut grouped = String::new();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    let sign = if x < 0.0 && s.chars().any(|c| c != '0' && c != '.') { "-" } else { "" };
+    match frac {
+        Some(f) => format!("{sign}{grouped}.{f}"),
+        None => format!("{sign}{grouped}"),
+    }
+}

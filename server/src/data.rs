@@ -1,0 +1,133 @@
+//! Where a command's data comes from: a dataset folder, or the embedded synthetic survey
+//! (generated in memory from a fixed seed, so a fresh clone needs no download), and the
+//! writing of generated surveys to Parquet, streamed table by table.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use arrow::array::RecordBatch;
+use dotation_core::schema::TableKind;
+use dotation_core::validate::{RawDataset, Source};
+use dotation_datasets::{SurveyConfig, Table};
+use indicatif::ProgressBar;
+use parquet::arrow::ArrowWriter;
+use sha2::{Digest, Sha256};
+
+use crate::error::ServerError;
+use crate::io::{self, Output};
+
+/// A dataset ready for validation, with what identifies it in results.
+#[derive(Debug)]
+pub struct LoadedData {
+    /// The four tables.
+    pub raw: RawDataset,
+    /// Where the data came from, in words.
+    pub description: String,
+    /// SHA-256 of the data files (or of the embedded survey's definition).
+    pub hash: String,
+}
+
+/// Name of the embedded survey in messages and results.
+pub fn embedded_description(config: &SurveyConfig) -> String {
+    format!(
+        "embedded synthetic survey (seed {}, year {}, generator {})",
+        config.seed,
+        config.year,
+        dotation_datasets::VERSION
+    )
+}
+
+/// Loads a dataset folder, or the embedded survey when `dir` is `None`.
+pub fn load(dir: Option<&Path>) -> Result<LoadedData, ServerError> {
+    match dir {
+        Some(dir) => Ok(LoadedData {
+            raw: io::read_dataset(dir)?,
+            description: dir.display().to_string(),
+            hash: io::hash_files(dir)?,
+        }),
+        None => embedded(&SurveyConfig::default()),
+    }
+}
+
+/// The embedded survey: generated in memory, deterministic.
+pub fn embedded(config: &SurveyConfig) -> Result<LoadedData, ServerError> {
+    let survey = dotation_datasets::survey(config)?;
+    let description = embedded_description(config);
+    let file = |t: TableKind| format!("embedded survey/{}", t.name());
+    let raw = RawDataset {
+        departements: Source::new(
+            file(TableKind::Departements),
+            vec![survey.departements],
+        ),
+        services: Source::new(file(TableKind::Services), vec![survey.services]),
+        users: Source::new(file(TableKind::Users), survey.users),
+        visits: Source::new(file(TableKind::Visits), survey.visits),
+    };
+    // The generator is deterministic: its definition identifies the data.
+    let hash = hex::encode(Sha256::digest(description.as_bytes()));
+    Ok(LoadedData {
+        raw,
+        description,
+        hash,
+    })
+}
+
+/// Generates a survey into `dir` as Parquet, with `truth.json`; returns rows per table.
+/// `progress` makes a bar for the number of services to generate.
+pub fn write_generated(
+    config: &SurveyConfig,
+    dir: &Path,
+    progress: impl FnOnce(u64) -> ProgressBar,
+) -> Result<BTreeMap<&'static str, u64>, ServerError> {
+    let mut out = Output::new(dir)?;
+    let mut writers: BTreeMap<&'static str, ArrowWriter<std::fs::File>> = BTreeMap::new();
+    let mut rows: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut failure: Option<ServerError> = None;
+    let mut bar: Option<ProgressBar> = None;
+    let mut progress = Some(progress);
+    let truth = {
+        let mut sink = |table: Table, batch: RecordBatch| {
+            let name = table.name();
+            let path = dir.join(format!("{name}.parquet"));
+            let result = (|| -> Result<(), ServerError> {
+                if !writers.contains_key(name) {
+                    let w = out.parquet_writer(&format!("{name}.parquet"), batch.schema())?;
+                    writers.insert(name, w);
+                }
+                let w = writers.get_mut(name).expect("inserted above");
+                w.write(&batch).map_err(|e| ServerError::Write {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?;
+                *rows.entry(name).or_insert(0) += batch.num_rows() as u64;
+                Ok(())
+            })();
+            result.map_err(|e| {
+                let message = e.to_string();
+                failure = Some(e);
+                dotation_datasets::GenerateError::Sink(message)
+            })
+        };
+        let mut on_progress = |done: u64, total: u64| {
+            let b = bar.get_or_insert_with(|| (progress.take().expect("called once"))(total));
+            b.set_position(done);
+        };
+        match dotation_datasets::generate_with_progress(config, &mut sink, &mut on_progress) {
+            Ok(t) => t,
+            Err(e) => return Err(failure.unwrap_or(ServerError::Generate(e))),
+        }
+    };
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    for (name, w) in writers {
+        w.close().map_err(|e| ServerError::Write {
+            path: dir.join(format!("{name}.parquet")),
+            message: e.to_string(),
+        })?;
+    }
+    let truth = serde_json::to_string_pretty(&truth).expect("the truth serialises");
+    out.text("truth.json", &truth)?;
+    out.commit()?;
+    Ok(rows)
+}

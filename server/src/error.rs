@@ -1,0 +1,77 @@
+//! Errors of the server crate: files, formats and invalid data. The binary maps each to
+//! an exit code ([`ServerError::exit_code`]); the Flight service maps them to statuses.
+
+use std::path::PathBuf;
+
+use dotation_core::CoreError;
+
+/// What went wrong while serving a command or a request.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The data folder does not exist.
+    #[error("{0}: not a directory (a dataset is a folder holding departements, services, users and visits files)")]
+    NotADirectory(PathBuf),
+    /// A table's file is absent.
+    #[error("{dir}: no file for table {table} (expected {table}.parquet, {table}.csv or {table}.arrow)")]
+    MissingTable {
+        /// The folder.
+        dir: PathBuf,
+        /// The table.
+        table: &'static str,
+    },
+    /// Several files hold the same table.
+    #[error("{dir}: several files for table {table} ({}); keep one", files.join(", "))]
+    AmbiguousTable {
+        /// The folder.
+        dir: PathBuf,
+        /// The table.
+        table: &'static str,
+        /// The files found.
+        files: Vec<String>,
+    },
+    /// A file could not be opened, read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A file is not in the format its extension says.
+    #[error("{path}: cannot be read: {message}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The reader's message.
+        message: String,
+    },
+    /// A result file could not be written.
+    #[error("{path}: cannot be written: {message}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The writer's message.
+        message: String,
+    },
+    /// The data or a computation on it failed.
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    /// The synthetic survey could not be generated.
+    #[error("generating the survey: {0}")]
+    Generate(#[from] dotation_datasets::GenerateError),
+    /// An Arrow kernel failed building a result table.
+    #[error("building a result table: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+}
+
+impl ServerError {
+    /// The process exit code for this error: 1 for invalid input data, 2 for everything
+    /// that prevented the command from running (files, formats, options).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ServerError::Core(CoreError::Invalid(_)) => 1,
+            _ => 2,
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! The edge of dotation: everything that knows about files, formats, terminals and (later)
+//! the network. It turns user inputs into the core's types and the core's results into
+//! tables.
+//!
+//! - [`io`]: reading Parquet / CSV / Arrow IPC tables, writing results atomically;
+//! - [`data`]: dataset folders and the embedded synthetic survey;
+//! - [`results`]: result tables as Arrow record batches;
+//! - [`cli`]: the `dotation` command line;
+//! - [`error`]: [`ServerError`] and its exit codes.
+
+pub mod cli;
+pub mod data;
+pub mod error;
+pub mod io;
+pub mod results;
+
+pub use error::ServerError;

@@ -1,0 +1,1 @@
+//! Calibration of funding formulas (see the crate README).

@@ -1,0 +1,126 @@
+//! The command line, as a user runs it: parse arguments, run, look at the files written
+//! and at the exit codes.
+
+use clap::Parser;
+use dotation_server::cli::{Cli, run};
+use dotation_tests::fixtures::Fixture;
+
+fn cli(args: &[&str]) -> Cli {
+    let mut all = vec!["dotation", "--quiet"];
+    all.extend_from_slice(args);
+    Cli::try_parse_from(all).expect("valid arguments")
+}
+
+fn read_parquet(path: &std::path::Path) -> Vec<arrow::array::RecordBatch> {
+    let file = std::fs::File::open(path).expect("the file exists");
+    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .expect("parquet")
+        .build()
+        .expect("reader")
+        .collect::<Result<_, _>>()
+        .expect("batches")
+}
+
+#[test]
+fn baseline_on_csv_files_writes_the_contract_tables() {
+    let data = tempfile::tempdir().expect("tmp");
+    let out = tempfile::tempdir().expect("tmp");
+    Fixture::hand_example().write_csv(data.path());
+    let d = data.path().to_str().expect("utf-8");
+    let o = out.path().to_str().expect("utf-8");
+    run(&cli(&["baseline", "--data", d, "--out", o])).expect("runs");
+    let services = read_parquet(&out.path().join("services.parquet"));
+    let schema = services[0].schema();
+    for c in [
+        "service_id",
+        "departement",
+        "habilitated",
+        "hours_funded",
+        "rate",
+        "baseline_funding",
+        "user_participation",
+        "public_cost",
+        "cost_total",
+    ] {
+        assert!(schema.field_with_name(c).is_ok(), "services.parquet lacks {c}");
+    }
+    let funding = services[0]
+        .column_by_name("baseline_funding")
+        .expect("column")
+        .as_any()
+        .downcast_ref::<arrow::array::Float64Array>()
+        .expect("f64")
+        .values()
+        .to_vec();
+    assert_eq!(funding, vec![348_750.0, 125_000.0, 176_000.0]);
+    let users = read_parquet(&out.path().join("users.parquet"));
+    for c in ["user_id", "participation_month", "oop_per_hour"] {
+        assert!(users[0].schema().field_with_name(c).is_ok(), "users.parquet lacks {c}");
+    }
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.path().join("summary.json")).expect("summary"),
+    )
+    .expect("JSON");
+    assert_eq!(summary["national"]["baseline_funding"], 1_336_500.0);
+    assert_eq!(summary["data_hash"].as_str().map(str::len), Some(64));
+    // Nothing temporary is left behind.
+    let leftovers: Vec<_> = std::fs::read_dir(out.path())
+        .expect("dir")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().contains("partial"))
+        .collect();
+    assert!(leftovers.is_empty());
+}
+
+#[test]
+fn invalid_data_exits_with_1_and_writes_nothing() {
+    let data = tempfile::tempdir().expect("tmp");
+    let out = tempfile::tempdir().expect("tmp");
+    let mut f = Fixture::hand_example();
+    f.set(dotation_core::schema::TableKind::Users, 1, "zone", "moon");
+    f.write_csv(data.path());
+    let d = data.path().to_str().expect("utf-8");
+    let o = out.path().to_str().expect("utf-8");
+    let e = run(&cli(&["baseline", "--data", d, "--out", o])).expect_err("invalid data");
+    assert_eq!(e.exit_code(), 1);
+    assert!(e.to_string().contains("users.csv: table users, row 1, column zone, value \"moon\""), "{e}");
+    assert_eq!(std::fs::read_dir(out.path()).expect("dir").count(), 0);
+    let e = run(&cli(&["validate", d])).expect_err("invalid data");
+    assert_eq!(e.exit_code(), 1);
+}
+
+#[test]
+fn a_missing_table_exits_with_2_and_says_which() {
+    let data = tempfile::tempdir().expect("tmp");
+    Fixture::hand_example().write_csv(data.path());
+    std::fs::remove_file(data.path().join("visits.csv")).expect("rm");
+    let d = data.path().to_str().expect("utf-8");
+    let e = run(&cli(&["validate", d])).expect_err("no visits");
+    assert_eq!(e.exit_code(), 2);
+    assert!(e.to_string().contains("no file for table visits"), "{e}");
+}
+
+#[test]
+fn generated_survey_round_trips_through_parquet_and_validates() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path().to_str().expect("utf-8");
+    run(&cli(&["generate", "--out", d, "--seed", "7"])).expect("generates");
+    for f in ["departements", "services", "users", "visits"] {
+        assert!(dir.path().join(format!("{f}.parquet")).is_file(), "{f}");
+    }
+    let truth: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("truth.json")).expect("truth.json"),
+    )
+    .expect("JSON");
+    assert_eq!(truth["seed"], 7);
+    run(&cli(&["validate", d])).expect("the generated survey is valid");
+    // Same seed, same bytes.
+    let again = tempfile::tempdir().expect("tmp");
+    run(&cli(&["generate", "--out", again.path().to_str().expect("utf-8"), "--seed", "7"]))
+        .expect("generates");
+    for f in ["services.parquet", "visits.parquet", "truth.json"] {
+        let a = std::fs::read(dir.path().join(f)).expect("read");
+        let b = std::fs::read(again.path().join(f)).expect("read");
+        assert!(a == b, "{f} differs between two runs with the same seed");
+    }
+}
