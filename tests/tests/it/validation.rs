@@ -403,3 +403,15 @@ fn problems_are_capped_per_rule_but_all_counted() {
     assert_eq!(report.problems[0].row, Some(8));
     assert!(report.to_string().contains("visits.slot code: 100"), "{report}");
 }
+
+#[test]
+fn the_data_documentation_lists_every_contract_column() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/data.md"))
+        .expect("docs/data.md");
+    for t in TableKind::ALL {
+        assert!(doc.contains(&format!("## `{}`", t.name())), "{t}");
+        for c in t.columns() {
+            assert!(doc.contains(&format!("| `{}` |", c.name)), "{t}.{} is not documented", c.name);
+        }
+    }
+}
