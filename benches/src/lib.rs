@@ -58,7 +58,10 @@ fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
 pub fn dataset(size: Size, seed: u64) -> RawDataset {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let dept = batch(vec![
-        ("departement", Arc::new(StringArray::from(vec!["01"])) as ArrayRef),
+        (
+            "departement",
+            Arc::new(StringArray::from(vec!["01"])) as ArrayRef,
+        ),
         ("name", Arc::new(StringArray::from(vec!["Ain"]))),
         ("year", Arc::new(Int32Array::from(vec![2026]))),
         ("tarif_reference", Arc::new(Float64Array::from(vec![24.0]))),
@@ -70,10 +73,15 @@ pub fn dataset(size: Size, seed: u64) -> RawDataset {
     let n = size.services;
     let sid: Vec<String> = (0..n).map(|s| format!("S{s:05}")).collect();
     let f = |v: Vec<f64>| Arc::new(Float64Array::from(v)) as ArrayRef;
-    let hours: Vec<f64> = (0..n).map(|_| rng.random_range(5_000.0..200_000.0)).collect();
+    let hours: Vec<f64> = (0..n)
+        .map(|_| rng.random_range(5_000.0..200_000.0))
+        .collect();
     let cost: Vec<f64> = hours.iter().map(|h| h * 30.0).collect();
     let services = batch(vec![
-        ("service_id", Arc::new(StringArray::from(sid.clone())) as ArrayRef),
+        (
+            "service_id",
+            Arc::new(StringArray::from(sid.clone())) as ArrayRef,
+        ),
         ("departement", Arc::new(StringArray::from(vec!["01"; n]))),
         ("status", Arc::new(StringArray::from(vec!["associatif"; n]))),
         ("habilitated", Arc::new(BooleanArray::from(vec![true; n]))),
@@ -89,7 +97,13 @@ pub fn dataset(size: Size, seed: u64) -> RawDataset {
         ("cost_g1", f(cost.iter().map(|c| c * 0.05).collect())),
         ("cost_g2", f(cost.iter().map(|c| c * 0.85).collect())),
         ("cost_g3", f(cost.iter().map(|c| c * 0.10).collect())),
-        ("cost_total", f(cost.iter().map(|c| c * 0.05 + c * 0.85 + c * 0.10).collect())),
+        (
+            "cost_total",
+            f(cost
+                .iter()
+                .map(|c| c * 0.05 + c * 0.85 + c * 0.10)
+                .collect()),
+        ),
         ("fte_carers", f(hours.iter().map(|h| h / 1_607.0).collect())),
         ("fte_support", f(vec![1.0; n])),
     ]);
@@ -98,20 +112,47 @@ pub fn dataset(size: Size, seed: u64) -> RawDataset {
     let user_service: Vec<usize> = (0..m).map(|u| u * n / m).collect();
     let gir: Vec<i32> = (0..m).map(|_| rng.random_range(1..=4)).collect();
     let users = batch(vec![
-        ("user_id", Arc::new(StringArray::from(uid.clone())) as ArrayRef),
+        (
+            "user_id",
+            Arc::new(StringArray::from(uid.clone())) as ArrayRef,
+        ),
         (
             "service_id",
-            Arc::new(StringArray::from_iter_values(user_service.iter().map(|&s| sid[s].as_str()))),
+            Arc::new(StringArray::from_iter_values(
+                user_service.iter().map(|&s| sid[s].as_str()),
+            )),
         ),
         ("allowance", Arc::new(StringArray::from(vec!["APA"; m]))),
         ("gir", Arc::new(Int32Array::from(gir))),
-        ("plan_hours_month", f((0..m).map(|_| rng.random_range(5.0..60.0)).collect())),
-        ("plan_amount_month", f((0..m).map(|_| rng.random_range(100.0..800.0)).collect())),
-        ("pch_hours_month", Arc::new(Float64Array::from(vec![None; m]))),
-        ("resources_month", f((0..m).map(|_| rng.random_range(700.0..4_000.0)).collect())),
+        (
+            "plan_hours_month",
+            f((0..m).map(|_| rng.random_range(5.0..60.0)).collect()),
+        ),
+        (
+            "plan_amount_month",
+            f((0..m).map(|_| rng.random_range(100.0..800.0)).collect()),
+        ),
+        (
+            "pch_hours_month",
+            Arc::new(Float64Array::from(vec![None; m])),
+        ),
+        (
+            "resources_month",
+            f((0..m).map(|_| rng.random_range(700.0..4_000.0)).collect()),
+        ),
         ("couple", Arc::new(BooleanArray::from(vec![false; m]))),
-        ("entourage", Arc::new(Int32Array::from((0..m).map(|u| (u % 4) as i32).collect::<Vec<_>>()))),
-        ("zone", Arc::new(StringArray::from_iter_values((0..m).map(|u| ["urban", "periurban", "rural", "mountain"][u % 4])))),
+        (
+            "entourage",
+            Arc::new(Int32Array::from(
+                (0..m).map(|u| (u % 4) as i32).collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "zone",
+            Arc::new(StringArray::from_iter_values(
+                (0..m).map(|u| ["urban", "periurban", "rural", "mountain"][u % 4]),
+            )),
+        ),
         ("months_served", f(vec![12.0; m])),
     ]);
     // Visits: sorted by service then user, two weeks from Monday 15 June 2026.
@@ -125,25 +166,67 @@ pub fn dataset(size: Size, seed: u64) -> RawDataset {
         let users_of = |i: usize| (done + i) * m / size.visits;
         let u: Vec<usize> = (0..len).map(users_of).collect();
         visits.push(batch(vec![
-            ("user_id", Arc::new(StringArray::from_iter_values(u.iter().map(|&u| uid[u].as_str()))) as ArrayRef),
-            ("service_id", Arc::new(StringArray::from_iter_values(u.iter().map(|&u| sid[user_service[u]].as_str())))),
+            (
+                "user_id",
+                Arc::new(StringArray::from_iter_values(
+                    u.iter().map(|&u| uid[u].as_str()),
+                )) as ArrayRef,
+            ),
+            (
+                "service_id",
+                Arc::new(StringArray::from_iter_values(
+                    u.iter().map(|&u| sid[user_service[u]].as_str()),
+                )),
+            ),
             (
                 "start",
                 Arc::new(TimestampMicrosecondArray::from(
-                    (0..len).map(|_| t0 + rng.random_range(0..14 * 86_400i64) * 1_000_000).collect::<Vec<_>>(),
+                    (0..len)
+                        .map(|_| t0 + rng.random_range(0..14 * 86_400i64) * 1_000_000)
+                        .collect::<Vec<_>>(),
                 )),
             ),
-            ("duration_min", f((0..len).map(|_| rng.random_range(15.0..180.0)).collect())),
-            ("travel_min", f((0..len).map(|_| rng.random_range(0.0..40.0)).collect())),
-            ("travel_km", f((0..len).map(|_| rng.random_range(0.0..30.0)).collect())),
-            ("slot", Arc::new(StringArray::from_iter_values((0..len).map(|_| slots[rng.random_range(0..4)])))),
-            ("carers", Arc::new(Int32Array::from((0..len).map(|_| if rng.random_bool(0.05) { 2 } else { 1 }).collect::<Vec<_>>()))),
-            ("qualification", Arc::new(StringArray::from_iter_values((0..len).map(|_| quals[rng.random_range(0..3)])))),
+            (
+                "duration_min",
+                f((0..len).map(|_| rng.random_range(15.0..180.0)).collect()),
+            ),
+            (
+                "travel_min",
+                f((0..len).map(|_| rng.random_range(0.0..40.0)).collect()),
+            ),
+            (
+                "travel_km",
+                f((0..len).map(|_| rng.random_range(0.0..30.0)).collect()),
+            ),
+            (
+                "slot",
+                Arc::new(StringArray::from_iter_values(
+                    (0..len).map(|_| slots[rng.random_range(0..4)]),
+                )),
+            ),
+            (
+                "carers",
+                Arc::new(Int32Array::from(
+                    (0..len)
+                        .map(|_| if rng.random_bool(0.05) { 2 } else { 1 })
+                        .collect::<Vec<_>>(),
+                )),
+            ),
+            (
+                "qualification",
+                Arc::new(StringArray::from_iter_values(
+                    (0..len).map(|_| quals[rng.random_range(0..3)]),
+                )),
+            ),
         ]));
         done += len;
     }
     debug_assert_eq!(
-        visits[0].schema().field_with_name("start").map(|f| f.data_type().clone()).ok(),
+        visits[0]
+            .schema()
+            .field_with_name("start")
+            .map(|f| f.data_type().clone())
+            .ok(),
         Some(DataType::Timestamp(TimeUnit::Microsecond, None))
     );
     let mut raw = RawDataset::default();

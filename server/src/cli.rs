@@ -171,9 +171,8 @@ fn generate(a: &GenerateArgs, quiet: bool) -> Result<(), ServerError> {
         year: a.year,
     };
     let t0 = Instant::now();
-    let summary = crate::data::write_generated(&config, &a.out, |total| {
-        bar(quiet, total, "services")
-    })?;
+    let summary =
+        crate::data::write_generated(&config, &a.out, |total| bar(quiet, total, "services"))?;
     if !quiet {
         println!(
             "generated the {} survey (seed {}, year {}) into {} in {:.1} s",
@@ -300,23 +299,46 @@ fn print_baseline(data: &LoadedData, m: &Microdata, t: &Totals, floor: f64, mtp:
         thousands(m.visits.len() as f64, 0)
     );
     match mtp {
-        Some(mtp) => println!("floor tariff {floor:.2} €/h, MTP {} €/month", thousands(mtp, 2)),
+        Some(mtp) => println!(
+            "floor tariff {floor:.2} €/h, MTP {} €/month",
+            thousands(mtp, 2)
+        ),
         None => println!("floor tariff {floor:.2} €/h"),
     }
     println!("\nnational totals (weighted by design weights)");
     let rows = [
         ("services represented", thousands(t.services, 0), ""),
-        ("hours funded (APA+PCH+social aid)", thousands(t.hours_funded / 1e6, 2), "M h"),
+        (
+            "hours funded (APA+PCH+social aid)",
+            thousands(t.hours_funded / 1e6, 2),
+            "M h",
+        ),
         ("baseline funding", thousands(t.funding / 1e6, 1), "M€"),
-        ("users' legal participation", thousands(t.user_participation / 1e6, 1), "M€"),
+        (
+            "users' legal participation",
+            thousands(t.user_participation / 1e6, 1),
+            "M€",
+        ),
         ("public cost", thousands(t.public_cost / 1e6, 1), "M€"),
-        ("cost of the services", thousands(t.cost_total / 1e6, 1), "M€"),
-        ("funding per hour funded", format!("{:.2}", t.funding_per_hour()), "€/h"),
+        (
+            "cost of the services",
+            thousands(t.cost_total / 1e6, 1),
+            "M€",
+        ),
+        (
+            "funding per hour funded",
+            format!("{:.2}", t.funding_per_hour()),
+            "€/h",
+        ),
         (
             "coverage (funding / cost)",
             format!(
                 "{:.3}",
-                if t.cost_total > 0.0 { t.funding / t.cost_total } else { 0.0 }
+                if t.cost_total > 0.0 {
+                    t.funding / t.cost_total
+                } else {
+                    0.0
+                }
             ),
             "",
         ),
@@ -329,7 +351,9 @@ fn print_baseline(data: &LoadedData, m: &Microdata, t: &Totals, floor: f64, mtp:
 /// Formats a number with thin groups of three digits.
 pub fn thousands(x: f64, decimals: usize) -> String {
     let s = format!("{:.*}", decimals, x.abs());
-    let (int, frac) = s.split_once('.').map_or((s.as_str(), None), |(i, f)| (i, Some(f)));
+    let (int, frac) = s
+        .split_once('.')
+        .map_or((s.as_str(), None), |(i, f)| (i, Some(f)));
     let mut grouped = String::new();
     for (i, c) in int.chars().enumerate() {
         if i > 0 && (int.len() - i) % 3 == 0 {
@@ -337,7 +361,11 @@ pub fn thousands(x: f64, decimals: usize) -> String {
         }
         grouped.push(c);
     }
-    let sign = if x < 0.0 && s.chars().any(|c| c != '0' && c != '.') { "-" } else { "" };
+    let sign = if x < 0.0 && s.chars().any(|c| c != '0' && c != '.') {
+        "-"
+    } else {
+        ""
+    };
     match frac {
         Some(f) => format!("{sign}{grouped}.{f}"),
         None => format!("{sign}{grouped}"),

@@ -33,7 +33,7 @@ pub fn embedded_description(config: &SurveyConfig) -> String {
         "embedded synthetic survey (seed {}, year {}, generator {})",
         config.seed,
         config.year,
-        dotation_datasets::VERSION
+        dotation_datasets::GENERATOR_VERSION
     )
 }
 
@@ -55,10 +55,7 @@ pub fn embedded(config: &SurveyConfig) -> Result<LoadedData, ServerError> {
     let description = embedded_description(config);
     let file = |t: TableKind| format!("embedded survey/{}", t.name());
     let raw = RawDataset {
-        departements: Source::new(
-            file(TableKind::Departements),
-            vec![survey.departements],
-        ),
+        departements: Source::new(file(TableKind::Departements), vec![survey.departements]),
         services: Source::new(file(TableKind::Services), vec![survey.services]),
         users: Source::new(file(TableKind::Users), survey.users),
         visits: Source::new(file(TableKind::Visits), survey.visits),
@@ -105,7 +102,7 @@ pub fn write_generated(
             result.map_err(|e| {
                 let message = e.to_string();
                 failure = Some(e);
-                dotation_datasets::GenerateError::Sink(message)
+                dotation_datasets::GenerateError::sink(message)
             })
         };
         let mut on_progress = |done: u64, total: u64| {

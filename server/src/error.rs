@@ -10,10 +10,14 @@ use dotation_core::CoreError;
 #[non_exhaustive]
 pub enum ServerError {
     /// The data folder does not exist.
-    #[error("{0}: not a directory (a dataset is a folder holding departements, services, users and visits files)")]
+    #[error(
+        "{0}: not a directory (a dataset is a folder holding departements, services, users and visits files)"
+    )]
     NotADirectory(PathBuf),
     /// A table's file is absent.
-    #[error("{dir}: no file for table {table} (expected {table}.parquet, {table}.csv or {table}.arrow)")]
+    #[error(
+        "{dir}: no file for table {table} (expected {table}.parquet, {table}.csv or {table}.arrow)"
+    )]
     MissingTable {
         /// The folder.
         dir: PathBuf,

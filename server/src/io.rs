@@ -62,10 +62,7 @@ pub fn find_table(dir: &Path, table: TableKind) -> Result<(PathBuf, Format), Ser
         _ => Err(ServerError::AmbiguousTable {
             dir: dir.to_path_buf(),
             table: table.name(),
-            files: found
-                .iter()
-                .map(|(p, _)| p.display().to_string())
-                .collect(),
+            files: found.iter().map(|(p, _)| p.display().to_string()).collect(),
         }),
     }
 }
@@ -117,9 +114,8 @@ pub fn read_table(path: &Path, format: Format, table: TableKind) -> Result<Sourc
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|e| read(e.to_string()))?
             } else {
-                let reader =
-                    arrow::ipc::reader::StreamReader::try_new(BufReader::new(file), None)
-                        .map_err(|e| read(e.to_string()))?;
+                let reader = arrow::ipc::reader::StreamReader::try_new(BufReader::new(file), None)
+                    .map_err(|e| read(e.to_string()))?;
                 reader
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|e| read(e.to_string()))?
@@ -142,9 +138,13 @@ fn read_csv(file: File, path: &Path) -> Result<Vec<RecordBatch>, ServerError> {
         path: path.to_path_buf(),
         source: e,
     })?;
-    let header = header.trim_end_matches(['\r', '\n']).trim_start_matches('\u{feff}');
+    let header = header
+        .trim_end_matches(['\r', '\n'])
+        .trim_start_matches('\u{feff}');
     if header.is_empty() {
-        return Err(read("the file is empty: a header line naming the columns is required".into()));
+        return Err(read(
+            "the file is empty: a header line naming the columns is required".into(),
+        ));
     }
     let fields: Vec<Field> = header
         .split(',')
@@ -158,8 +158,11 @@ fn read_csv(file: File, path: &Path) -> Result<Vec<RecordBatch>, ServerError> {
         .with_batch_size(READ_BATCH_ROWS)
         .build(reader)
         .map_err(|e| read(e.to_string()))?;
-    csv.collect::<Result<Vec<_>, _>>()
-        .map_err(|e| read(format!("{e} (line numbers count from the line after the header)")))
+    csv.collect::<Result<Vec<_>, _>>().map_err(|e| {
+        read(format!(
+            "{e} (line numbers count from the line after the header)"
+        ))
+    })
 }
 
 /// SHA-256 of the dataset's files, in table order, as hex: identifies the data a result
@@ -173,7 +176,17 @@ pub fn hash_files(dir: &Path) -> Result<String, ServerError> {
             source: e,
         })?;
         h.update(table.name().as_bytes());
-        std::io::copy(&mut f, &mut h).map_err(|e| ServerError::Io { path, source: e })?;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = f.read(&mut buf).map_err(|e| ServerError::Io {
+                path: path.clone(),
+                source: e,
+            })?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
     }
     Ok(hex::encode(h.finalize()))
 }
@@ -182,7 +195,9 @@ pub fn hash_files(dir: &Path) -> Result<String, ServerError> {
 /// result gives the same bytes.
 pub fn writer_properties() -> WriterProperties {
     WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("a valid level")))
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("a valid level"),
+        ))
         .set_created_by(format!("dotation {}", dotation_core::VERSION))
         .build()
 }

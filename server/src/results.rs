@@ -44,7 +44,10 @@ pub fn baseline_services(m: &Microdata, b: &Baseline) -> Result<RecordBatch, Ser
             Arc::new(BooleanArray::from(s.habilitated.clone())),
         ),
         ("weight", f64s(s.design_weight.iter().copied())),
-        ("hours_funded", f64s(b.services.hours_funded.iter().copied())),
+        (
+            "hours_funded",
+            f64s(b.services.hours_funded.iter().copied()),
+        ),
         ("rate", f64s(b.services.rate.iter().copied())),
         ("baseline_funding", f64s(b.services.funding.iter().copied())),
         (
@@ -84,7 +87,11 @@ pub fn baseline_users(m: &Microdata, b: &Baseline) -> Result<RecordBatch, Server
         ("user_id", strs(u.id.iter().map(String::as_str))),
         (
             "service_id",
-            strs(u.service.iter().map(|&s| m.services.id[s as usize].as_str())),
+            strs(
+                u.service
+                    .iter()
+                    .map(|&s| m.services.id[s as usize].as_str()),
+            ),
         ),
         ("allowance", strs(u.allowance.iter().map(|a| a.code()))),
         (
@@ -107,10 +114,8 @@ pub fn baseline_users(m: &Microdata, b: &Baseline) -> Result<RecordBatch, Server
 /// `drivers`: the visit drivers of every service, and their ratios.
 pub fn service_drivers(m: &Microdata, d: &Drivers) -> Result<RecordBatch, ServerError> {
     let n = m.services.len();
-    let mut cols: Vec<(&str, ArrayRef)> = vec![(
-        "service_id",
-        strs(m.services.id.iter().map(String::as_str)),
-    )];
+    let mut cols: Vec<(&str, ArrayRef)> =
+        vec![("service_id", strs(m.services.id.iter().map(String::as_str)))];
     for (j, name) in VISIT_DRIVERS.iter().enumerate() {
         cols.push((name, f64s((0..n).map(|s| d.service_visits[s * D + j]))));
     }

@@ -19,19 +19,29 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let dir = std::path::PathBuf::from(args.get(1).expect("DIR"));
-    let visits: usize = args.get(2).map_or(10_000_000, |s| s.parse().expect("VISITS"));
+    let visits: usize = args
+        .get(2)
+        .map_or(10_000_000, |s| s.parse().expect("VISITS"));
     let repeats: usize = args.get(3).map_or(5, |s| s.parse().expect("REPEATS"));
     let size = if visits <= Size::SURVEY.visits {
-        Size { visits, ..Size::SURVEY }
+        Size {
+            visits,
+            ..Size::SURVEY
+        }
     } else {
-        Size { visits, ..Size::TEN_MILLION }
+        Size {
+            visits,
+            ..Size::TEN_MILLION
+        }
     };
     let raw = dataset(size, 42);
     let mut out = Output::new(&dir).expect("output folder");
     for t in TableKind::ALL {
         let name = format!("{}.parquet", t.name());
         let src = raw.get(t);
-        let mut w = out.parquet_writer(&name, src.batches[0].schema()).expect("writer");
+        let mut w = out
+            .parquet_writer(&name, src.batches[0].schema())
+            .expect("writer");
         for b in &src.batches {
             w.write(b).expect("write");
         }

@@ -5,15 +5,14 @@
 use dotation_core::aggregate::{
     D, Drivers, VisitDriver, user_cells, visit_sums, visit_sums_reference,
 };
-use dotation_core::tables::{Qualification, Slot, Visits, Zone, Allowance};
+use dotation_core::tables::{Allowance, Code, Qualification, Slot, Visits, Zone};
 use dotation_core::validate::{RawDataset, Source, ValidateOptions, validate};
 use dotation_tests::fixtures::Fixture;
 use proptest::prelude::*;
 
 #[test]
 fn hand_example_drivers() {
-    let m = validate(&Fixture::hand_example().raw(), &ValidateOptions::default())
-        .expect("valid");
+    let m = validate(&Fixture::hand_example().raw(), &ValidateOptions::default()).expect("valid");
     let d = Drivers::compute(&m);
     // S1: U1's 60 min weekday (1 carer, A, 10 min, 5 km) and 60 min evening (2 carers, B,
     // 12 min, 6 km), U2's 90 min Sunday (C, 20 min, 15 km).
@@ -46,13 +45,24 @@ fn hand_example_drivers() {
         .iter()
         .find(|c| c.service == 2 && c.allowance == Allowance::Apa)
         .expect("a cell of U4");
-    assert_eq!((c.gir, c.entourage, c.zone, c.users, c.user_months), (3, 0, Zone::Periurban, 1, 6.0));
+    assert_eq!(
+        (c.gir, c.entourage, c.zone, c.users, c.user_months),
+        (3, 0, Zone::Periurban, 1, 6.0)
+    );
     assert_eq!(cells.iter().map(|c| c.user_months).sum::<f64>(), 54.0);
 }
 
 fn visits_strategy(max_len: usize, groups: u32) -> impl Strategy<Value = (Visits, Vec<u32>)> {
     prop::collection::vec(
-        (0..groups, 1.0f64..240.0, 0.0f64..60.0, 0.0f64..40.0, 0usize..4, 1u8..=2, 0usize..3),
+        (
+            0..groups,
+            1.0f64..240.0,
+            0.0f64..60.0,
+            0.0f64..40.0,
+            0usize..4,
+            1u8..=2,
+            0usize..3,
+        ),
         0..max_len,
     )
     .prop_map(|rows| {

@@ -31,7 +31,11 @@ fn hand_example_services_departements_and_nation() {
     // exempt. S3's APA user pays 469.1397925932776 / 900 → 6,000 h × 25 × that rate.
     let expected_part = [37_452.688619209555, 0.0, 78_189.96543221294];
     for (s, e) in expected_part.iter().enumerate() {
-        assert!(close(b.services.user_participation[s], *e, 1e-12), "S{}", s + 1);
+        assert!(
+            close(b.services.user_participation[s], *e, 1e-12),
+            "S{}",
+            s + 1
+        );
         assert!(close(
             b.services.public_cost[s],
             b.services.funding[s] - e,
@@ -47,19 +51,29 @@ fn hand_example_services_departements_and_nation() {
     // Nation: 1,336,500 € for 2 × 12,500 + 3 × 5,000 + 1.5 × 7,000 = 50,500 h.
     assert_eq!(b.national.funding, 1_336_500.0);
     assert_eq!(b.national.hours_funded, 50_500.0);
-    assert!(close(b.national.user_participation, 192_190.32538673852, 1e-12));
-    assert_eq!(b.national.cost_total, 2.0 * 400_000.0 + 3.0 * 140_000.0 + 1.5 * 200_000.0);
+    assert!(close(
+        b.national.user_participation,
+        192_190.32538673852,
+        1e-12
+    ));
+    assert_eq!(
+        b.national.cost_total,
+        2.0 * 400_000.0 + 3.0 * 140_000.0 + 1.5 * 200_000.0
+    );
 }
 
 #[test]
 fn hand_example_users_participation_and_out_of_pocket() {
-    let m = validate(&Fixture::hand_example().raw(), &ValidateOptions::default())
-        .expect("valid");
+    let m = validate(&Fixture::hand_example().raw(), &ValidateOptions::default()).expect("valid");
     let b = baseline(&m, &Drivers::compute(&m), &BaselineOptions::default()).expect("2026");
     let u = &b.users;
     // U1 (APA, S1 HAS at 27.50): 136.19159497894384 €/month; per hour P/A × 27.50.
     assert!(close(u.participation_month[0], 136.19159497894384, 1e-12));
-    assert!(close(u.oop_per_hour[0].expect("APA"), 3.7452688619209558, 1e-12));
+    assert!(close(
+        u.oop_per_hour[0].expect("APA"),
+        3.7452688619209558,
+        1e-12
+    ));
     // U2 (PCH at an HAS service): no participation, no extra-legal part.
     assert_eq!(u.oop_per_hour[1], Some(0.0));
     // U3 (APA, exempt).
@@ -67,15 +81,18 @@ fn hand_example_users_participation_and_out_of_pocket() {
     assert_eq!(u.oop_per_hour[2], Some(0.0));
     // U4 (APA at the NHAS S3 billing 29.00 against a 25.00 rate): P/A × 25 + 4.00.
     assert!(close(u.participation_month[3], 469.1397925932776, 1e-12));
-    assert!(close(u.oop_per_hour[3].expect("APA"), 17.031660905368824, 1e-12));
+    assert!(close(
+        u.oop_per_hour[3].expect("APA"),
+        17.031660905368824,
+        1e-12
+    ));
     // U5 (other funder): outside public funding.
     assert_eq!(u.oop_per_hour[4], None);
 }
 
 #[test]
 fn a_floor_scenario_changes_the_rate_of_services_below_it() {
-    let m = validate(&Fixture::hand_example().raw(), &ValidateOptions::default())
-        .expect("valid");
+    let m = validate(&Fixture::hand_example().raw(), &ValidateOptions::default()).expect("valid");
     let options = BaselineOptions {
         floor: Some(28.0),
         ..BaselineOptions::default()

@@ -42,7 +42,10 @@ fn baseline_on_csv_files_writes_the_contract_tables() {
         "public_cost",
         "cost_total",
     ] {
-        assert!(schema.field_with_name(c).is_ok(), "services.parquet lacks {c}");
+        assert!(
+            schema.field_with_name(c).is_ok(),
+            "services.parquet lacks {c}"
+        );
     }
     let funding = services[0]
         .column_by_name("baseline_funding")
@@ -55,7 +58,10 @@ fn baseline_on_csv_files_writes_the_contract_tables() {
     assert_eq!(funding, vec![348_750.0, 125_000.0, 176_000.0]);
     let users = read_parquet(&out.path().join("users.parquet"));
     for c in ["user_id", "participation_month", "oop_per_hour"] {
-        assert!(users[0].schema().field_with_name(c).is_ok(), "users.parquet lacks {c}");
+        assert!(
+            users[0].schema().field_with_name(c).is_ok(),
+            "users.parquet lacks {c}"
+        );
     }
     let summary: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(out.path().join("summary.json")).expect("summary"),
@@ -83,7 +89,11 @@ fn invalid_data_exits_with_1_and_writes_nothing() {
     let o = out.path().to_str().expect("utf-8");
     let e = run(&cli(&["baseline", "--data", d, "--out", o])).expect_err("invalid data");
     assert_eq!(e.exit_code(), 1);
-    assert!(e.to_string().contains("users.csv: table users, row 1, column zone, value \"moon\""), "{e}");
+    assert!(
+        e.to_string()
+            .contains("users.csv: table users, row 1, column zone, value \"moon\""),
+        "{e}"
+    );
     assert_eq!(std::fs::read_dir(out.path()).expect("dir").count(), 0);
     let e = run(&cli(&["validate", d])).expect_err("invalid data");
     assert_eq!(e.exit_code(), 1);
@@ -116,8 +126,14 @@ fn generated_survey_round_trips_through_parquet_and_validates() {
     run(&cli(&["validate", d])).expect("the generated survey is valid");
     // Same seed, same bytes.
     let again = tempfile::tempdir().expect("tmp");
-    run(&cli(&["generate", "--out", again.path().to_str().expect("utf-8"), "--seed", "7"]))
-        .expect("generates");
+    run(&cli(&[
+        "generate",
+        "--out",
+        again.path().to_str().expect("utf-8"),
+        "--seed",
+        "7",
+    ]))
+    .expect("generates");
     for f in ["services.parquet", "visits.parquet", "truth.json"] {
         let a = std::fs::read(dir.path().join(f)).expect("read");
         let b = std::fs::read(again.path().join(f)).expect("read");

@@ -65,7 +65,10 @@ fn bracket_thresholds_are_inclusive_as_in_the_text() {
     let m = 1_288.13;
     // R ≤ 0.725 MTP is exempt, R ≤ 2.67 MTP is progressive.
     assert_eq!(resource_bracket(0.725 * m, m), ResourceBracket::Exempt);
-    assert_eq!(resource_bracket(0.725 * m + 0.01, m), ResourceBracket::Progressive);
+    assert_eq!(
+        resource_bracket(0.725 * m + 0.01, m),
+        ResourceBracket::Progressive
+    );
     assert_eq!(resource_bracket(2.67 * m, m), ResourceBracket::Progressive);
     assert_eq!(resource_bracket(2.67 * m + 0.01, m), ResourceBracket::Full);
     // At the top of the progressive bracket x = 1 and P = 0.9 A, continuous with the next.
@@ -82,7 +85,10 @@ fn floor_tariff_by_year() {
         (2025, 24.58),
         (2026, 25.00),
     ] {
-        assert_eq!(YearRules::for_year(year, None).expect("known year").floor, floor);
+        assert_eq!(
+            YearRules::for_year(year, None).expect("known year").floor,
+            floor
+        );
     }
     // After 2026: 23.50 × MTP / 1,210.90 — with a hypothetical MTP of 1,320.00 €:
     // 23.50 × 1320 / 1210.90 = 25.6173... → 25.62 €/h.

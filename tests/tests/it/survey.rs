@@ -13,7 +13,11 @@ fn embedded_survey_is_valid_and_shaped_on_the_public_figures() {
     let m = validate(&data.raw, &ValidateOptions::default())
         .unwrap_or_else(|r| panic!("the embedded survey breaks the contract:\n{r}"));
     // ENC SAD: 437 services sampled from about 6,300.
-    assert!((400..=470).contains(&m.services.len()), "{}", m.services.len());
+    assert!(
+        (400..=470).contains(&m.services.len()),
+        "{}",
+        m.services.len()
+    );
     let w = &m.services.design_weight;
     let frame: f64 = w.iter().sum();
     assert!((5_800.0..=6_800.0).contains(&frame), "frame {frame}");
@@ -27,7 +31,11 @@ fn embedded_survey_is_valid_and_shaped_on_the_public_figures() {
     }
     let total: f64 = gir.iter().sum();
     for (g, target) in gir.iter().zip([0.02, 0.18, 0.22, 0.58]) {
-        assert!((g / total - target).abs() < 0.03, "GIR share {} vs {target}", g / total);
+        assert!(
+            (g / total - target).abs() < 0.03,
+            "GIR share {} vs {target}",
+            g / total
+        );
     }
 
     let d = Drivers::compute(&m);
@@ -36,22 +44,32 @@ fn embedded_survey_is_valid_and_shaped_on_the_public_figures() {
     let apa_pch: f64 = (0..m.services.len())
         .map(|s| w[s] * (m.services.hours_apa[s] + m.services.hours_pch[s]))
         .sum();
-    assert!((140e6..=240e6).contains(&apa_pch), "APA+PCH hours {apa_pch}");
+    assert!(
+        (140e6..=240e6).contains(&apa_pch),
+        "APA+PCH hours {apa_pch}"
+    );
     // Cost per hour about 30–32 €/h in 2024–25.
     let cost_per_hour = b.national.cost_total
         / (0..m.services.len())
-            .map(|s| {
-                w[s] * (m.services.hours_funded(s) + m.services.hours_other[s])
-            })
+            .map(|s| w[s] * (m.services.hours_funded(s) + m.services.hours_other[s]))
             .sum::<f64>();
-    assert!((27.0..=34.0).contains(&cost_per_hour), "cost per hour {cost_per_hour}");
+    assert!(
+        (27.0..=34.0).contains(&cost_per_hour),
+        "cost per hour {cost_per_hour}"
+    );
     // Hourly funding pays at least the floor on every funded hour.
     assert!(b.services.rate.iter().all(|&r| r >= 25.0));
     // Two weeks of visits; a few % on evenings and Sundays.
     assert!((1.5..=2.5).contains(&d.weeks), "weeks {}", d.weeks);
-    let hours: f64 = (0..m.services.len()).map(|s| d.service(s)[VisitDriver::Hours as usize]).sum();
+    let hours: f64 = (0..m.services.len())
+        .map(|s| d.service(s)[VisitDriver::Hours as usize])
+        .sum();
     let sunday: f64 = (0..m.services.len())
         .map(|s| d.service(s)[slot_column(Slot::SundayHoliday)])
         .sum();
-    assert!((0.02..=0.12).contains(&(sunday / hours)), "sunday share {}", sunday / hours);
+    assert!(
+        (0.02..=0.12).contains(&(sunday / hours)),
+        "sunday share {}",
+        sunday / hours
+    );
 }

@@ -49,8 +49,7 @@ fn check(
 
 #[test]
 fn the_hand_example_is_valid() {
-    let m = validate(&Fixture::hand_example().raw(), &ValidateOptions::default())
-        .expect("valid");
+    let m = validate(&Fixture::hand_example().raw(), &ValidateOptions::default()).expect("valid");
     assert_eq!(m.year, 2026);
     assert_eq!((m.services.len(), m.users.len(), m.visits.len()), (3, 5, 7));
 }
@@ -81,15 +80,25 @@ fn column_type() {
     let j = b.schema().index_of("design_weight").expect("column");
     let mut columns = b.columns().to_vec();
     columns[j] = Arc::new(BooleanArray::from(vec![true, false, true]));
-    let mut fields: Vec<_> = b.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
-    fields[j] = arrow::datatypes::Field::new("design_weight", arrow::datatypes::DataType::Boolean, false);
+    let mut fields: Vec<_> = b
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields[j] =
+        arrow::datatypes::Field::new("design_weight", arrow::datatypes::DataType::Boolean, false);
     raw.services.batches[0] =
-        RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), columns).expect("batch");
+        RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), columns)
+            .expect("batch");
     let report = report_of(&raw);
     let p = &report.problems[0];
     assert_eq!(p.rule.id(), "column_type");
     assert_eq!(p.column.as_deref(), Some("design_weight"));
-    assert!(p.to_string().contains("must be a number, found Boolean"), "{p}");
+    assert!(
+        p.to_string().contains("must be a number, found Boolean"),
+        "{p}"
+    );
 }
 
 #[test]
@@ -171,7 +180,10 @@ fn code() {
         Some("city"),
         "code",
     );
-    assert!(p.to_string().contains("urban, periurban, rural, mountain"), "{p}");
+    assert!(
+        p.to_string().contains("urban, periurban, rural, mountain"),
+        "{p}"
+    );
     check(
         |f| {
             f.set(Departements, 1, "departement", "1");
@@ -221,7 +233,10 @@ fn unknown_reference() {
         Some("U9"),
         "unknown_reference",
     );
-    assert!(p.to_string().contains("no row of users has this user_id"), "{p}");
+    assert!(
+        p.to_string().contains("no row of users has this user_id"),
+        "{p}"
+    );
 }
 
 #[test]
@@ -377,7 +392,10 @@ fn csv_files_are_read_and_problems_name_the_file() {
     let report = report_of(&raw);
     let p = &report.problems[0];
     assert!(p.file.ends_with("visits.csv"), "{p}");
-    assert_eq!((p.row, p.column.as_deref()), (Some(7), Some("qualification")));
+    assert_eq!(
+        (p.row, p.column.as_deref()),
+        (Some(7), Some("qualification"))
+    );
     // Without the bad cell the same files are valid.
     Fixture::hand_example().write_csv(dir.path());
     let raw = dotation_server::io::read_dataset(dir.path()).expect("readable files");
@@ -401,7 +419,10 @@ fn problems_are_capped_per_rule_but_all_counted() {
     assert_eq!(report.total(), 100);
     assert_eq!(report.problems.len(), 5);
     assert_eq!(report.problems[0].row, Some(8));
-    assert!(report.to_string().contains("visits.slot code: 100"), "{report}");
+    assert!(
+        report.to_string().contains("visits.slot code: 100"),
+        "{report}"
+    );
 }
 
 #[test]
@@ -411,7 +432,11 @@ fn the_data_documentation_lists_every_contract_column() {
     for t in TableKind::ALL {
         assert!(doc.contains(&format!("## `{}`", t.name())), "{t}");
         for c in t.columns() {
-            assert!(doc.contains(&format!("| `{}` |", c.name)), "{t}.{} is not documented", c.name);
+            assert!(
+                doc.contains(&format!("| `{}` |", c.name)),
+                "{t}.{} is not documented",
+                c.name
+            );
         }
     }
 }
