@@ -123,14 +123,13 @@ pub fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    if let Some(n) = cli.threads {
-        if let Err(e) = rayon::ThreadPoolBuilder::new()
+    if let Some(n) = cli.threads
+        && let Err(e) = rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build_global()
-        {
-            eprintln!("error: --threads {n}: {e}");
-            return ExitCode::from(2);
-        }
+    {
+        eprintln!("error: --threads {n}: {e}");
+        return ExitCode::from(2);
     }
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
