@@ -140,3 +140,37 @@ fn generated_survey_round_trips_through_parquet_and_validates() {
         assert!(a == b, "{f} differs between two runs with the same seed");
     }
 }
+
+#[test]
+fn arrow_ipc_and_parquet_inputs_give_the_csv_result() {
+    use dotation_core::schema::TableKind;
+    use dotation_core::validate::{ValidateOptions, validate};
+    let f = Fixture::hand_example();
+    let expected = validate(&f.raw(), &ValidateOptions::default()).expect("valid");
+    // IPC file format for two tables, Parquet for the others: mixed folders are fine.
+    let dir = tempfile::tempdir().expect("tmp");
+    for t in TableKind::ALL {
+        let batch = f.table(t).batch();
+        match t {
+            TableKind::Users | TableKind::Visits => {
+                let file = std::fs::File::create(dir.path().join(format!("{}.arrow", t.name())))
+                    .expect("create");
+                let mut w =
+                    arrow::ipc::writer::FileWriter::try_new(file, &batch.schema()).expect("writer");
+                w.write(&batch).expect("write");
+                w.finish().expect("finish");
+            }
+            _ => {
+                let file = std::fs::File::create(dir.path().join(format!("{}.parquet", t.name())))
+                    .expect("create");
+                let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None)
+                    .expect("writer");
+                w.write(&batch).expect("write");
+                w.close().expect("close");
+            }
+        }
+    }
+    let raw = dotation_server::io::read_dataset(dir.path()).expect("readable");
+    let got = validate(&raw, &ValidateOptions::default()).expect("valid");
+    assert_eq!(got, expected);
+}

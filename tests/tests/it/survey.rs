@@ -73,3 +73,20 @@ fn embedded_survey_is_valid_and_shaped_on_the_public_figures() {
         sunday / hours
     );
 }
+
+#[test]
+fn the_generator_emits_exactly_the_contract_types() {
+    use dotation_core::schema::TableKind;
+    use dotation_datasets::Table;
+    for (t, k) in Table::ALL.into_iter().zip(TableKind::ALL) {
+        assert_eq!(t.name(), k.name());
+        let emitted = dotation_datasets::schema(t);
+        for c in k.columns() {
+            let f = emitted
+                .field_with_name(c.name)
+                .unwrap_or_else(|_| panic!("{t}.{} is not generated", c.name));
+            assert_eq!(f.data_type(), &c.ty.data_type(), "{t}.{}", c.name);
+            assert!(c.nullable || !f.is_nullable(), "{t}.{} may be null", c.name);
+        }
+    }
+}
