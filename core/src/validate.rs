@@ -13,6 +13,8 @@
 //! row order, so the report and the data are identical whatever the number of threads.
 
 use std::collections::HashMap;
+
+use ahash::AHashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -788,14 +790,18 @@ fn text_values(b: &Block, name: &str) -> Vec<String> {
         .collect()
 }
 
+/// Key → row index of a table. aHash: lookups of millions of short string keys are the
+/// bulk of validating visits; the map is never iterated, so its order does not matter.
+type KeyIndex = AHashMap<String, u32>;
+
 /// Records duplicate keys (the first occurrence wins) and returns the key → index map.
 fn unique_index(
     ctx: &Ctx<'_>,
     column: &str,
     keys: &[String],
     p: &mut Problems,
-) -> HashMap<String, u32> {
-    let mut index: HashMap<String, u32> = HashMap::with_capacity(keys.len());
+) -> KeyIndex {
+    let mut index = KeyIndex::with_capacity(keys.len());
     for (i, k) in keys.iter().enumerate() {
         if let Some(&first) = index.get(k) {
             p.push(ctx.problem(
@@ -864,7 +870,7 @@ pub fn validate(raw: &RawDataset, options: &ValidateOptions) -> Result<Microdata
 type DeptResult = (
     Option<Departements>,
     Option<i32>,
-    Option<HashMap<String, u32>>,
+    Option<KeyIndex>,
 );
 
 fn departements(source: &Source, p: &mut Problems) -> DeptResult {
@@ -933,9 +939,9 @@ fn departements(source: &Source, p: &mut Problems) -> DeptResult {
 
 fn services(
     source: &Source,
-    dept_index: Option<&HashMap<String, u32>>,
+    dept_index: Option<&KeyIndex>,
     p: &mut Problems,
-) -> (Option<Services>, Option<HashMap<String, u32>>) {
+) -> (Option<Services>, Option<KeyIndex>) {
     let table = TableKind::Services;
     let ctx = Ctx {
         file: &source.file,
@@ -1074,10 +1080,10 @@ fn services(
 
 fn users(
     source: &Source,
-    service_index: Option<&HashMap<String, u32>>,
+    service_index: Option<&KeyIndex>,
     year_mtp: Option<(i32, f64)>,
     p: &mut Problems,
-) -> (Option<Users>, Option<HashMap<String, u32>>) {
+) -> (Option<Users>, Option<KeyIndex>) {
     let table = TableKind::Users;
     let ctx = Ctx {
         file: &source.file,
@@ -1193,8 +1199,8 @@ fn users(
 
 fn visits(
     source: &Source,
-    service_index: Option<&HashMap<String, u32>>,
-    user_index: Option<&HashMap<String, u32>>,
+    service_index: Option<&KeyIndex>,
+    user_index: Option<&KeyIndex>,
     user_service: Option<(&[u32], &[String])>,
     p: &mut Problems,
 ) -> Option<Visits> {
@@ -1226,8 +1232,8 @@ fn visits(
 fn visit_block(
     ctx: &Ctx<'_>,
     b: &Block,
-    service_index: Option<&HashMap<String, u32>>,
-    user_index: Option<&HashMap<String, u32>>,
+    service_index: Option<&KeyIndex>,
+    user_index: Option<&KeyIndex>,
     user_service: Option<(&[u32], &[String])>,
     p: &mut Problems,
 ) -> Visits {
