@@ -795,12 +795,7 @@ fn text_values(b: &Block, name: &str) -> Vec<String> {
 type KeyIndex = AHashMap<String, u32>;
 
 /// Records duplicate keys (the first occurrence wins) and returns the key → index map.
-fn unique_index(
-    ctx: &Ctx<'_>,
-    column: &str,
-    keys: &[String],
-    p: &mut Problems,
-) -> KeyIndex {
+fn unique_index(ctx: &Ctx<'_>, column: &str, keys: &[String], p: &mut Problems) -> KeyIndex {
     let mut index = KeyIndex::with_capacity(keys.len());
     for (i, k) in keys.iter().enumerate() {
         if let Some(&first) = index.get(k) {
@@ -867,11 +862,7 @@ pub fn validate(raw: &RawDataset, options: &ValidateOptions) -> Result<Microdata
     }
 }
 
-type DeptResult = (
-    Option<Departements>,
-    Option<i32>,
-    Option<KeyIndex>,
-);
+type DeptResult = (Option<Departements>, Option<i32>, Option<KeyIndex>);
 
 fn departements(source: &Source, p: &mut Problems) -> DeptResult {
     let table = TableKind::Departements;
