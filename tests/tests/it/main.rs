@@ -5,6 +5,7 @@
 
 mod aggregation;
 mod baseline;
+mod calibration;
 mod cli;
 mod legal;
 mod survey;

@@ -1,0 +1,154 @@
+//! Constrained weighted least squares against reference vectors from numpy, statsmodels
+//! and scipy (`tests/reference/calibration/make_vectors.py`; conventions in its README),
+//! compared at 1e-8 relative.
+
+use dotation_solver::SolverError;
+use dotation_solver::wls::{CovarianceKind, Equalities, Moments, covariance, residuals, solve};
+use serde_json::Value;
+
+fn load(name: &str) -> Value {
+    let path = format!(
+        "{}/reference/calibration/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("a reference file")).expect("JSON")
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .expect("an array")
+        .iter()
+        .flat_map(|x| match x {
+            Value::Array(_) => floats(x),
+            _ => vec![x.as_f64().expect("a number")],
+        })
+        .collect()
+}
+
+fn check(what: &str, got: &[f64], expected: &[f64], rel: f64) {
+    assert_eq!(got.len(), expected.len(), "{what}");
+    let scale = expected.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    for (i, (g, e)) in got.iter().zip(expected).enumerate() {
+        assert!(
+            (g - e).abs() <= rel * e.abs().max(1e-3 * scale),
+            "{what}[{i}]: {g} vs {e}"
+        );
+    }
+}
+
+struct Data {
+    x: Vec<f64>,
+    y: Vec<f64>,
+    w: Vec<f64>,
+    k: usize,
+}
+
+fn data(v: &Value) -> Data {
+    let inputs = &v["inputs"];
+    let k = inputs["X"][0].as_array().expect("rows").len();
+    Data {
+        x: floats(&inputs["X"]),
+        y: floats(&inputs["y"]),
+        w: floats(&inputs["w"]),
+        k,
+    }
+}
+
+#[test]
+fn wls_parameters_and_heteroskedasticity_robust_errors() {
+    let v = load("wls_small");
+    let d = data(&v);
+    let e = &v["expected"];
+    let fit = solve(
+        &Moments::from_rows(&d.x, &d.y, &d.w, d.k),
+        &Equalities::default(),
+    )
+    .expect("identified");
+    check("params", &fit.theta, &floats(&e["params"]), 1e-8);
+    let r = residuals(&d.x, &d.y, &fit.theta);
+    check("resid", &r, &floats(&e["resid"]), 1e-8);
+    let hc0 = covariance(&d.x, &d.w, &r, &fit.bread, d.k, 0, CovarianceKind::Hc0);
+    check("cov_HC0", &hc0, &floats(&e["cov_HC0"]), 1e-8);
+    let hc1 = covariance(&d.x, &d.w, &r, &fit.bread, d.k, 0, CovarianceKind::Hc1);
+    check("cov_HC1", &hc1, &floats(&e["cov_HC1"]), 1e-8);
+}
+
+#[test]
+fn wls_cluster_robust_errors() {
+    let v = load("wls_clustered");
+    let d = data(&v);
+    let e = &v["expected"];
+    let cluster: Vec<u32> = floats(&v["inputs"]["cluster"])
+        .iter()
+        .map(|&c| c as u32)
+        .collect();
+    let fit = solve(
+        &Moments::from_rows(&d.x, &d.y, &d.w, d.k),
+        &Equalities::default(),
+    )
+    .expect("identified");
+    check("params", &fit.theta, &floats(&e["params"]), 1e-8);
+    let r = residuals(&d.x, &d.y, &fit.theta);
+    let cr0 = covariance(
+        &d.x,
+        &d.w,
+        &r,
+        &fit.bread,
+        d.k,
+        0,
+        CovarianceKind::Cr0(&cluster),
+    );
+    check("cov_CR0", &cr0, &floats(&e["cov_CR0"]), 1e-8);
+    let cr1 = covariance(
+        &d.x,
+        &d.w,
+        &r,
+        &fit.bread,
+        d.k,
+        0,
+        CovarianceKind::Cr1(&cluster),
+    );
+    check("cov_CR1", &cr1, &floats(&e["cov_CR1"]), 1e-8);
+}
+
+fn check_kkt(name: &str) {
+    let v = load(name);
+    let d = data(&v);
+    let e = &v["expected"];
+    let eq = Equalities {
+        a: floats(&v["inputs"]["C"]),
+        b: floats(&v["inputs"]["d"]),
+    };
+    let fit = solve(&Moments::from_rows(&d.x, &d.y, &d.w, d.k), &eq).expect("identified");
+    check("beta", &fit.theta, &floats(&e["beta"]), 1e-8);
+    check("lambda", &fit.lambda, &floats(&e["lambda"]), 1e-8);
+    // Neutrality holds to 1e-9 relative in every scope.
+    for (res, b) in fit.constraint_residual.iter().zip(&eq.b) {
+        assert!((res / b).abs() <= 1e-9, "residual {res} of {b}");
+    }
+}
+
+#[test]
+fn kkt_national_neutrality() {
+    check_kkt("kkt_national");
+}
+
+#[test]
+fn kkt_one_neutrality_per_departement() {
+    check_kkt("kkt_departements");
+}
+
+#[test]
+fn an_unidentified_parameter_is_named() {
+    // Column 2 is twice column 1: parameters 1 and 2 cannot be told apart.
+    let x = [1.0, 2.0, 4.0, 1.0, 3.0, 6.0, 1.0, 5.0, 10.0, 1.0, 7.0, 14.0];
+    let y = [10.0, 14.0, 21.0, 30.0];
+    let w = [1.0; 4];
+    let err = solve(&Moments::from_rows(&x, &y, &w, 3), &Equalities::default())
+        .expect_err("collinear columns");
+    match &err {
+        SolverError::NotIdentified { parameters, .. } => assert_eq!(parameters, &vec![1, 2]),
+        other => panic!("{other}"),
+    }
+    assert!(err.to_string().contains("[1, 2]"), "{err}");
+}
