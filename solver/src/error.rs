@@ -15,6 +15,14 @@ pub enum SolverError {
         /// Condition number of the equilibrated KKT matrix.
         condition: f64,
     },
+    /// No parameter value can keep a scope's budget unchanged.
+    #[error("budget neutrality is impossible in {scope}: {reason}")]
+    NeutralityImpossible {
+        /// The scope (a département code, or "national").
+        scope: String,
+        /// Why, and what to change.
+        reason: String,
+    },
     /// A decomposition failed to converge.
     #[error("numerical failure: {0}")]
     Numerical(&'static str),

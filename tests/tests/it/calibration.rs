@@ -152,3 +152,52 @@ fn an_unidentified_parameter_is_named() {
     }
     assert!(err.to_string().contains("[1, 2]"), "{err}");
 }
+
+#[test]
+fn point_values_restore_every_departement_budget() {
+    use dotation_solver::point_value::point_value;
+    let v = load("point_values");
+    let d = data(&v);
+    let e = &v["expected"];
+    let fit = solve(
+        &Moments::from_rows(&d.x, &d.y, &d.w, d.k),
+        &Equalities::default(),
+    )
+    .expect("identified");
+    check("theta", &fit.theta, &floats(&e["theta"]), 1e-8);
+    let dept: Vec<&str> = v["inputs"]["departement"]
+        .as_array()
+        .expect("codes")
+        .iter()
+        .map(|c| c.as_str().expect("a code"))
+        .collect();
+    let f0 = floats(&v["inputs"]["F0"]);
+    let relative: Vec<f64> = (0..d.y.len())
+        .map(|i| (0..d.k).map(|j| d.x[i * d.k + j] * fit.theta[j]).sum())
+        .collect();
+    for code in v["inputs"]["departements"].as_array().expect("codes") {
+        let code = code.as_str().expect("a code");
+        let rows: Vec<usize> = (0..d.y.len()).filter(|&i| dept[i] == code).collect();
+        let target: f64 = rows.iter().map(|&i| d.w[i] * f0[i]).sum();
+        let budget = |pi: f64| rows.iter().map(|&i| d.w[i] * pi * relative[i]).sum::<f64>();
+        let p = point_value(code, budget, target).expect("a point value");
+        let expected = e["point_value"][code].as_f64().expect("a number");
+        check(code, &[p.value], &[expected], 1e-8);
+        assert!(p.residual <= 1e-12, "{code}: residual {}", p.residual);
+    }
+}
+
+#[test]
+fn a_floor_above_the_budget_makes_neutrality_impossible_and_says_where() {
+    use dotation_solver::point_value::point_value;
+    // Funding = max(π × 100, 500) on a budget of 400: even π = 0 pays 500.
+    let err = point_value("2A", |pi| (pi * 100.0).max(500.0), 400.0).expect_err("impossible");
+    let text = err.to_string();
+    assert!(
+        text.contains("impossible in 2A") && text.contains("500.00"),
+        "{text}"
+    );
+    // With the floor below the budget, the piecewise-linear budget has its root at π = 5.
+    let p = point_value("2A", |pi| (pi * 100.0).max(300.0), 500.0).expect("a root");
+    assert!((p.value - 5.0).abs() < 1e-11, "{}", p.value);
+}
