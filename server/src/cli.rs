@@ -1,5 +1,6 @@
-//! The `dotation` command line: `generate`, `validate`, `baseline`. Each command reads its
-//! inputs, runs the core, writes its results atomically and prints a short summary.
+//! The `dotation` command line: `generate`, `validate`, `baseline`, `calibrate`. Each
+//! command reads its inputs, runs the job, writes its results atomically and prints a
+//! short summary.
 //!
 //! Exit codes: 0 success; 1 the input data break the contract (the report lists every
 //! problem); 2 the command could not run (missing or unreadable files, bad options).
@@ -9,18 +10,17 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
-use dotation_core::aggregate::Drivers;
-use dotation_core::baseline::{BaselineOptions, Totals, baseline};
+use dotation_core::CoreError;
 use dotation_core::tables::Microdata;
 use dotation_core::validate::{ValidateOptions, validate};
-use dotation_core::{CoreError, VERSION};
 use dotation_datasets::{Scale, SurveyConfig};
+use dotation_solver::spec::{BaselineSpec, JobKind, JobSpec};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::data::{LoadedData, load};
 use crate::error::ServerError;
 use crate::io::Output;
-use crate::results;
+use crate::jobs::{self, JobContext, JobOutput};
 
 /// dotation: calibrate home-care funding formulas against cost-survey microdata.
 ///
@@ -62,6 +62,29 @@ pub enum Command {
     /// out-of-pocket per billed hour), drivers.parquet and user_cells.parquet (cost
     /// drivers) and summary.json, and prints the national totals.
     Baseline(BaselineArgs),
+    /// Calibrate a funding formula against the services' costs, under budget neutrality.
+    ///
+    /// The job spec (TOML or JSON, see docs/spec.md) names the formula, the loss, the
+    /// neutrality scope and the outputs. Without --spec: a forfait per user-month by
+    /// allowance × GIR band × entourage, national neutrality, weighted least squares.
+    /// Writes parameters.parquet, services.parquet, departements.parquet (and
+    /// groups.parquet for a forfait) and summary.json, and prints the parameters and the
+    /// quality of the fit.
+    Calibrate(CalibrateArgs),
+}
+
+/// Options of `calibrate`.
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// The dataset folder (default: the spec's `data`, else the embedded synthetic survey).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// The job spec, TOML or JSON (default: the forfait described above).
+    #[arg(long, value_name = "FILE")]
+    pub spec: Option<PathBuf>,
+    /// Folder to write the results into (created if needed).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 /// Options of `generate`.
@@ -146,6 +169,7 @@ pub fn run(cli: &Cli) -> Result<(), ServerError> {
         Command::Generate(a) => generate(a, cli.quiet),
         Command::Validate(a) => run_validate(a, cli.quiet),
         Command::Baseline(a) => run_baseline(a, cli.quiet),
+        Command::Calibrate(a) => run_calibrate(a, cli.quiet),
     }
 }
 
@@ -230,44 +254,19 @@ fn run_validate(a: &ValidateArgs, quiet: bool) -> Result<(), ServerError> {
 
 fn run_baseline(a: &BaselineArgs, quiet: bool) -> Result<(), ServerError> {
     let t0 = Instant::now();
-    let (data, m) = load_valid(a.data.as_deref(), a.mtp)?;
-    let drivers = Drivers::compute(&m);
-    let options = BaselineOptions {
-        mtp: a.mtp,
-        floor: a.floor,
+    let spec = JobSpec {
+        kind: JobKind::Baseline,
+        baseline: BaselineSpec {
+            mtp: a.mtp,
+            floor: a.floor,
+        },
+        ..JobSpec::default()
     };
-    let b = baseline(&m, &drivers, &options)?;
-    let mut out = Output::new(&a.out)?;
-    out.parquet("services.parquet", &results::baseline_services(&m, &b)?)?;
-    out.parquet(
-        "departements.parquet",
-        &results::baseline_departements(&m, &b)?,
-    )?;
-    out.parquet("users.parquet", &results::baseline_users(&m, &b)?)?;
-    out.parquet("drivers.parquet", &results::service_drivers(&m, &drivers)?)?;
-    out.parquet("user_cells.parquet", &results::user_cells(&m, &drivers)?)?;
-    let summary = serde_json::json!({
-        "command": "baseline",
-        "year": m.year,
-        "floor": b.rules.floor,
-        "mtp": b.rules.mtp,
-        "data": data.description,
-        "data_hash": data.hash,
-        "version": VERSION,
-        "services": m.services.len(),
-        "users": m.users.len(),
-        "visits": m.visits.len(),
-        "weeks_observed": drivers.weeks,
-        "services_without_apa_users": b.services_without_apa_users,
-        "national": totals_json(&b.national),
-    });
-    out.text(
-        "summary.json",
-        &serde_json::to_string_pretty(&summary).expect("JSON of plain values"),
-    )?;
-    out.commit()?;
+    let data = load(a.data.as_deref())?;
+    let job = jobs::run_spec(&spec, &data, &JobContext::detached())?;
+    write_job(&job, &a.out)?;
     if !quiet {
-        print_baseline(&data, &m, &b.national, b.rules.floor, b.rules.mtp);
+        print_baseline(&job.summary);
         println!(
             "\nwrote services, departements, users, drivers, user_cells (.parquet) and summary.json to {} in {:.2} s",
             a.out.display(),
@@ -277,27 +276,174 @@ fn run_baseline(a: &BaselineArgs, quiet: bool) -> Result<(), ServerError> {
     Ok(())
 }
 
-fn totals_json(t: &Totals) -> serde_json::Value {
-    serde_json::json!({
-        "services": t.services,
-        "hours_funded": t.hours_funded,
-        "baseline_funding": t.funding,
-        "user_participation": t.user_participation,
-        "public_cost": t.public_cost,
-        "cost_total": t.cost_total,
-    })
+/// Writes a job's tables as Parquet and its summary, atomically.
+pub fn write_job(job: &JobOutput, dir: &Path) -> Result<(), ServerError> {
+    let mut out = Output::new(dir)?;
+    for (name, table) in &job.tables {
+        out.parquet(&format!("{name}.parquet"), table)?;
+    }
+    out.text(
+        "summary.json",
+        &serde_json::to_string_pretty(&job.summary).expect("JSON of plain values"),
+    )?;
+    out.commit()?;
+    Ok(())
 }
 
-fn print_baseline(data: &LoadedData, m: &Microdata, t: &Totals, floor: f64, mtp: Option<f64>) {
-    println!("Baseline: today's hourly funding, {}", m.year);
+fn run_calibrate(a: &CalibrateArgs, quiet: bool) -> Result<(), ServerError> {
+    let t0 = Instant::now();
+    let spec = match &a.spec {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| ServerError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            jobs::parse_spec(&text).map_err(|e| ServerError::SpecFile {
+                path: path.clone(),
+                message: e.to_string(),
+            })?
+        }
+        None => JobSpec::default(),
+    };
+    let dir = match (&a.data, &spec.data) {
+        (Some(d), _) => Some(d.clone()),
+        (None, Some(name)) if name != "embedded" => Some(PathBuf::from(name)),
+        _ => None,
+    };
+    let data = load(dir.as_deref())?;
+    let job = jobs::run_spec(&spec, &data, &JobContext::detached())?;
+    write_job(&job, &a.out)?;
+    if !quiet {
+        print_calibration(&job);
+        let names: Vec<&str> = job.tables.iter().map(|(n, _)| n.as_str()).collect();
+        println!(
+            "\nwrote {} (.parquet) and summary.json to {} in {:.2} s",
+            names.join(", "),
+            a.out.display(),
+            t0.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+fn print_calibration(job: &JobOutput) {
+    let s = &job.summary;
+    let f = |k: &str| s[k].as_f64().unwrap_or(f64::NAN);
+    println!(
+        "Calibration: {} formula, {} loss, {} neutrality ({})",
+        s["formula"].as_str().unwrap_or("?"),
+        s["loss"].as_str().unwrap_or("?"),
+        s["neutrality_scope"].as_str().unwrap_or("?"),
+        s["method"].as_str().unwrap_or("?"),
+    );
+    println!(
+        "data: {} — {} services, {} users, year {}",
+        s["data"].as_str().unwrap_or("?"),
+        s["services"],
+        s["users"],
+        s["year"]
+    );
+    if let Some((_, params)) = job.tables.iter().find(|(n, _)| n == "parameters") {
+        use arrow::array::{Array, AsArray};
+        use arrow::datatypes::Float64Type;
+        let name = params.column(0).as_string::<i32>();
+        let unit = params.column(1).as_string::<i32>();
+        let est = params.column(2).as_primitive::<Float64Type>();
+        let se = params.column(3).as_primitive::<Float64Type>();
+        let lo = params.column(4).as_primitive::<Float64Type>();
+        let hi = params.column(5).as_primitive::<Float64Type>();
+        let width = (0..params.num_rows())
+            .map(|i| name.value(i).chars().count())
+            .max()
+            .unwrap_or(9)
+            .max(9);
+        println!(
+            "\n  {:<width$} {:>12} {:>10} {:>25}  unit",
+            "parameter", "estimate", "std err", "95 % interval"
+        );
+        let cell = |a: &arrow::array::Float64Array, i: usize, d: usize| {
+            if a.is_null(i) {
+                "—".to_string()
+            } else {
+                thousands(a.value(i), d)
+            }
+        };
+        for i in 0..params.num_rows() {
+            let interval = if lo.is_null(i) {
+                "—".to_string()
+            } else {
+                format!("[{}, {}]", cell(lo, i, 2), cell(hi, i, 2))
+            };
+            println!(
+                "  {:<width$} {:>12} {:>10} {:>25}  {}",
+                name.value(i),
+                cell(est, i, 4),
+                cell(se, i, 4),
+                interval,
+                unit.value(i)
+            );
+        }
+    }
+    let n = &s["national"];
+    println!("\nneutrality and fit (weighted by design weights)");
+    let rows = [
+        (
+            "baseline funding",
+            thousands(n["baseline_total"].as_f64().unwrap_or(0.0) / 1e6, 3),
+            "M€",
+        ),
+        (
+            "calibrated funding",
+            thousands(n["funding_total"].as_f64().unwrap_or(0.0) / 1e6, 3),
+            "M€",
+        ),
+        (
+            "cost calibrated against",
+            thousands(n["cost_total"].as_f64().unwrap_or(0.0) / 1e6, 3),
+            "M€",
+        ),
+        (
+            "neutrality residual",
+            format!("{:.2e}", f("neutrality_residual")),
+            "relative",
+        ),
+        ("weighted R²", format!("{:.4}", f("r2")), ""),
+        ("RMSE", thousands(f("rmse"), 0), "€"),
+        ("MAPE", format!("{:.1}", 100.0 * f("mape")), "%"),
+        (
+            "within ±10 % of cost",
+            format!("{:.1}", 100.0 * f("within_10pct")),
+            "% of services",
+        ),
+        (
+            "winners beyond +5 %",
+            format!("{:.1}", 100.0 * f("winners_5pct")),
+            "% of services",
+        ),
+        (
+            "losers beyond −5 %",
+            format!("{:.1}", 100.0 * f("losers_5pct")),
+            "% of services",
+        ),
+    ];
+    for (label, value, unit) in rows {
+        println!("  {label:<28} {value:>14} {unit}");
+    }
+}
+
+fn print_baseline(s: &serde_json::Value) {
+    let t = &s["national"];
+    let g = |k: &str| t[k].as_f64().unwrap_or(0.0);
+    println!("Baseline: today's hourly funding, {}", s["year"]);
     println!(
         "data: {} — {} services, {} users, {} visits",
-        data.description,
-        thousands(m.services.len() as f64, 0),
-        thousands(m.users.len() as f64, 0),
-        thousands(m.visits.len() as f64, 0)
+        s["data"].as_str().unwrap_or("?"),
+        thousands(s["services"].as_f64().unwrap_or(0.0), 0),
+        thousands(s["users"].as_f64().unwrap_or(0.0), 0),
+        thousands(s["visits"].as_f64().unwrap_or(0.0), 0)
     );
-    match mtp {
+    let floor = s["floor"].as_f64().unwrap_or(0.0);
+    match s["mtp"].as_f64() {
         Some(mtp) => println!(
             "floor tariff {floor:.2} €/h, MTP {} €/month",
             thousands(mtp, 2)
@@ -305,36 +451,45 @@ fn print_baseline(data: &LoadedData, m: &Microdata, t: &Totals, floor: f64, mtp:
         None => println!("floor tariff {floor:.2} €/h"),
     }
     println!("\nnational totals (weighted by design weights)");
+    let hours = g("hours_funded");
+    let cost = g("cost_total");
     let rows = [
-        ("services represented", thousands(t.services, 0), ""),
+        ("services represented", thousands(g("services"), 0), ""),
         (
             "hours funded (APA+PCH+social aid)",
-            thousands(t.hours_funded / 1e6, 2),
+            thousands(hours / 1e6, 2),
             "M h",
         ),
-        ("baseline funding", thousands(t.funding / 1e6, 1), "M€"),
+        (
+            "baseline funding",
+            thousands(g("baseline_funding") / 1e6, 1),
+            "M€",
+        ),
         (
             "users' legal participation",
-            thousands(t.user_participation / 1e6, 1),
+            thousands(g("user_participation") / 1e6, 1),
             "M€",
         ),
-        ("public cost", thousands(t.public_cost / 1e6, 1), "M€"),
-        (
-            "cost of the services",
-            thousands(t.cost_total / 1e6, 1),
-            "M€",
-        ),
+        ("public cost", thousands(g("public_cost") / 1e6, 1), "M€"),
+        ("cost of the services", thousands(cost / 1e6, 1), "M€"),
         (
             "funding per hour funded",
-            format!("{:.2}", t.funding_per_hour()),
+            format!(
+                "{:.2}",
+                if hours > 0.0 {
+                    g("baseline_funding") / hours
+                } else {
+                    0.0
+                }
+            ),
             "€/h",
         ),
         (
             "coverage (funding / cost)",
             format!(
                 "{:.3}",
-                if t.cost_total > 0.0 {
-                    t.funding / t.cost_total
+                if cost > 0.0 {
+                    g("baseline_funding") / cost
                 } else {
                     0.0
                 }

@@ -64,6 +64,23 @@ pub enum ServerError {
     /// The synthetic survey could not be generated.
     #[error("generating the survey: {0}")]
     Generate(#[from] dotation_datasets::GenerateError),
+    /// A spec file is not a valid spec.
+    #[error("{path}: {message}")]
+    SpecFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and what to change.
+        message: String,
+    },
+    /// The job spec cannot be run.
+    #[error(transparent)]
+    Spec(#[from] dotation_solver::SpecError),
+    /// The calibration could not be computed.
+    #[error(transparent)]
+    Calibration(#[from] dotation_solver::CalibrationError),
+    /// The job was cancelled.
+    #[error("the job was cancelled")]
+    Cancelled,
     /// An Arrow kernel failed building a result table.
     #[error("building a result table: {0}")]
     Arrow(#[from] arrow::error::ArrowError),

@@ -4,6 +4,7 @@
 //!
 //! - [`io`]: reading Parquet / CSV / Arrow IPC tables, writing results atomically;
 //! - [`data`]: dataset folders and the embedded synthetic survey;
+//! - [`jobs`]: a job spec on a dataset → result tables and a summary (CLI and Flight);
 //! - [`results`]: result tables as Arrow record batches;
 //! - [`cli`]: the `dotation` command line;
 //! - [`error`]: [`ServerError`] and its exit codes.
@@ -12,6 +13,7 @@ pub mod cli;
 pub mod data;
 pub mod error;
 pub mod io;
+pub mod jobs;
 pub mod results;
 
 pub use error::ServerError;

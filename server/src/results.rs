@@ -1,16 +1,20 @@
 //! Result tables as Arrow record batches, the same for the CLI (written as Parquet) and for
 //! Flight (streamed): the baseline's `services`, `departements` and `users`, and the cost
-//! drivers (`drivers`, `user_cells`). Column names follow the data contract (DATA.md).
+//! drivers (`drivers`, `user_cells`); the calibration's `parameters`, `services`,
+//! `departements`, `groups` and `design`. Column names follow the data contract (DATA.md).
 
 use std::sync::Arc;
 
 use arrow::array::{
     ArrayRef, BooleanArray, Float64Array, Int32Array, RecordBatch, StringArray, UInt32Array,
+    UInt64Array,
 };
 use arrow::datatypes::{Field, Schema};
 use dotation_core::aggregate::{D, Drivers, PCH_BANDS, VISIT_DRIVERS};
-use dotation_core::baseline::Baseline;
+use dotation_core::baseline::{Baseline, Totals};
 use dotation_core::tables::{Code, Microdata};
+use dotation_solver::calibrate::Calibration;
+use dotation_solver::formula::Design;
 
 use crate::error::ServerError;
 
@@ -172,4 +176,149 @@ pub fn user_cells(m: &Microdata, d: &Drivers) -> Result<RecordBatch, ServerError
         ),
         ("user_months", f64s(c.iter().map(|x| x.user_months))),
     ])
+}
+
+/// National or département totals as JSON (baseline summaries).
+pub fn totals_json(t: &Totals) -> serde_json::Value {
+    serde_json::json!({
+        "services": t.services,
+        "hours_funded": t.hours_funded,
+        "baseline_funding": t.funding,
+        "user_participation": t.user_participation,
+        "public_cost": t.public_cost,
+        "cost_total": t.cost_total,
+    })
+}
+
+fn opt_f64s(v: impl IntoIterator<Item = Option<f64>>) -> ArrayRef {
+    Arc::new(Float64Array::from_iter(v))
+}
+
+/// `parameters` of `dotation calibrate`.
+pub fn parameters(c: &Calibration) -> Result<RecordBatch, ServerError> {
+    batch(vec![
+        ("parameter", strs(c.names.iter().map(String::as_str))),
+        ("unit", strs(c.units.iter().map(String::as_str))),
+        ("estimate", f64s(c.estimate.iter().copied())),
+        ("std_error", opt_f64s(c.std_error.iter().copied())),
+        ("ci_low", opt_f64s(c.ci_low.iter().copied())),
+        ("ci_high", opt_f64s(c.ci_high.iter().copied())),
+    ])
+}
+
+/// `services` of `dotation calibrate`: funding against baseline and cost.
+pub fn calibrated_services(
+    m: &Microdata,
+    d: &Design,
+    c: &Calibration,
+) -> Result<RecordBatch, ServerError> {
+    let s = &m.services;
+    let n = s.len();
+    let dept = |i: usize| m.departements.code[s.departement[i] as usize].as_str();
+    let ratio = |a: f64, b: f64| if b != 0.0 { Some(a / b) } else { None };
+    batch(vec![
+        ("service_id", strs(s.id.iter().map(String::as_str))),
+        ("departement", strs((0..n).map(dept))),
+        (
+            "habilitated",
+            Arc::new(BooleanArray::from(s.habilitated.clone())),
+        ),
+        ("weight", f64s(s.design_weight.iter().copied())),
+        ("hours_funded", f64s(d.hours.iter().copied())),
+        ("baseline", f64s(d.baseline.iter().copied())),
+        ("funding", f64s(c.funding.iter().copied())),
+        ("cost", f64s(d.cost.iter().copied())),
+        ("delta", f64s((0..n).map(|i| c.funding[i] - d.baseline[i]))),
+        (
+            "delta_pct",
+            opt_f64s(
+                (0..n)
+                    .map(|i| ratio(c.funding[i] - d.baseline[i], d.baseline[i]).map(|r| 100.0 * r)),
+            ),
+        ),
+        (
+            "coverage",
+            opt_f64s((0..n).map(|i| ratio(c.funding[i], d.cost[i]))),
+        ),
+    ])
+}
+
+/// `departements` of `dotation calibrate`: weighted totals, point values, residuals.
+pub fn calibrated_departements(
+    m: &Microdata,
+    d: &Design,
+    c: &Calibration,
+) -> Result<RecordBatch, ServerError> {
+    let nd = m.departements.len();
+    let mut services = vec![0.0; nd];
+    let mut baseline = vec![0.0; nd];
+    let mut funding = vec![0.0; nd];
+    let mut cost = vec![0.0; nd];
+    for s in 0..m.services.len() {
+        let i = m.services.departement[s] as usize;
+        let w = m.services.design_weight[s];
+        services[i] += w;
+        baseline[i] += w * d.baseline[s];
+        funding[i] += w * c.funding[s];
+        cost[i] += w * d.cost[s];
+    }
+    batch(vec![
+        (
+            "departement",
+            strs(m.departements.code.iter().map(String::as_str)),
+        ),
+        ("name", strs(m.departements.name.iter().map(String::as_str))),
+        ("services", f64s(services)),
+        ("baseline_total", f64s(baseline)),
+        ("funding_total", f64s(funding)),
+        ("cost_total", f64s(cost)),
+        ("point_value", opt_f64s(c.point_values.iter().copied())),
+        (
+            "residual",
+            opt_f64s(c.departement_residuals.iter().copied()),
+        ),
+    ])
+}
+
+/// `groups` of a forfait: users and user-months of each group in the sample.
+pub fn groups(d: &Design) -> Result<RecordBatch, ServerError> {
+    batch(vec![
+        ("group", strs(d.groups.iter().map(|g| g.name.as_str()))),
+        (
+            "users",
+            Arc::new(UInt64Array::from_iter_values(
+                d.groups.iter().map(|g| g.users),
+            )),
+        ),
+        ("user_months", f64s(d.groups.iter().map(|g| g.user_months))),
+    ])
+}
+
+/// `design`: one row per service, one column per parameter, with cost, baseline, the
+/// fixed part and the weights — what a peer needs to refit the same problem.
+pub fn design(
+    m: &Microdata,
+    d: &Design,
+    regression_weights: &[f64],
+) -> Result<RecordBatch, ServerError> {
+    let n = d.n;
+    let mut cols: Vec<(&str, ArrayRef)> = vec![
+        ("service_id", strs(m.services.id.iter().map(String::as_str))),
+        (
+            "departement",
+            strs((0..n).map(|s| m.departements.code[m.services.departement[s] as usize].as_str())),
+        ),
+        ("weight", f64s(m.services.design_weight.iter().copied())),
+        (
+            "regression_weight",
+            f64s(regression_weights.iter().copied()),
+        ),
+        ("cost", f64s(d.cost.iter().copied())),
+        ("baseline", f64s(d.baseline.iter().copied())),
+        ("offset", f64s(d.offset.iter().copied())),
+    ];
+    for (j, name) in d.names.iter().enumerate() {
+        cols.push((name.as_str(), f64s((0..n).map(|s| d.x[s * d.k + j]))));
+    }
+    batch(cols)
 }

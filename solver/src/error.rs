@@ -1,5 +1,6 @@
-//! Errors of the solver: problems that cannot be solved as posed. Expected numerical
-//! outcomes (a residual, a non-converged robust fit) are data in the results, not errors.
+//! Errors of the solver: specs that cannot be run and problems that cannot be solved as
+//! posed. Expected numerical outcomes (a residual, a non-converged robust fit) are data in
+//! the results, not errors.
 
 /// Why a calibration could not be computed.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -26,4 +27,81 @@ pub enum SolverError {
     /// A decomposition failed to converge.
     #[error("numerical failure: {0}")]
     Numerical(&'static str),
+}
+
+/// Why a job spec cannot be run.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[non_exhaustive]
+pub enum SpecError {
+    /// The text is not a valid spec (unknown key, wrong type, unknown value…).
+    #[error("the job spec is not valid {format}: {message}")]
+    Syntax {
+        /// `TOML` or `JSON`.
+        format: &'static str,
+        /// The parser's message, with the place and what was expected.
+        message: String,
+    },
+    /// Options that do not fit together.
+    #[error("job spec, {key}: {message}")]
+    Inconsistent {
+        /// The key to change.
+        key: String,
+        /// Why, and what to change.
+        message: String,
+    },
+    /// A name the catalogue does not know.
+    #[error("job spec, {key}: unknown {what} \"{name}\"; known: {}", known.join(", "))]
+    Unknown {
+        /// The key.
+        key: String,
+        /// What kind of name (attribute, driver, allowance…).
+        what: &'static str,
+        /// The name given.
+        name: String,
+        /// The names that exist.
+        known: Vec<String>,
+    },
+    /// A group, band or driver with nothing in the data.
+    #[error("job spec, {key}: {message}")]
+    Empty {
+        /// The key.
+        key: String,
+        /// What is empty and what to change.
+        message: String,
+    },
+    /// The data do not fit the spec.
+    #[error("job spec, {key}: {message}")]
+    Data {
+        /// The key.
+        key: String,
+        /// What in the data, and what to change.
+        message: String,
+    },
+}
+
+/// Why a calibration job failed.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[non_exhaustive]
+pub enum CalibrationError {
+    /// The spec cannot be run on these data.
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    /// Some parameters are not determined, named.
+    #[error(
+        "the design cannot identify {}: {reason} (condition number {condition:.3e}); merge groups, drop the driver, or add data", parameters.join(", ")
+    )]
+    NotIdentified {
+        /// The parameters involved.
+        parameters: Vec<String>,
+        /// Why, in words.
+        reason: String,
+        /// Condition number of the equilibrated system.
+        condition: f64,
+    },
+    /// The solver failed.
+    #[error(transparent)]
+    Solver(#[from] SolverError),
+    /// The job was cancelled.
+    #[error("the job was cancelled")]
+    Cancelled,
 }

@@ -1,17 +1,28 @@
 //! Calibration of funding formulas against the survey: the parameters of a formula that
 //! best match what services cost while spending exactly what hourly funding spends.
 //!
+//! - [`spec`]: the job spec ([`spec::JobSpec`], TOML or JSON), strictly parsed and checked;
+//! - [`formula`]: the formula catalogue — each formula a [`formula::Design`] built once
+//!   from the microdata's drivers (one row per service);
+//! - [`calibrate`]: the fit under budget neutrality ([`calibrate::calibrate`]): exact
+//!   equalities or point values, least-squares / Huber / median losses, standard errors,
+//!   fit quality;
 //! - [`wls`]: weighted least squares under exact equality constraints (the KKT system),
 //!   from sufficient statistics ([`wls::Moments`]), with sandwich covariances (HC0/HC1,
 //!   clustered CR0/CR1);
-//! - [`point_value`]: one point value per département restoring its budget (Brent);
+//! - [`robust`]: Huber's M-estimate (IRLS) and least absolute deviations (clarabel's LP);
+//! - [`point_value`]: one point value per scope restoring its budget (Brent);
 //! - [`neutrality`]: budget-neutrality scopes ([`neutrality::NeutralityScope`]) and the
 //!   achieved residual every result reports;
-//! - [`error`]: the solver's errors, [`SolverError`].
+//! - [`error`]: the solver's errors ([`SolverError`], [`SpecError`], [`CalibrationError`]).
 
+pub mod calibrate;
 pub mod error;
+pub mod formula;
 pub mod neutrality;
 pub mod point_value;
+pub mod robust;
+pub mod spec;
 pub mod wls;
 
-pub use error::SolverError;
+pub use error::{CalibrationError, SolverError, SpecError};

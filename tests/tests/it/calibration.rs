@@ -201,3 +201,115 @@ fn a_floor_above_the_budget_makes_neutrality_impossible_and_says_where() {
     let p = point_value("2A", |pi| (pi * 100.0).max(300.0), 500.0).expect("a root");
     assert!((p.value - 5.0).abs() < 1e-11, "{}", p.value);
 }
+
+#[test]
+fn huber_iterated_to_its_fixed_point() {
+    use dotation_solver::robust::{HuberConfig, huber};
+    let v = load("huber");
+    let inputs = &v["inputs"];
+    let k = inputs["X"][0].as_array().expect("rows").len();
+    let x = floats(&inputs["X"]);
+    let y = floats(&inputs["y"]);
+    let w = vec![1.0; y.len()];
+    let config = HuberConfig {
+        t: inputs["t"].as_f64().expect("t"),
+        ..HuberConfig::default()
+    };
+    let fit = huber(&x, &y, &w, k, &Equalities::default(), &config).expect("identified");
+    assert!(fit.converged);
+    let e = &v["expected"]["fixed_point"];
+    check("params", &fit.estimate.theta, &floats(&e["params"]), 1e-8);
+    check(
+        "scale",
+        &[fit.scale],
+        &[e["scale"].as_f64().expect("scale")],
+        1e-8,
+    );
+    check(
+        "weights",
+        &fit.robustness_weights,
+        &floats(&e["weights"]),
+        1e-8,
+    );
+}
+
+#[test]
+fn median_regression_reaches_the_exact_vertex() {
+    use dotation_solver::robust::median_fit;
+    let v = load("median");
+    let inputs = &v["inputs"];
+    let k = inputs["X"][0].as_array().expect("rows").len();
+    let x = floats(&inputs["X"]);
+    let y = floats(&inputs["y"]);
+    let ones = vec![1.0; y.len()];
+    let e = &v["expected"];
+    let fit = median_fit(&x, &y, &ones, k, &Equalities::default()).expect("solves");
+    assert!(fit.vertex, "the exact vertex should be found");
+    check("params", &fit.theta, &floats(&e["params"]), 1e-8);
+    check(
+        "objective",
+        &[fit.objective],
+        &[e["objective"].as_f64().expect("objective")],
+        1e-8,
+    );
+    let w = floats(&inputs["w"]);
+    let fit = median_fit(&x, &y, &w, k, &Equalities::default()).expect("solves");
+    check(
+        "weighted params",
+        &fit.theta,
+        &floats(&e["weighted"]["params"]),
+        1e-8,
+    );
+}
+
+#[test]
+fn median_regression_under_a_neutrality_equality() {
+    // Constrained LAD has no library reference here: check the equality holds exactly and
+    // that no feasible direction lowers the objective (the optimality of a vertex, probed
+    // along the null space of the constraint).
+    use dotation_solver::robust::median_fit;
+    let v = load("median");
+    let inputs = &v["inputs"];
+    let k = inputs["X"][0].as_array().expect("rows").len();
+    let x = floats(&inputs["X"]);
+    let y = floats(&inputs["y"]);
+    let w = floats(&inputs["w"]);
+    let n = y.len();
+    let a: Vec<f64> = (0..k)
+        .map(|j| (0..n).map(|i| w[i] * x[i * k + j]).sum())
+        .collect();
+    let target: f64 = (0..n).map(|i| w[i] * y[i]).sum::<f64>() * 0.9;
+    let eq = Equalities {
+        a: a.clone(),
+        b: vec![target],
+    };
+    let fit = median_fit(&x, &y, &w, k, &eq).expect("solves");
+    let lhs: f64 = (0..k).map(|j| a[j] * fit.theta[j]).sum();
+    assert!(
+        (lhs - target).abs() <= 1e-10 * target.abs(),
+        "{lhs} vs {target}"
+    );
+    let objective = |t: &[f64]| -> f64 {
+        (0..n)
+            .map(|i| w[i] * (y[i] - (0..k).map(|j| x[i * k + j] * t[j]).sum::<f64>()).abs())
+            .sum()
+    };
+    let base = objective(&fit.theta);
+    for p in 0..k {
+        for q in 0..k {
+            if p == q || a[q] == 0.0 {
+                continue;
+            }
+            // Move θ_p by h and θ_q to keep the equality.
+            for h in [1e-3, -1e-3] {
+                let mut t = fit.theta.clone();
+                t[p] += h * fit.theta[p].abs().max(1.0);
+                t[q] -= a[p] * h * fit.theta[p].abs().max(1.0) / a[q];
+                assert!(
+                    objective(&t) >= base * (1.0 - 1e-12),
+                    "direction {p},{q},{h}"
+                );
+            }
+        }
+    }
+}

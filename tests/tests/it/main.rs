@@ -7,6 +7,7 @@ mod aggregation;
 mod baseline;
 mod calibration;
 mod cli;
+mod formulas;
 mod legal;
 mod survey;
 mod validation;

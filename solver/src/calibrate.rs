@@ -1,0 +1,725 @@
+//! Calibration of a design: the parameters that best match the services' costs, under
+//! budget neutrality, with their uncertainty and the quality of the fit.
+//!
+//! Neutrality is either exact linear equalities in the fit (`Σ_{s∈scope} w_s F_s(θ) =
+//! Σ_{s∈scope} w_s F0_s`, one per scope, through the KKT system — [`Method::Kkt`]) or, as
+//! for hospital tariffs, an unconstrained fit of relative weights followed by one point
+//! value per scope found by Brent's method ([`Method::PointValues`], the only one that
+//! handles floors and caps). The loss is least squares, Huber's, or absolute deviations.
+//! Standard errors are sandwich estimates (HC or clustered, whose bread is the KKT
+//! inverse), or a bootstrap by service for the median.
+//!
+//! Everything is sequential or reduced in a fixed order: same inputs, same bits.
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+use crate::error::{CalibrationError, SolverError};
+use crate::formula::{Design, dot};
+use crate::neutrality::{NeutralityScope, compensated_sum, residuals};
+use crate::point_value::point_value;
+use crate::robust::{HuberConfig, huber, median_fit};
+use crate::spec::{Cluster, Loss, Method, Scope, StdErrors};
+use crate::wls::{CovarianceKind, Equalities, Moments, covariance, solve};
+
+/// Options of a calibration (from the spec).
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Neutrality scope.
+    pub scope: Scope,
+    /// KKT equalities or point values.
+    pub method: Method,
+    /// Loss.
+    pub loss: Loss,
+    /// Huber's constant.
+    pub huber_t: f64,
+    /// Standard errors.
+    pub std_errors: StdErrors,
+    /// Clusters.
+    pub cluster: Cluster,
+    /// Interval level.
+    pub confidence: f64,
+    /// Bootstrap replicates (median loss).
+    pub bootstrap: usize,
+    /// Bootstrap seed.
+    pub seed: u64,
+    /// Funding floor, € per funded hour (point values only).
+    pub floor_per_hour: Option<f64>,
+    /// Funding cap, € per funded hour (point values only).
+    pub cap_per_hour: Option<f64>,
+}
+
+/// The services' place in the country.
+#[derive(Clone, Copy, Debug)]
+pub struct Geography<'a> {
+    /// Survey weights of the services (neutrality, totals, metrics).
+    pub weights: &'a [f64],
+    /// Regression weights (survey weights, possibly over a variance model).
+    pub regression_weights: &'a [f64],
+    /// Département index of every service.
+    pub departement: &'a [u32],
+    /// Département codes, by index.
+    pub codes: &'a [String],
+}
+
+/// Quality of the fit and who gains, weighted by the survey weights.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Metrics {
+    /// Weighted R² of cost on funding: `1 − Σw(C − F)² / Σw(C − C̄)²`.
+    pub r2: f64,
+    /// `√(Σw(C − F)² / Σw)`, €.
+    pub rmse: f64,
+    /// `Σw|C − F|/C / Σw` over services with a positive cost.
+    pub mape: f64,
+    /// Weighted share of services funded within ±10 % of their cost.
+    pub within_10pct: f64,
+    /// Weighted share of services gaining more than 5 % versus baseline.
+    pub winners_5pct: f64,
+    /// Weighted share of services losing more than 5 % versus baseline.
+    pub losers_5pct: f64,
+    /// Sampled services gaining more than 5 %.
+    pub winners_5pct_services: usize,
+    /// Sampled services losing more than 5 %.
+    pub losers_5pct_services: usize,
+}
+
+/// How the fit went.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FitInfo {
+    /// Iterations (Huber reweightings, LP iterations), 0 for least squares.
+    pub iterations: usize,
+    /// Whether an iterative fit converged (always true for least squares).
+    pub converged: bool,
+    /// Huber's scale, €.
+    pub scale: Option<f64>,
+    /// Multipliers of the neutrality equalities.
+    pub lambda: Vec<f64>,
+    /// Bootstrap replicates that failed (median loss), left out of the standard errors.
+    pub failed_replicates: usize,
+}
+
+/// A calibrated formula.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Calibration {
+    /// Parameter names (the design's, plus `point_value` for a national point value).
+    pub names: Vec<String>,
+    /// Units.
+    pub units: Vec<String>,
+    /// Estimates.
+    pub estimate: Vec<f64>,
+    /// Standard errors (`None` where none is defined).
+    pub std_error: Vec<Option<f64>>,
+    /// Lower ends of the intervals.
+    pub ci_low: Vec<Option<f64>>,
+    /// Upper ends.
+    pub ci_high: Vec<Option<f64>>,
+    /// Funding of every service, €/year.
+    pub funding: Vec<f64>,
+    /// Point value of every département (point-value method), by index.
+    pub point_values: Vec<Option<f64>>,
+    /// Relative neutrality gap of every département, by index (`None` without services).
+    pub departement_residuals: Vec<Option<f64>>,
+    /// The largest relative gap over the neutrality scopes (the national gap when the
+    /// scope is `none`).
+    pub neutrality_residual: f64,
+    /// Fit quality and gains.
+    pub metrics: Metrics,
+    /// Iterations, convergence, multipliers.
+    pub info: FitInfo,
+}
+
+/// `Φ⁻¹(p)`, the standard normal quantile (Acklam's approximation refined by one Halley
+/// step on `erfc`, good to the last bits).
+pub fn normal_quantile(p: f64) -> f64 {
+    assert!(p > 0.0 && p < 1.0, "a probability strictly between 0 and 1");
+    const A: [f64; 6] = [
+        -3.969683028665376e+01,
+        2.209460984245205e+02,
+        -2.759285104469687e+02,
+        1.383577518672690e+02,
+        -3.066479806614716e+01,
+        2.506628277459239e+00,
+    ];
+    const B: [f64; 5] = [
+        -5.447609879822406e+01,
+        1.615858368580409e+02,
+        -1.556989798598866e+02,
+        6.680131188771972e+01,
+        -1.328068155288572e+01,
+    ];
+    const C: [f64; 6] = [
+        -7.784894002430293e-03,
+        -3.223964580411365e-01,
+        -2.400758277161838e+00,
+        -2.549732539343734e+00,
+        4.374664141464968e+00,
+        2.938163982698783e+00,
+    ];
+    const D: [f64; 4] = [
+        7.784695709041462e-03,
+        3.224671290700398e-01,
+        2.445134137142996e+00,
+        3.754408661907416e+00,
+    ];
+    let tail = |q: f64| {
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    };
+    let x = if p < 0.02425 {
+        tail((-2.0 * p.ln()).sqrt())
+    } else if p > 1.0 - 0.02425 {
+        -tail((-2.0 * (1.0 - p).ln()).sqrt())
+    } else {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    };
+    // Halley refinement.
+    let e = 0.5 * libm::erfc(-x / std::f64::consts::SQRT_2) - p;
+    let u = e * (2.0 * std::f64::consts::PI).sqrt() * (x * x / 2.0).exp();
+    x - u / (1.0 + x * u / 2.0)
+}
+
+/// The neutrality scopes of the services: one (national) or one per département holding
+/// services. Returns, per scope, its member services and its name.
+fn scopes(scope: Scope, geo: &Geography<'_>, n: usize) -> Vec<(String, Vec<usize>)> {
+    match scope {
+        Scope::None => Vec::new(),
+        Scope::National => vec![("national".into(), (0..n).collect())],
+        Scope::Departement => {
+            let mut members: Vec<Vec<usize>> = vec![Vec::new(); geo.codes.len()];
+            for s in 0..n {
+                members[geo.departement[s] as usize].push(s);
+            }
+            members
+                .into_iter()
+                .enumerate()
+                .filter(|(_, m)| !m.is_empty())
+                .map(|(d, m)| (geo.codes[d].clone(), m))
+                .collect()
+        }
+    }
+}
+
+/// The neutrality equalities `Σ_{s∈scope} w x_s θ = Σ_{s∈scope} w (F0_s − a_s)`.
+fn equalities(
+    design: &Design,
+    geo: &Geography<'_>,
+    scopes: &[(String, Vec<usize>)],
+) -> Result<Equalities, CalibrationError> {
+    let k = design.k;
+    if scopes.len() > k {
+        return Err(SolverError::NeutralityImpossible {
+            scope: "every département".into(),
+            reason: format!(
+                "{} département budgets to hold with {} parameters: exact equalities need at least as many parameters as budgets; set calibration.method = \"point_values\" (one point value per département) or neutrality.scope = \"national\"",
+                scopes.len(),
+                k
+            ),
+        }
+        .into());
+    }
+    let mut eq = Equalities::default();
+    for (name, members) in scopes {
+        let row: Vec<f64> = (0..k)
+            .map(|j| {
+                compensated_sum(members.len(), |i| {
+                    let s = members[i];
+                    geo.weights[s] * design.x[s * k + j]
+                })
+            })
+            .collect();
+        let b = compensated_sum(members.len(), |i| {
+            let s = members[i];
+            geo.weights[s] * (design.baseline[s] - design.offset[s])
+        });
+        if row.iter().all(|&v| v == 0.0) && b != 0.0 {
+            return Err(SolverError::NeutralityImpossible {
+                scope: name.clone(),
+                reason: format!(
+                    "its services have no driver of the formula (every column is zero) but a budget of {b:.2} €: add a parameter that reaches them"
+                ),
+            }
+            .into());
+        }
+        eq.a.extend(row);
+        eq.b.push(b);
+    }
+    Ok(eq)
+}
+
+/// Names the parameters of a `NotIdentified` error, or turns dependent equalities into a
+/// neutrality error.
+fn name_error(
+    e: SolverError,
+    design: &Design,
+    scopes: &[(String, Vec<usize>)],
+) -> CalibrationError {
+    match e {
+        SolverError::NotIdentified {
+            parameters,
+            condition,
+        } if parameters.is_empty() => SolverError::NeutralityImpossible {
+            scope: scopes
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            reason: format!(
+                "the budget equalities are linearly dependent (condition number {condition:.3e}): these budgets cannot all be held by this formula; use calibration.method = \"point_values\" or a national scope"
+            ),
+        }
+        .into(),
+        SolverError::NotIdentified {
+            parameters,
+            condition,
+        } => {
+            let zero: Vec<usize> = parameters
+                .iter()
+                .copied()
+                .filter(|&j| (0..design.n).all(|s| design.x[s * design.k + j] == 0.0))
+                .collect();
+            let reason = if zero.is_empty() {
+                "their columns are collinear in the sample (one is a combination of the others)"
+                    .to_string()
+            } else {
+                "no sampled service has any of their driver".to_string()
+            };
+            CalibrationError::NotIdentified {
+                parameters: parameters.iter().map(|&j| design.names[j].clone()).collect(),
+                reason,
+                condition,
+            }
+        }
+        other => other.into(),
+    }
+}
+
+/// An unconstrained or constrained fit of the design with the loss: θ, standard errors
+/// (k), fit info.
+struct Fit {
+    theta: Vec<f64>,
+    se: Vec<Option<f64>>,
+    info: FitInfo,
+}
+
+fn covariance_kind<'a>(o: &Options, clusters: &'a [u32]) -> CovarianceKind<'a> {
+    match o.std_errors {
+        StdErrors::Hc0 => CovarianceKind::Hc0,
+        StdErrors::Hc1 => CovarianceKind::Hc1,
+        StdErrors::Cr0 => CovarianceKind::Cr0(clusters),
+        StdErrors::Cr1 => CovarianceKind::Cr1(clusters),
+    }
+}
+
+fn std_errors_of(cov: &[f64], k: usize) -> Vec<Option<f64>> {
+    (0..k)
+        .map(|j| {
+            let v = cov[j * k + j];
+            (v >= 0.0 && v.is_finite()).then(|| v.sqrt())
+        })
+        .collect()
+}
+
+fn fit(
+    design: &Design,
+    y: &[f64],
+    rw: &[f64],
+    eq: &Equalities,
+    clusters: &[u32],
+    scopes: &[(String, Vec<usize>)],
+    survey_w: &[f64],
+    o: &Options,
+    cancelled: &(dyn Fn() -> bool + Sync),
+) -> Result<Fit, SolverError> {
+    let k = design.k;
+    let x = &design.x;
+    // y net of the fixed part.
+    let yn: Vec<f64> = y.iter().zip(&design.offset).map(|(a, b)| a - b).collect();
+    match o.loss {
+        Loss::Wls => {
+            let e = solve(&Moments::from_rows(x, &yn, rw, k), eq)?;
+            let r = crate::wls::residuals(x, &yn, &e.theta);
+            let cov = covariance(
+                x,
+                rw,
+                &r,
+                &e.bread,
+                k,
+                eq.len(),
+                covariance_kind(o, clusters),
+            );
+            Ok(Fit {
+                se: std_errors_of(&cov, k),
+                theta: e.theta,
+                info: FitInfo {
+                    iterations: 0,
+                    converged: true,
+                    scale: None,
+                    lambda: e.lambda,
+                    failed_replicates: 0,
+                },
+            })
+        }
+        Loss::Huber => {
+            let config = HuberConfig {
+                t: o.huber_t,
+                ..HuberConfig::default()
+            };
+            let h = huber(x, &yn, rw, k, eq, &config)?;
+            // M-estimator sandwich: bread from Σ w ψ'(z) x x' (inliers), scores w ψ(z) s x.
+            let r = crate::wls::residuals(x, &yn, &h.estimate.theta);
+            let s = h.scale;
+            let inlier: Vec<f64> = r
+                .iter()
+                .zip(rw)
+                .map(|(r, w)| {
+                    if s > 0.0 && (r / s).abs() > o.huber_t {
+                        0.0
+                    } else {
+                        *w
+                    }
+                })
+                .collect();
+            let pseudo: Vec<f64> = r
+                .iter()
+                .map(|r| {
+                    if s > 0.0 {
+                        (r / s).clamp(-o.huber_t, o.huber_t) * s
+                    } else {
+                        *r
+                    }
+                })
+                .collect();
+            let se = match solve(&Moments::from_rows(x, &yn, &inlier, k), eq) {
+                Ok(b) => {
+                    let cov = covariance(
+                        x,
+                        rw,
+                        &pseudo,
+                        &b.bread,
+                        k,
+                        eq.len(),
+                        covariance_kind(o, clusters),
+                    );
+                    std_errors_of(&cov, k)
+                }
+                Err(_) => vec![None; k],
+            };
+            Ok(Fit {
+                theta: h.estimate.theta,
+                se,
+                info: FitInfo {
+                    iterations: h.iterations,
+                    converged: h.converged,
+                    scale: Some(h.scale),
+                    lambda: h.estimate.lambda,
+                    failed_replicates: 0,
+                },
+            })
+        }
+        Loss::Median => {
+            let m = median_fit(x, &yn, rw, k, eq)?;
+            let mut scope_of = vec![None; design.n];
+            if !eq.is_empty() {
+                for (c, (_, members)) in scopes.iter().enumerate() {
+                    for &s in members {
+                        scope_of[s] = Some(c);
+                    }
+                }
+            }
+            let n_scopes = eq.len();
+            let (se, failed) =
+                bootstrap_median(design, &yn, rw, &scope_of, n_scopes, survey_w, o, cancelled);
+            Ok(Fit {
+                theta: m.theta,
+                se,
+                info: FitInfo {
+                    iterations: m.iterations as usize,
+                    converged: true,
+                    scale: None,
+                    lambda: Vec::new(),
+                    failed_replicates: failed,
+                },
+            })
+        }
+    }
+}
+
+/// Standard errors of the median fit by a bootstrap by service: replicate `r` draws `n`
+/// services with replacement (ChaCha8, stream `r` of the seed), recomputes each
+/// neutrality equality from the drawn services (`Σ w x_s θ = Σ w (F0_s − a_s)` over the
+/// draws of the scope), and refits; the standard error is the replicates' standard
+/// deviation. Replicates run in parallel and are combined in replicate order.
+fn bootstrap_median(
+    design: &Design,
+    yn: &[f64],
+    rw: &[f64],
+    scope_of: &[Option<usize>],
+    n_scopes: usize,
+    survey_w: &[f64],
+    o: &Options,
+    cancelled: &(dyn Fn() -> bool + Sync),
+) -> (Vec<Option<f64>>, usize) {
+    let n = design.n;
+    let k = design.k;
+    let replicates: Vec<Option<Vec<f64>>> = (0..o.bootstrap)
+        .into_par_iter()
+        .map(|r| {
+            if cancelled() {
+                return None;
+            }
+            let mut rng = ChaCha8Rng::seed_from_u64(o.seed);
+            rng.set_stream(r as u64);
+            let draw: Vec<usize> = (0..n).map(|_| rng.random_range(0..n)).collect();
+            let x: Vec<f64> = draw.iter().flat_map(|&s| design.row(s).to_vec()).collect();
+            let y: Vec<f64> = draw.iter().map(|&s| yn[s]).collect();
+            let w: Vec<f64> = draw.iter().map(|&s| rw[s]).collect();
+            let mut eq = Equalities {
+                a: vec![0.0; n_scopes * k],
+                b: vec![0.0; n_scopes],
+            };
+            for &s in &draw {
+                if let Some(c) = scope_of[s] {
+                    for j in 0..k {
+                        eq.a[c * k + j] += survey_w[s] * design.x[s * k + j];
+                    }
+                    eq.b[c] += survey_w[s] * (design.baseline[s] - design.offset[s]);
+                }
+            }
+            median_fit(&x, &y, &w, k, &eq).ok().map(|f| f.theta)
+        })
+        .collect();
+    let ok: Vec<&Vec<f64>> = replicates.iter().flatten().collect();
+    let failed = replicates.len() - ok.len();
+    if ok.len() < 2 {
+        return (vec![None; k], failed);
+    }
+    let b = ok.len() as f64;
+    let se = (0..k)
+        .map(|j| {
+            let mean = ok.iter().map(|t| t[j]).sum::<f64>() / b;
+            let var = ok.iter().map(|t| (t[j] - mean).powi(2)).sum::<f64>() / (b - 1.0);
+            Some(var.sqrt())
+        })
+        .collect();
+    (se, failed)
+}
+
+/// Clamps funding between the floor and the cap per funded hour.
+fn clamp_funding(f: f64, hours: f64, o: &Options) -> f64 {
+    let mut v = f;
+    if let Some(c) = o.cap_per_hour {
+        v = v.min(c * hours);
+    }
+    if let Some(fl) = o.floor_per_hour {
+        v = v.max(fl * hours);
+    }
+    v
+}
+
+/// Calibrates a design. `cancelled` is polled between replicates.
+pub fn calibrate(
+    design: &Design,
+    geo: &Geography<'_>,
+    o: &Options,
+    cancelled: &(dyn Fn() -> bool + Sync),
+) -> Result<Calibration, CalibrationError> {
+    let n = design.n;
+    let k = design.k;
+    if k == 0 {
+        return Err(CalibrationError::Spec(crate::error::SpecError::Empty {
+            key: "formula".into(),
+            message: "the formula has no parameter to calibrate".into(),
+        }));
+    }
+    let scopes = scopes(o.scope, geo, n);
+    let clusters: Vec<u32> = match o.cluster {
+        Cluster::Service => (0..n as u32).collect(),
+        Cluster::Departement => geo.departement.to_vec(),
+    };
+    let mut names = design.names.clone();
+    let mut units = design.units.clone();
+    let mut point_values = vec![None; geo.codes.len()];
+    let (theta, mut se, info, funding) = match o.method {
+        Method::Kkt => {
+            let eq = equalities(design, geo, &scopes)?;
+            let f = fit(
+                design,
+                &design.cost,
+                geo.regression_weights,
+                &eq,
+                &clusters,
+                &scopes,
+                geo.weights,
+                o,
+                cancelled,
+            )
+            .map_err(|e| name_error(e, design, &scopes))?;
+            let funding = design.funding(&f.theta);
+            (f.theta, f.se, f.info, funding)
+        }
+        Method::PointValues => {
+            let f = fit(
+                design,
+                &design.cost,
+                geo.regression_weights,
+                &Equalities::default(),
+                &clusters,
+                &[],
+                geo.weights,
+                o,
+                cancelled,
+            )
+            .map_err(|e| name_error(e, design, &[]))?;
+            let relative: Vec<f64> = (0..n).map(|s| dot(design.row(s), &f.theta)).collect();
+            let mut funding = vec![0.0; n];
+            for (name, members) in &scopes {
+                let budget = |pi: f64| {
+                    compensated_sum(members.len(), |i| {
+                        let s = members[i];
+                        geo.weights[s]
+                            * clamp_funding(design.offset[s] + pi * relative[s], design.hours[s], o)
+                    })
+                };
+                let target = compensated_sum(members.len(), |i| {
+                    geo.weights[members[i]] * design.baseline[members[i]]
+                });
+                let pv = point_value(name, budget, target)?;
+                for &s in members {
+                    funding[s] = clamp_funding(
+                        design.offset[s] + pv.value * relative[s],
+                        design.hours[s],
+                        o,
+                    );
+                }
+                match o.scope {
+                    Scope::National => {
+                        names.push("point_value".into());
+                        units.push("× relative weights".into());
+                        point_values.iter_mut().for_each(|p| *p = Some(pv.value));
+                    }
+                    _ => {
+                        let d = geo.departement[members[0]] as usize;
+                        point_values[d] = Some(pv.value);
+                    }
+                }
+            }
+            (f.theta, f.se, f.info, funding)
+        }
+    };
+    let mut estimate = theta;
+    if names.len() > estimate.len() {
+        estimate.push(point_values.iter().flatten().next().copied().unwrap_or(1.0));
+        se.push(None);
+    }
+    let q = normal_quantile(1.0 - (1.0 - o.confidence) / 2.0);
+    let ci_low = estimate
+        .iter()
+        .zip(&se)
+        .map(|(e, s)| s.map(|s| e - q * s))
+        .collect();
+    let ci_high = estimate
+        .iter()
+        .zip(&se)
+        .map(|(e, s)| s.map(|s| e + q * s))
+        .collect();
+    let dep = residuals(
+        NeutralityScope::Departement,
+        &funding,
+        &design.baseline,
+        geo.weights,
+        geo.departement,
+        geo.codes.len(),
+    );
+    let mut has_services = vec![false; geo.codes.len()];
+    for &d in geo.departement {
+        has_services[d as usize] = true;
+    }
+    let departement_residuals = dep
+        .per_scope
+        .iter()
+        .zip(&has_services)
+        .map(|(r, h)| h.then_some(*r))
+        .collect();
+    let neutrality_residual = match o.scope {
+        Scope::Departement => dep.max,
+        Scope::National | Scope::None => {
+            residuals(
+                NeutralityScope::National,
+                &funding,
+                &design.baseline,
+                geo.weights,
+                geo.departement,
+                geo.codes.len(),
+            )
+            .max
+        }
+    };
+    let metrics = metrics(&design.cost, &funding, &design.baseline, geo.weights);
+    Ok(Calibration {
+        names,
+        units,
+        estimate,
+        std_error: se,
+        ci_low,
+        ci_high,
+        funding,
+        point_values,
+        departement_residuals,
+        neutrality_residual,
+        metrics,
+        info,
+    })
+}
+
+/// Fit quality and gains.
+pub fn metrics(cost: &[f64], funding: &[f64], baseline: &[f64], w: &[f64]) -> Metrics {
+    let n = cost.len();
+    let sw = compensated_sum(n, |s| w[s]);
+    if sw <= 0.0 {
+        return Metrics::default();
+    }
+    let mean = compensated_sum(n, |s| w[s] * cost[s]) / sw;
+    let ssr = compensated_sum(n, |s| w[s] * (cost[s] - funding[s]).powi(2));
+    let sst = compensated_sum(n, |s| w[s] * (cost[s] - mean).powi(2));
+    let positive = compensated_sum(n, |s| if cost[s] > 0.0 { w[s] } else { 0.0 });
+    let ape = compensated_sum(n, |s| {
+        if cost[s] > 0.0 {
+            w[s] * (cost[s] - funding[s]).abs() / cost[s]
+        } else {
+            0.0
+        }
+    });
+    let share = |pred: &dyn Fn(usize) -> bool| {
+        compensated_sum(n, |s| if pred(s) { w[s] } else { 0.0 }) / sw
+    };
+    let gain = |s: usize| funding[s] > 1.05 * baseline[s];
+    let loss = |s: usize| funding[s] < 0.95 * baseline[s];
+    Metrics {
+        r2: if sst > 0.0 { 1.0 - ssr / sst } else { 0.0 },
+        rmse: (ssr / sw).sqrt(),
+        mape: if positive > 0.0 { ape / positive } else { 0.0 },
+        within_10pct: share(&|s| (funding[s] - cost[s]).abs() <= 0.1 * cost[s].abs()),
+        winners_5pct: share(&gain),
+        losers_5pct: share(&loss),
+        winners_5pct_services: (0..n).filter(|&s| gain(s)).count(),
+        losers_5pct_services: (0..n).filter(|&s| loss(s)).count(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normal_quantile;
+
+    #[test]
+    fn normal_quantiles_match_scipy() {
+        // scipy.stats.norm.ppf.
+        assert_eq!(normal_quantile(0.975), 1.959963984540054);
+        assert!((normal_quantile(0.995) - 2.5758293035489004).abs() < 1e-15);
+        assert!((normal_quantile(0.75) - 0.6744897501960817).abs() < 1e-15);
+        assert!((normal_quantile(0.001) + 3.090232306167813).abs() < 1e-14);
+    }
+}

@@ -1,0 +1,682 @@
+//! The job spec: what a modeller asks for, as TOML (or JSON) — the data, the year, the
+//! baseline's options, the formula, the loss, the neutrality scope and the outputs.
+//!
+//! Parsing is strict: an unknown key, a wrong type or an unknown value is refused with the
+//! parser's message (line, column, the keys or values expected). After parsing,
+//! [`JobSpec::check`] refuses options that do not fit together (a `drivers` list on a
+//! forfait, floors without point values…), each message saying what to change. The
+//! documentation of every key, with a complete example per formula, is `docs/spec.md`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::SpecError;
+
+/// A whole job.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    /// What the job computes.
+    #[serde(default)]
+    pub kind: JobKind,
+    /// The dataset the job runs on, by name (the Flight server's datasets); `None` or
+    /// `"embedded"` for the embedded synthetic survey. The command line's `--data` wins.
+    #[serde(default)]
+    pub data: Option<String>,
+    /// The year the data must be of (checked when given).
+    #[serde(default)]
+    pub year: Option<i32>,
+    /// Options of today's hourly funding, the baseline of neutrality.
+    #[serde(default)]
+    pub baseline: BaselineSpec,
+    /// The formula to calibrate.
+    #[serde(default)]
+    pub formula: FormulaSpec,
+    /// How the parameters are estimated.
+    #[serde(default)]
+    pub calibration: CalibrationSpec,
+    /// Where budgets must be unchanged.
+    #[serde(default)]
+    pub neutrality: NeutralitySpec,
+    /// Extra outputs.
+    #[serde(default)]
+    pub outputs: OutputsSpec,
+}
+
+/// What a job computes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// Calibrate a formula (the default).
+    #[default]
+    Calibrate,
+    /// Today's hourly funding only.
+    Baseline,
+}
+
+/// Options of the baseline.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaselineSpec {
+    /// MTP of the year (€/month) when dotation's table does not hold it.
+    #[serde(default)]
+    pub mtp: Option<f64>,
+    /// A national floor tariff (€/h) replacing the year's.
+    #[serde(default)]
+    pub floor: Option<f64>,
+}
+
+/// The formulas of the catalogue.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FormulaKind {
+    /// An amount per user-month (or user-week) by user group.
+    #[default]
+    Forfait,
+    /// A structural base (per carer FTE, per user…) plus a forfait.
+    SocleVariable,
+    /// User-years weighted by AGGIR points, times a point value.
+    Point,
+    /// A yearly amount from structural drivers.
+    Globale,
+    /// A département envelope from population drivers, shared among its services.
+    Populationnelle,
+    /// A reduced hourly tariff on every funded hour plus a flat part.
+    Mixte,
+}
+
+impl FormulaKind {
+    /// The name used in specs.
+    pub fn name(self) -> &'static str {
+        match self {
+            FormulaKind::Forfait => "forfait",
+            FormulaKind::SocleVariable => "socle_variable",
+            FormulaKind::Point => "point",
+            FormulaKind::Globale => "globale",
+            FormulaKind::Populationnelle => "populationnelle",
+            FormulaKind::Mixte => "mixte",
+        }
+    }
+
+    fn uses_groups(self) -> bool {
+        matches!(self, FormulaKind::Forfait | FormulaKind::SocleVariable)
+    }
+}
+
+/// Whether HAS and NHAS services share parameters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Regimes {
+    /// One set of parameters for all services.
+    #[default]
+    Shared,
+    /// One set for HAS services, one for NHAS services.
+    Separate,
+}
+
+/// The unit of a forfait.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    /// € per user-month served.
+    #[default]
+    UserMonth,
+    /// € per user-week served (52/12 weeks a month).
+    UserWeek,
+}
+
+/// Which crossings of the attributes' levels are groups.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Crossing {
+    /// The crossings that occur among the funded users.
+    #[default]
+    Observed,
+    /// Every crossing of the levels; each must have users.
+    Full,
+}
+
+/// How a département envelope is shared among its services.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Share {
+    /// By funded hours.
+    #[default]
+    Hours,
+    /// By funded users.
+    Users,
+}
+
+/// The hourly part of a mixed formula.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum HourlyRate {
+    /// A fixed reduced tariff, €/h.
+    Fixed(f64),
+    /// `"estimate"`: the tariff is a parameter.
+    Estimated(String),
+}
+
+/// Bands of user attributes, when the defaults do not suit.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BandsSpec {
+    /// GIR bands of APA users (default `[[1, 2], [3, 4]]`; GIR 5–6 users get `5-6`).
+    #[serde(default)]
+    pub gir: Option<Vec<Vec<u8>>>,
+    /// Entourage bands (default `[[0, 1], [2, 3]]`, named `low` and `high`).
+    #[serde(default)]
+    pub entourage: Option<Vec<Vec<u8>>>,
+    /// Lower bounds of PCH hours bands after the first (default `[30, 70, 90]`).
+    #[serde(default)]
+    pub pch_hours: Option<Vec<f64>>,
+}
+
+/// Points of the `point` formula.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PointsSpec {
+    /// AGGIR points of GIR 1 to 6 (default 1000, 840, 660, 420, 250, 70).
+    #[serde(default = "aggir_points")]
+    pub gir: [f64; 6],
+    /// Points of funded users without a GIR (default 420, those of GIR 4).
+    #[serde(default = "no_gir_points")]
+    pub no_gir: f64,
+    /// Multipliers by entourage level 0 to 3 (default 1 each).
+    #[serde(default = "unit_modulation")]
+    pub entourage: [f64; 4],
+}
+
+fn aggir_points() -> [f64; 6] {
+    [1000.0, 840.0, 660.0, 420.0, 250.0, 70.0]
+}
+fn no_gir_points() -> f64 {
+    420.0
+}
+fn unit_modulation() -> [f64; 4] {
+    [1.0; 4]
+}
+
+impl Default for PointsSpec {
+    fn default() -> Self {
+        PointsSpec {
+            gir: aggir_points(),
+            no_gir: no_gir_points(),
+            entourage: unit_modulation(),
+        }
+    }
+}
+
+/// The formula.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FormulaSpec {
+    /// Which formula.
+    #[serde(default)]
+    pub kind: FormulaKind,
+    /// HAS and NHAS parameters shared or separate.
+    #[serde(default)]
+    pub regimes: Regimes,
+    /// Allowances whose users the formula pays (default APA, PCH, social aid: the hours
+    /// hourly funding pays today). The cost calibrated against is the services' cost times
+    /// their share of hours of these allowances.
+    #[serde(default = "funded_default")]
+    pub funded: Vec<String>,
+    /// Forfait unit.
+    #[serde(default)]
+    pub unit: Unit,
+    /// Attributes whose crossing makes the forfait's user groups.
+    #[serde(default)]
+    pub groups: Option<Vec<String>>,
+    /// Observed or full crossings.
+    #[serde(default)]
+    pub crossing: Crossing,
+    /// Custom bands.
+    #[serde(default)]
+    pub bands: BandsSpec,
+    /// The socle's driver (`socle_variable`; default `fte_carers`).
+    #[serde(default)]
+    pub socle: Option<String>,
+    /// Service drivers (`globale`) or population drivers (`populationnelle`).
+    #[serde(default)]
+    pub drivers: Option<Vec<String>>,
+    /// How a population envelope is shared (`populationnelle`).
+    #[serde(default)]
+    pub share: Option<Share>,
+    /// Points (`point`).
+    #[serde(default)]
+    pub points: Option<PointsSpec>,
+    /// The hourly part (`mixte`): a tariff in €/h or `"estimate"`.
+    #[serde(default)]
+    pub hourly_rate: Option<HourlyRate>,
+    /// The flat part of a `mixte` formula (default `forfait`).
+    #[serde(default)]
+    pub flat: Option<FormulaKind>,
+    /// Funding of a service at least this many € per funded hour (needs point values).
+    #[serde(default)]
+    pub floor_per_hour: Option<f64>,
+    /// Funding of a service at most this many € per funded hour (needs point values).
+    #[serde(default)]
+    pub cap_per_hour: Option<f64>,
+}
+
+fn funded_default() -> Vec<String> {
+    vec!["APA".into(), "PCH".into(), "social_aid".into()]
+}
+
+/// The default groups: allowance × GIR band × entourage.
+pub fn default_groups() -> Vec<String> {
+    vec!["allowance".into(), "gir_band".into(), "entourage".into()]
+}
+
+impl Default for FormulaSpec {
+    fn default() -> Self {
+        FormulaSpec {
+            kind: FormulaKind::Forfait,
+            regimes: Regimes::Shared,
+            funded: funded_default(),
+            unit: Unit::UserMonth,
+            groups: None,
+            crossing: Crossing::Observed,
+            bands: BandsSpec::default(),
+            socle: None,
+            drivers: None,
+            share: None,
+            points: None,
+            hourly_rate: None,
+            flat: None,
+            floor_per_hour: None,
+            cap_per_hour: None,
+        }
+    }
+}
+
+impl FormulaSpec {
+    /// The kind whose columns make the flat part (the formula itself unless mixed).
+    pub fn flat_kind(&self) -> FormulaKind {
+        match self.kind {
+            FormulaKind::Mixte => self.flat.unwrap_or(FormulaKind::Forfait),
+            k => k,
+        }
+    }
+}
+
+/// The loss of the fit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Loss {
+    /// Weighted least squares.
+    #[default]
+    Wls,
+    /// Huber's robust loss, by iteratively reweighted least squares.
+    Huber,
+    /// Least absolute deviations (the median).
+    Median,
+}
+
+/// How neutrality is imposed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// Exact linear equalities in the fit (the KKT system).
+    #[default]
+    Kkt,
+    /// Unconstrained relative weights, then one point value per scope (Brent).
+    PointValues,
+}
+
+/// Standard errors.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StdErrors {
+    /// Heteroskedasticity-robust.
+    Hc0,
+    /// HC0 × n/(n − p).
+    Hc1,
+    /// Clustered, no small-sample factor.
+    Cr0,
+    /// Clustered with statsmodels' small-sample factor (the default).
+    #[default]
+    Cr1,
+}
+
+/// Clusters of the clustered standard errors.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cluster {
+    /// Each service (the unit the survey samples).
+    #[default]
+    Service,
+    /// Each département.
+    Departement,
+}
+
+/// A variance model: the regression weight of a service is its survey weight divided by
+/// `driver^power`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VarianceSpec {
+    /// A service driver (see `docs/spec.md`).
+    pub driver: String,
+    /// Exponent (default 1).
+    #[serde(default = "one")]
+    pub power: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// Estimation options.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalibrationSpec {
+    /// The loss.
+    #[serde(default)]
+    pub loss: Loss,
+    /// Huber's tuning constant, in scales (default 1.345).
+    #[serde(default = "huber_t")]
+    pub huber_t: f64,
+    /// Exact equalities or point values.
+    #[serde(default)]
+    pub method: Method,
+    /// Optional variance model.
+    #[serde(default)]
+    pub variance: Option<VarianceSpec>,
+    /// Standard errors.
+    #[serde(default)]
+    pub std_errors: StdErrors,
+    /// Clusters (for `cr0`, `cr1`).
+    #[serde(default)]
+    pub cluster: Cluster,
+    /// Level of the intervals (default 0.95).
+    #[serde(default = "confidence")]
+    pub confidence: f64,
+    /// Bootstrap replicates by service for the median loss's standard errors.
+    #[serde(default = "bootstrap")]
+    pub bootstrap: usize,
+    /// Seed of the bootstrap.
+    #[serde(default = "seed")]
+    pub seed: u64,
+}
+
+fn huber_t() -> f64 {
+    1.345
+}
+fn confidence() -> f64 {
+    0.95
+}
+fn bootstrap() -> usize {
+    200
+}
+fn seed() -> u64 {
+    2026
+}
+
+impl Default for CalibrationSpec {
+    fn default() -> Self {
+        CalibrationSpec {
+            loss: Loss::Wls,
+            huber_t: huber_t(),
+            method: Method::Kkt,
+            variance: None,
+            std_errors: StdErrors::Cr1,
+            cluster: Cluster::Service,
+            confidence: confidence(),
+            bootstrap: bootstrap(),
+            seed: seed(),
+        }
+    }
+}
+
+/// Where budgets must be unchanged.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// One national budget (the default).
+    #[default]
+    National,
+    /// One budget per département.
+    Departement,
+    /// No neutrality: the fit to costs alone.
+    None,
+}
+
+impl Scope {
+    /// The name used in specs and results.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::National => "national",
+            Scope::Departement => "departement",
+            Scope::None => "none",
+        }
+    }
+}
+
+/// Neutrality options.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NeutralitySpec {
+    /// The scope.
+    #[serde(default)]
+    pub scope: Scope,
+}
+
+/// Extra outputs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputsSpec {
+    /// Also write the design (`design.parquet`: one row per service, one column per
+    /// parameter, with the cost, baseline and weights).
+    #[serde(default)]
+    pub design: bool,
+}
+
+impl JobSpec {
+    /// Parses a spec: JSON when the text starts with `{`, TOML otherwise.
+    pub fn parse(text: &str) -> Result<JobSpec, SpecError> {
+        let spec: JobSpec = if text.trim_start().starts_with('{') {
+            serde_json::from_str(text).map_err(|e| SpecError::Syntax {
+                format: "JSON",
+                message: e.to_string(),
+            })?
+        } else {
+            toml::from_str(text).map_err(|e| SpecError::Syntax {
+                format: "TOML",
+                message: e.to_string(),
+            })?
+        };
+        spec.check()?;
+        Ok(spec)
+    }
+
+    /// The spec as canonical JSON (what its hash is computed on).
+    pub fn canonical_json(&self) -> String {
+        serde_json::to_string(self).expect("a spec serialises")
+    }
+
+    /// Refuses options that do not fit together.
+    pub fn check(&self) -> Result<(), SpecError> {
+        let f = &self.formula;
+        let flat = f.flat_kind();
+        let bad = |key: &str, message: String| {
+            Err(SpecError::Inconsistent {
+                key: key.to_string(),
+                message,
+            })
+        };
+        if f.kind != FormulaKind::Mixte {
+            if f.flat.is_some() {
+                return bad(
+                    "formula.flat",
+                    format!(
+                        "only a mixte formula has a flat part; remove it or set formula.kind = \"mixte\" (kind is \"{}\")",
+                        f.kind.name()
+                    ),
+                );
+            }
+            if f.hourly_rate.is_some() {
+                return bad(
+                    "formula.hourly_rate",
+                    format!(
+                        "only a mixte formula has an hourly part; remove it or set formula.kind = \"mixte\" (kind is \"{}\")",
+                        f.kind.name()
+                    ),
+                );
+            }
+        } else {
+            if flat == FormulaKind::Mixte {
+                return bad(
+                    "formula.flat",
+                    "the flat part of a mixte formula is one of forfait, socle_variable, point, globale, populationnelle".into(),
+                );
+            }
+            match &f.hourly_rate {
+                None => {
+                    return bad(
+                        "formula.hourly_rate",
+                        "a mixte formula needs hourly_rate: a reduced tariff in €/h (e.g. 12.0) or \"estimate\"".into(),
+                    );
+                }
+                Some(HourlyRate::Estimated(s)) if s != "estimate" => {
+                    return bad(
+                        "formula.hourly_rate",
+                        format!("\"{s}\" is neither a tariff in €/h nor \"estimate\""),
+                    );
+                }
+                Some(HourlyRate::Fixed(r)) if !(r.is_finite() && *r >= 0.0) => {
+                    return bad(
+                        "formula.hourly_rate",
+                        format!("{r} is not a tariff: give a non-negative number of €/h"),
+                    );
+                }
+                _ => {}
+            }
+        }
+        if f.groups.is_some() && !flat.uses_groups() {
+            return bad(
+                "formula.groups",
+                format!(
+                    "user groups belong to forfait and socle_variable formulas, not to {}; remove the key",
+                    flat.name()
+                ),
+            );
+        }
+        if f.socle.is_some() && flat != FormulaKind::SocleVariable {
+            return bad(
+                "formula.socle",
+                format!(
+                    "only a socle_variable formula has a socle, not {}; remove the key",
+                    flat.name()
+                ),
+            );
+        }
+        if f.drivers.is_some()
+            && !matches!(flat, FormulaKind::Globale | FormulaKind::Populationnelle)
+        {
+            return bad(
+                "formula.drivers",
+                format!(
+                    "drivers belong to globale and populationnelle formulas, not to {}; remove the key or change formula.kind",
+                    flat.name()
+                ),
+            );
+        }
+        if matches!(flat, FormulaKind::Globale | FormulaKind::Populationnelle)
+            && f.drivers.as_ref().is_none_or(Vec::is_empty)
+        {
+            return bad(
+                "formula.drivers",
+                format!(
+                    "a {} formula needs a non-empty list of drivers (see docs/spec.md for the names)",
+                    flat.name()
+                ),
+            );
+        }
+        if f.share.is_some() && flat != FormulaKind::Populationnelle {
+            return bad(
+                "formula.share",
+                format!(
+                    "only a populationnelle formula shares an envelope, not {}; remove the key",
+                    flat.name()
+                ),
+            );
+        }
+        if f.points.is_some() && flat != FormulaKind::Point {
+            return bad(
+                "formula.points",
+                format!(
+                    "only a point formula has points, not {}; remove the key",
+                    flat.name()
+                ),
+            );
+        }
+        if f.funded.is_empty() {
+            return bad(
+                "formula.funded",
+                "name at least one allowance the formula pays: APA, PCH, social_aid, other".into(),
+            );
+        }
+        let c = &self.calibration;
+        if f.floor_per_hour.is_some() || f.cap_per_hour.is_some() {
+            if c.method != Method::PointValues {
+                return bad(
+                    "formula.floor_per_hour",
+                    "floors and caps make funding non-linear in the parameters: set calibration.method = \"point_values\" (relative weights, then point values solved by Brent)".into(),
+                );
+            }
+            if let (Some(lo), Some(hi)) = (f.floor_per_hour, f.cap_per_hour)
+                && lo > hi
+            {
+                return bad(
+                    "formula.cap_per_hour",
+                    format!("the cap ({hi} €/h) is below the floor ({lo} €/h)"),
+                );
+            }
+        }
+        if !(c.confidence > 0.0 && c.confidence < 1.0) {
+            return bad(
+                "calibration.confidence",
+                format!(
+                    "{} is not a level: give a number between 0 and 1, e.g. 0.95",
+                    c.confidence
+                ),
+            );
+        }
+        if !(c.huber_t.is_finite() && c.huber_t > 0.0) {
+            return bad(
+                "calibration.huber_t",
+                format!(
+                    "{} must be a positive number of scales, e.g. 1.345",
+                    c.huber_t
+                ),
+            );
+        }
+        if c.loss == Loss::Median && c.bootstrap < 2 {
+            return bad(
+                "calibration.bootstrap",
+                "the median loss's standard errors come from a bootstrap by service: give at least 2 replicates (200 by default)".into(),
+            );
+        }
+        if c.method == Method::PointValues && self.neutrality.scope == Scope::None {
+            return bad(
+                "calibration.method",
+                "point values restore budgets: with neutrality.scope = \"none\" there is none to restore; use method = \"kkt\" or a scope".into(),
+            );
+        }
+        if let Some(v) = &c.variance
+            && !v.power.is_finite()
+        {
+            return bad(
+                "calibration.variance.power",
+                format!("{} is not a number", v.power),
+            );
+        }
+        if self.kind == JobKind::Baseline && self.formula != FormulaSpec::default() {
+            return bad(
+                "kind",
+                "a baseline job has no formula: remove the [formula] table or set kind = \"calibrate\"".into(),
+            );
+        }
+        Ok(())
+    }
+}
