@@ -454,9 +454,6 @@ impl<'a> Grouper<'a> {
                 ),
                 "gir_band" => {
                     let mut l: Vec<String> = gir_bands.iter().map(|b| band_name(b)).collect();
-                    if !gir_bands.iter().flatten().any(|&g| g >= 5) {
-                        l.push("5-6".into());
-                    }
                     if funded[1..].iter().any(|&x| x) {
                         l.push("-".into());
                     }
@@ -527,11 +524,6 @@ impl<'a> Grouper<'a> {
                     attr.levels.len() - 1
                 } else if let Some(i) = self.gir_bands.iter().position(|b| b.contains(&gir)) {
                     i
-                } else if gir >= 5 {
-                    attr.levels
-                        .iter()
-                        .position(|l| l == "5-6")
-                        .expect("5-6 is a level when no band holds it")
                 } else {
                     return Err(SpecError::Data {
                         key: "formula.bands.gir".into(),
@@ -626,7 +618,7 @@ fn forfait_columns(
             continue;
         }
         for (l, level) in attr.levels.iter().enumerate() {
-            if level == "-" || level == "none" || level == "5-6" {
+            if level == "-" || level == "none" {
                 continue;
             }
             let months: f64 = stats

@@ -160,7 +160,7 @@ pub enum HourlyRate {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BandsSpec {
-    /// GIR bands of APA users (default `[[1, 2], [3, 4]]`; GIR 5–6 users get `5-6`).
+    /// GIR bands of APA users (default `[[1, 2], [3, 4]]`).
     #[serde(default)]
     pub gir: Option<Vec<Vec<u8>>>,
     /// Entourage bands (default `[[0, 1], [2, 3]]`, named `low` and `high`).

@@ -174,3 +174,74 @@ fn arrow_ipc_and_parquet_inputs_give_the_csv_result() {
     let got = validate(&raw, &ValidateOptions::default()).expect("valid");
     assert_eq!(got, expected);
 }
+
+#[test]
+fn calibrate_writes_the_contract_tables_and_the_same_bytes_twice() {
+    let spec_dir = tempfile::tempdir().expect("tmp");
+    let spec = spec_dir.path().join("job.toml");
+    std::fs::write(
+        &spec,
+        "[formula]\nkind = \"forfait\"\ngroups = [\"allowance\", \"gir_band\"]\n[neutrality]\nscope = \"departement\"\n[calibration]\nmethod = \"point_values\"\n",
+    )
+    .expect("written");
+    let s = spec.to_str().expect("utf-8");
+    let (a, b) = (
+        tempfile::tempdir().expect("tmp"),
+        tempfile::tempdir().expect("tmp"),
+    );
+    for out in [&a, &b] {
+        let o = out.path().to_str().expect("utf-8");
+        run(&cli(&["calibrate", "--spec", s, "--out", o])).expect("runs");
+    }
+    for name in [
+        "parameters.parquet",
+        "services.parquet",
+        "departements.parquet",
+        "groups.parquet",
+    ] {
+        let x = std::fs::read(a.path().join(name)).expect("written");
+        let y = std::fs::read(b.path().join(name)).expect("written");
+        assert_eq!(x, y, "{name} differs between two runs");
+    }
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(a.path().join("summary.json")).expect("written"),
+    )
+    .expect("JSON");
+    assert_eq!(summary["neutrality_scope"], "departement");
+    assert!(summary["neutrality_residual"].as_f64().expect("a number") <= 1e-9);
+    let d = read_parquet(&a.path().join("departements.parquet"));
+    let pv = d[0].column_by_name("point_value").expect("column");
+    assert!(pv.null_count() < pv.len(), "point values per département");
+}
+
+#[test]
+fn a_bad_spec_exits_with_2_names_the_file_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let spec = dir.path().join("job.toml");
+    std::fs::write(&spec, "[formula]\nkind = \"forfait\"\ngroups = [\"income\"]\n").expect("written");
+    let out = dir.path().join("out");
+    let err = run(&cli(&[
+        "calibrate",
+        "--spec",
+        spec.to_str().expect("utf-8"),
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]))
+    .expect_err("an unknown attribute");
+    assert_eq!(err.exit_code(), 2);
+    let message = err.to_string();
+    assert!(message.contains("unknown user attribute \"income\""), "{message}");
+    assert!(!out.join("parameters.parquet").exists());
+    // A syntax error names the file and the line.
+    std::fs::write(&spec, "[formula\nkind = 1\n").expect("written");
+    let err = run(&cli(&[
+        "calibrate",
+        "--spec",
+        spec.to_str().expect("utf-8"),
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]))
+    .expect_err("not TOML");
+    let message = err.to_string();
+    assert!(message.contains("job.toml") && message.contains("line 1"), "{message}");
+}

@@ -280,12 +280,6 @@ fn spec_errors_say_what_to_change() {
             && e.contains("globale[hours_apa]"),
         "{e}"
     );
-    // A driver no service has.
-    let e = error_of("[formula]\nkind = \"globale\"\ndrivers = [\"hours_night\", \"users\"]");
-    assert!(
-        e.contains("globale[hours_night]") && e.contains("no sampled service"),
-        "{e}"
-    );
     // Neutrality impossible: one budget per département with a handful of parameters.
     let e = error_of("[neutrality]\nscope = \"departement\"");
     assert!(
