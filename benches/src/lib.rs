@@ -240,3 +240,79 @@ pub fn dataset(size: Size, seed: u64) -> RawDataset {
     }
     raw
 }
+
+/// The national frame for calibration benches: 6,300 services, 800,000 users (visits only
+/// feed the drivers: 1.6 M of them).
+pub const NATIONAL_CALIBRATION: Size = Size {
+    services: 6_300,
+    users: 800_000,
+    visits: 1_600_000,
+};
+
+/// The spec timed by the calibration benches: a forfait on 32 groups (GIR × entourage
+/// level × rurality), national neutrality, weighted least squares, clustered errors.
+pub const BENCH_SPEC: &str =
+    "[formula]\nfunded = [\"APA\"]\ngroups = [\"gir\", \"entourage_level\", \"rurality\"]\n";
+
+/// Validated microdata with its drivers and baseline: what every calibration starts from.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The microdata.
+    pub micro: dotation_core::tables::Microdata,
+    /// Its drivers.
+    pub drivers: dotation_core::aggregate::Drivers,
+    /// Today's funding.
+    pub baseline: dotation_core::baseline::Baseline,
+}
+
+/// Validates, aggregates and computes the baseline of a raw dataset.
+pub fn prepare(raw: &RawDataset) -> Prepared {
+    use dotation_core::validate::{ValidateOptions, validate};
+    let micro = validate(raw, &ValidateOptions::default()).expect("valid bench data");
+    let drivers = dotation_core::aggregate::Drivers::compute(&micro);
+    let baseline = dotation_core::baseline::baseline(
+        &micro,
+        &drivers,
+        &dotation_core::baseline::BaselineOptions::default(),
+    )
+    .expect("a known year");
+    Prepared {
+        micro,
+        drivers,
+        baseline,
+    }
+}
+
+/// Builds the design of a spec on prepared data.
+pub fn design(
+    p: &Prepared,
+    spec: &dotation_solver::spec::JobSpec,
+) -> dotation_solver::formula::Design {
+    let input = dotation_solver::formula::DesignInput {
+        micro: &p.micro,
+        drivers: &p.drivers,
+        baseline: &p.baseline,
+    };
+    dotation_solver::formula::build(&input, &spec.formula).expect("a valid design")
+}
+
+/// Calibrates a design on prepared data.
+pub fn fit(
+    p: &Prepared,
+    spec: &dotation_solver::spec::JobSpec,
+    design: &dotation_solver::formula::Design,
+) -> dotation_solver::calibrate::Calibration {
+    let geo = dotation_solver::calibrate::Geography {
+        weights: &p.micro.services.design_weight,
+        regression_weights: &p.micro.services.design_weight,
+        departement: &p.micro.services.departement,
+        codes: &p.micro.departements.code,
+    };
+    dotation_solver::calibrate::calibrate(
+        design,
+        &geo,
+        &dotation_server::jobs::calibration_options(spec),
+        &|| false,
+    )
+    .expect("calibrates")
+}

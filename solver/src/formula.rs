@@ -386,12 +386,45 @@ fn check_bands(key: &str, bands: &[Vec<u8>], must_cover: &[u8]) -> Result<(), Sp
     Ok(())
 }
 
+/// The attributes, as the code knows them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Attr {
+    Allowance,
+    GirBand,
+    Gir,
+    Entourage,
+    EntourageLevel,
+    Zone,
+    Rurality,
+    PchBand,
+    WeekendEvening,
+}
+
+impl Attr {
+    fn of(name: &str) -> Option<Attr> {
+        Some(match name {
+            "allowance" => Attr::Allowance,
+            "gir_band" => Attr::GirBand,
+            "gir" => Attr::Gir,
+            "entourage" => Attr::Entourage,
+            "entourage_level" => Attr::EntourageLevel,
+            "zone" => Attr::Zone,
+            "rurality" => Attr::Rurality,
+            "pch_band" => Attr::PchBand,
+            "weekend_evening" => Attr::WeekendEvening,
+            _ => return None,
+        })
+    }
+}
+
 /// Maps users to the levels of the spec's attributes.
 struct Grouper<'a> {
     micro: &'a Microdata,
     drivers: &'a Drivers,
     attributes: Vec<AttributeLevels>,
-    kinds: Vec<&'static str>,
+    kinds: Vec<Attr>,
+    /// Level of each allowance (by ordinal) for the `allowance` attribute.
+    allowance_level: [usize; 4],
     gir_bands: Vec<Vec<u8>>,
     entourage_bands: Vec<Vec<u8>>,
     pch_thresholds: Vec<f64>,
@@ -429,7 +462,7 @@ impl<'a> Grouper<'a> {
         let mut kinds = Vec::new();
         let funded = funded_mask(f)?;
         for name in names {
-            let Some(&(kind, _)) = ATTRIBUTES.iter().find(|(n, _)| n == name) else {
+            let Some(kind) = Attr::of(name) else {
                 return Err(SpecError::Unknown {
                     key: "formula.groups".into(),
                     what: "user attribute",
@@ -444,7 +477,7 @@ impl<'a> Grouper<'a> {
                 });
             }
             let (levels, custom): (Vec<String>, bool) = match kind {
-                "allowance" => (
+                Attr::Allowance => (
                     Allowance::ALL
                         .iter()
                         .filter(|a| funded[a.ordinal()])
@@ -452,21 +485,21 @@ impl<'a> Grouper<'a> {
                         .collect(),
                     false,
                 ),
-                "gir_band" => {
+                Attr::GirBand => {
                     let mut l: Vec<String> = gir_bands.iter().map(|b| band_name(b)).collect();
                     if funded[1..].iter().any(|&x| x) {
                         l.push("-".into());
                     }
                     (l, b.gir.is_some())
                 }
-                "gir" => (
+                Attr::Gir => (
                     (1..=6)
                         .map(|g: u8| g.to_string())
                         .chain(["none".to_string()])
                         .collect(),
                     false,
                 ),
-                "entourage" => (
+                Attr::Entourage => (
                     if b.entourage.is_some() {
                         entourage_bands.iter().map(|b| band_name(b)).collect()
                     } else {
@@ -474,10 +507,10 @@ impl<'a> Grouper<'a> {
                     },
                     b.entourage.is_some(),
                 ),
-                "entourage_level" => ((0..=3).map(|e: u8| e.to_string()).collect(), false),
-                "zone" => (Zone::CODES.iter().map(|c| c.to_string()).collect(), false),
-                "rurality" => (vec!["urban".into(), "rural".into()], false),
-                "pch_band" => {
+                Attr::EntourageLevel => ((0..=3).map(|e: u8| e.to_string()).collect(), false),
+                Attr::Zone => (Zone::CODES.iter().map(|c| c.to_string()).collect(), false),
+                Attr::Rurality => (vec!["urban".into(), "rural".into()], false),
+                Attr::PchBand => {
                     let mut l = vec!["none".to_string(), format!("<{}", pch_thresholds[0])];
                     for w in pch_thresholds.windows(2) {
                         l.push(format!("{}-{}", w[0], w[1]));
@@ -485,8 +518,7 @@ impl<'a> Grouper<'a> {
                     l.push(format!("{}+", pch_thresholds[pch_thresholds.len() - 1]));
                     (l, b.pch_hours.is_some())
                 }
-                "weekend_evening" => (vec!["no".into(), "yes".into()], false),
-                _ => unreachable!("every attribute of ATTRIBUTES is handled"),
+                Attr::WeekendEvening => (vec!["no".into(), "yes".into()], false),
             };
             attributes.push(AttributeLevels {
                 name: name.clone(),
@@ -495,7 +527,16 @@ impl<'a> Grouper<'a> {
             });
             kinds.push(kind);
         }
+        let mut allowance_level = [usize::MAX; 4];
+        for (l, a) in Allowance::ALL
+            .iter()
+            .filter(|a| funded[a.ordinal()])
+            .enumerate()
+        {
+            allowance_level[a.ordinal()] = l;
+        }
         Ok(Grouper {
+            allowance_level,
             micro: input.micro,
             drivers: input.drivers,
             attributes,
@@ -512,14 +553,8 @@ impl<'a> Grouper<'a> {
         let attr = &self.attributes[a];
         let gir = us.gir[u];
         Ok(match self.kinds[a] {
-            "allowance" => {
-                let code = us.allowance[u].code();
-                attr.levels
-                    .iter()
-                    .position(|l| l == code)
-                    .expect("only funded users are grouped")
-            }
-            "gir_band" => {
+            Attr::Allowance => self.allowance_level[us.allowance[u].ordinal()],
+            Attr::GirBand => {
                 if us.allowance[u] != Allowance::Apa {
                     attr.levels.len() - 1
                 } else if let Some(i) = self.gir_bands.iter().position(|b| b.contains(&gir)) {
@@ -535,43 +570,68 @@ impl<'a> Grouper<'a> {
                     });
                 }
             }
-            "gir" => {
+            Attr::Gir => {
                 if (1..=6).contains(&gir) {
                     usize::from(gir) - 1
                 } else {
                     6
                 }
             }
-            "entourage" => self
+            Attr::Entourage => self
                 .entourage_bands
                 .iter()
                 .position(|b| b.contains(&us.entourage[u]))
                 .expect("bands cover 0-3"),
-            "entourage_level" => usize::from(us.entourage[u].min(3)),
-            "zone" => us.zone[u].ordinal(),
-            "rurality" => usize::from(matches!(us.zone[u], Zone::Rural | Zone::Mountain)),
-            "pch_band" => match us.pch_hours_month[u] {
+            Attr::EntourageLevel => usize::from(us.entourage[u].min(3)),
+            Attr::Zone => us.zone[u].ordinal(),
+            Attr::Rurality => usize::from(matches!(us.zone[u], Zone::Rural | Zone::Mountain)),
+            Attr::PchBand => match us.pch_hours_month[u] {
                 None => 0,
                 Some(h) if h <= 0.0 => 0,
                 Some(h) => 1 + self.pch_thresholds.iter().filter(|&&t| h >= t).count(),
             },
-            "weekend_evening" => {
+            Attr::WeekendEvening => {
                 let v = self.drivers.user(u);
                 let odd = v[slot_column(Slot::Evening)]
                     + v[slot_column(Slot::SundayHoliday)]
                     + v[slot_column(Slot::Night)];
                 usize::from(odd > 0.0)
             }
-            _ => unreachable!("every attribute of ATTRIBUTES is handled"),
         })
     }
 
-    fn key_name(&self, key: &[usize]) -> String {
-        key.iter()
+    /// The levels of a mixed-radix key (the first attribute varies slowest).
+    fn levels_of(&self, mut key: usize) -> Vec<usize> {
+        let mut levels = vec![0; self.attributes.len()];
+        for a in (0..self.attributes.len()).rev() {
+            let l = self.attributes[a].levels.len();
+            levels[a] = key % l;
+            key /= l;
+        }
+        levels
+    }
+
+    fn key_name(&self, key: usize) -> String {
+        self.levels_of(key)
+            .iter()
             .enumerate()
             .map(|(a, &l)| self.attributes[a].levels[l].as_str())
             .collect::<Vec<_>>()
             .join("/")
+    }
+
+    /// The mixed-radix key of user `u`'s group.
+    fn key(&self, u: usize) -> Result<usize, SpecError> {
+        let mut key = 0;
+        for a in 0..self.attributes.len() {
+            key = key * self.attributes[a].levels.len() + self.level(a, u)?;
+        }
+        Ok(key)
+    }
+
+    /// Number of possible keys.
+    fn keys(&self) -> usize {
+        self.attributes.iter().map(|a| a.levels.len()).product()
     }
 }
 
@@ -597,20 +657,19 @@ fn forfait_columns(
         Unit::UserMonth => 1.0,
         Unit::UserWeek => 52.0 / 12.0,
     };
-    // Group of every funded user (by level key), in user order.
-    let mut keyed: Vec<(Vec<usize>, usize)> = Vec::new();
-    let mut stats: BTreeMap<Vec<usize>, (u64, f64)> = BTreeMap::new();
+    // Group key of every funded user, in user order; users and user-months per key.
+    let n_keys = grouper.keys();
+    let mut user_key = vec![usize::MAX; us.len()];
+    let mut count = vec![0u64; n_keys];
+    let mut months = vec![0.0f64; n_keys];
     for u in 0..us.len() {
         if !funded[us.allowance[u].ordinal()] {
             continue;
         }
-        let key = (0..grouper.attributes.len())
-            .map(|a| grouper.level(a, u))
-            .collect::<Result<Vec<_>, _>>()?;
-        let e = stats.entry(key.clone()).or_insert((0, 0.0));
-        e.0 += 1;
-        e.1 += us.months_served[u];
-        keyed.push((key, u));
+        let key = grouper.key(u)?;
+        user_key[u] = key;
+        count[key] += 1;
+        months[key] += us.months_served[u];
     }
     // Custom levels must all have users.
     for (a, attr) in grouper.attributes.iter().enumerate() {
@@ -621,12 +680,11 @@ fn forfait_columns(
             if level == "-" || level == "none" {
                 continue;
             }
-            let months: f64 = stats
-                .iter()
-                .filter(|(k, _)| k[a] == l)
-                .map(|(_, (_, m))| m)
+            let m: f64 = (0..n_keys)
+                .filter(|&k| grouper.levels_of(k)[a] == l)
+                .map(|k| months[k])
                 .sum();
-            if months <= 0.0 {
+            if m <= 0.0 {
                 return Err(SpecError::Empty {
                     key: format!("formula.bands ({})", attr.name),
                     message: format!(
@@ -637,39 +695,20 @@ fn forfait_columns(
             }
         }
     }
-    let keys: Vec<Vec<usize>> = match f.crossing {
-        Crossing::Observed => stats
-            .iter()
-            .filter(|(_, (_, months))| *months > 0.0)
-            .map(|(k, _)| k.clone())
-            .collect(),
+    let keys: Vec<usize> = match f.crossing {
+        Crossing::Observed => (0..n_keys).filter(|&k| months[k] > 0.0).collect(),
         Crossing::Full => {
-            let mut all: Vec<Vec<usize>> = vec![Vec::new()];
-            for attr in &grouper.attributes {
-                all = all
-                    .into_iter()
-                    .flat_map(|k| {
-                        (0..attr.levels.len()).map(move |l| {
-                            let mut k = k.clone();
-                            k.push(l);
-                            k
-                        })
-                    })
-                    .collect();
+            if let Some(k) = (0..n_keys).find(|&k| months[k] <= 0.0) {
+                return Err(SpecError::Empty {
+                    key: "formula.groups".into(),
+                    message: format!(
+                        "group {} ({}) has no funded user-months in the data: set crossing = \"observed\" to keep only the groups that occur, or merge levels (fewer attributes, wider bands)",
+                        grouper.key_name(k),
+                        names.join(" × ")
+                    ),
+                });
             }
-            for k in &all {
-                if stats.get(k).is_none_or(|&(_, months)| months <= 0.0) {
-                    return Err(SpecError::Empty {
-                        key: "formula.groups".into(),
-                        message: format!(
-                            "group {} ({}) has no funded user-months in the data: set crossing = \"observed\" to keep only the groups that occur, or merge levels (fewer attributes, wider bands)",
-                            grouper.key_name(k),
-                            names.join(" × ")
-                        ),
-                    });
-                }
-            }
-            all
+            (0..n_keys).collect()
         }
     };
     if keys.is_empty() {
@@ -678,25 +717,25 @@ fn forfait_columns(
             message: "no funded user has months served in the data: check formula.funded".into(),
         });
     }
-    let index: BTreeMap<&Vec<usize>, usize> =
-        keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
+    let mut column = vec![usize::MAX; n_keys];
+    for (j, &k) in keys.iter().enumerate() {
+        column[k] = j;
+    }
     let g = keys.len();
     let mut x = vec![0.0; n * g];
-    for (key, u) in &keyed {
-        if let Some(&j) = index.get(key) {
-            let s = us.service[*u] as usize;
-            x[s * g + j] += us.months_served[*u] * factor;
+    for u in 0..us.len() {
+        let key = user_key[u];
+        if key != usize::MAX && column[key] != usize::MAX {
+            let s = us.service[u] as usize;
+            x[s * g + column[key]] += us.months_served[u] * factor;
         }
     }
     let groups = keys
         .iter()
-        .map(|k| {
-            let (users, user_months) = stats.get(k).copied().unwrap_or((0, 0.0));
-            Group {
-                name: grouper.key_name(k),
-                users,
-                user_months,
-            }
+        .map(|&k| Group {
+            name: grouper.key_name(k),
+            users: count[k],
+            user_months: months[k],
         })
         .collect();
     Ok((groups, x))

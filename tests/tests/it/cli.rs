@@ -218,7 +218,11 @@ fn calibrate_writes_the_contract_tables_and_the_same_bytes_twice() {
 fn a_bad_spec_exits_with_2_names_the_file_and_writes_nothing() {
     let dir = tempfile::tempdir().expect("tmp");
     let spec = dir.path().join("job.toml");
-    std::fs::write(&spec, "[formula]\nkind = \"forfait\"\ngroups = [\"income\"]\n").expect("written");
+    std::fs::write(
+        &spec,
+        "[formula]\nkind = \"forfait\"\ngroups = [\"income\"]\n",
+    )
+    .expect("written");
     let out = dir.path().join("out");
     let err = run(&cli(&[
         "calibrate",
@@ -230,7 +234,10 @@ fn a_bad_spec_exits_with_2_names_the_file_and_writes_nothing() {
     .expect_err("an unknown attribute");
     assert_eq!(err.exit_code(), 2);
     let message = err.to_string();
-    assert!(message.contains("unknown user attribute \"income\""), "{message}");
+    assert!(
+        message.contains("unknown user attribute \"income\""),
+        "{message}"
+    );
     assert!(!out.join("parameters.parquet").exists());
     // A syntax error names the file and the line.
     std::fs::write(&spec, "[formula\nkind = 1\n").expect("written");
@@ -243,5 +250,8 @@ fn a_bad_spec_exits_with_2_names_the_file_and_writes_nothing() {
     ]))
     .expect_err("not TOML");
     let message = err.to_string();
-    assert!(message.contains("job.toml") && message.contains("line 1"), "{message}");
+    assert!(
+        message.contains("job.toml") && message.contains("line 1"),
+        "{message}"
+    );
 }

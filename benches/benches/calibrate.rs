@@ -1,0 +1,36 @@
+//! One calibration at survey scale (the embedded synthetic survey: 437 services, 132k
+//! users) and at national scale (6,300 services, 800,000 users): building the formula's
+//! design from the users (the one pass over the microdata) and the fit under national
+//! neutrality with clustered standard errors. Inputs are validated and aggregated once,
+//! outside the timed loops.
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use dotation_benches::{BENCH_SPEC, NATIONAL_CALIBRATION, dataset, design, fit, prepare};
+use dotation_solver::spec::JobSpec;
+
+fn calibrate(c: &mut Criterion) {
+    let mut group = c.benchmark_group("calibrate");
+    group.sample_size(20);
+    let spec = JobSpec::parse(BENCH_SPEC).expect("a valid spec");
+    let survey = dotation_server::data::embedded(&dotation_datasets::SurveyConfig::default())
+        .expect("generates");
+    for (name, raw) in [
+        ("survey", survey.raw),
+        ("national", dataset(NATIONAL_CALIBRATION, 42)),
+    ] {
+        let p = prepare(&raw);
+        drop(raw);
+        group.throughput(Throughput::Elements(p.micro.users.len() as u64));
+        group.bench_with_input(BenchmarkId::new("design+fit", name), &p, |b, p| {
+            b.iter(|| fit(p, &spec, &design(p, &spec)))
+        });
+        let d = design(&p, &spec);
+        group.bench_with_input(BenchmarkId::new("fit", name), &p, |b, p| {
+            b.iter(|| fit(p, &spec, &d))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, calibrate);
+criterion_main!(benches);

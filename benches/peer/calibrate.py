@@ -1,0 +1,122 @@
+"""Times statsmodels (and numpy) on dotation's national calibration bench, in the same run
+as dotation, and checks that they find the same parameters.
+
+Run by benches/peer/run_calibrate.sh. The data: 6,300 services, 800,000 APA users, a
+forfait on 32 groups (GIR x entourage level x rurality), weighted least squares with
+standard errors clustered by service.
+
+- end to end: from users.parquet and services.parquet, pandas builds the design (user-months
+  per service and group: a groupby + pivot), statsmodels fits WLS with cluster-robust
+  errors; dotation builds the design from the validated users and fits (KKT under national
+  neutrality, CR1 errors);
+- fit only: statsmodels (and numpy's lstsq) on dotation's design.parquet, against
+  dotation's fit on its design.
+"""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import statsmodels
+import statsmodels.api as sm
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+
+
+def median_time(f, repeats):
+    times = []
+    out = None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = f()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times)), out
+
+
+def build_design(users, services):
+    apa = users[users["allowance"] == "APA"]
+    rur = np.where(apa["zone"].isin(["rural", "mountain"]), "rural", "urban")
+    key = (
+        "forfait["
+        + apa["gir"].astype(str)
+        + "/"
+        + apa["entourage"].astype(str)
+        + "/"
+        + rur
+        + "]"
+    )
+    frame = pd.DataFrame(
+        {"service_id": apa["service_id"].values, "group": key.values, "m": apa["months_served"].values}
+    )
+    x = frame.pivot_table(index="service_id", columns="group", values="m", aggfunc="sum", fill_value=0.0)
+    return x.reindex(services["service_id"]).fillna(0.0)
+
+
+def fit(x, y, w):
+    n = len(y)
+    return sm.WLS(y, x, weights=w).fit(cov_type="cluster", cov_kwds={"groups": np.arange(n)})
+
+
+def main():
+    repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 7
+    work = ROOT / "target" / "peer-calibrate"
+    ours = json.loads(
+        subprocess.run(
+            [str(ROOT / "target" / "release" / "calibrate_peer"), str(work), str(repeats)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
+    users = pd.read_parquet(work / "users.parquet")
+    services = pd.read_parquet(work / "services.parquet")
+    design = pd.read_parquet(work / "design.parquet")
+    params = pd.read_parquet(work / "parameters.parquet")
+    names = list(params["parameter"])
+    y = services["cost"].to_numpy()
+    w = services["weight"].to_numpy()
+
+    def end_to_end():
+        x = build_design(users, services)
+        return fit(x[names].to_numpy(), y, w)
+
+    t_e2e, res = median_time(end_to_end, repeats)
+    t_build, _ = median_time(lambda: build_design(users, services), repeats)
+    xd = design[names].to_numpy()
+    t_fit, res_fit = median_time(lambda: fit(xd, y, w), repeats)
+    sw = np.sqrt(w)
+    t_np, beta_np = median_time(lambda: np.linalg.lstsq(xd * sw[:, None], y * sw, rcond=None)[0], repeats)
+
+    est = params["estimate"].to_numpy()
+    se = params["std_error"].to_numpy()
+    rel_params = float(np.max(np.abs(res.params - est) / np.abs(res.params)))
+    rel_se = float(np.max(np.abs(res.bse - se) / np.abs(res.bse)))
+    rel_fit = float(np.max(np.abs(res_fit.params - est) / np.abs(res_fit.params)))
+    print(
+        f"national calibration: {ours['services']} services, {ours['users']} users, "
+        f"{ours['parameters']} parameters; statsmodels {statsmodels.__version__}, "
+        f"numpy {np.__version__}, pandas {pd.__version__}; medians of {repeats}"
+    )
+    print(f"agreement with statsmodels: parameters {rel_params:.1e}, cluster SEs {rel_se:.1e} (max relative)")
+    print(f"| step | dotation | peer | peer / dotation |")
+    print(f"|---|---|---|---|")
+    rows = [
+        ("design from users (dotation: validated users; pandas: groupby + pivot)", ours["design"], t_build),
+        ("fit, WLS + clustered SEs (dotation: under national neutrality, KKT)", ours["fit_neutral"], t_fit),
+        ("fit without neutrality (statsmodels' problem)", ours["fit_unconstrained"], t_fit),
+        ("fit, numpy lstsq (parameters only) vs dotation unconstrained", ours["fit_unconstrained"], t_np),
+        ("end to end: design + fit", ours["total"], t_e2e),
+    ]
+    for label, a, b in rows:
+        print(f"| {label} | {a * 1e3:.2f} ms | {b * 1e3:.2f} ms | {b / a:.1f} |")
+    if max(rel_params, rel_se, rel_fit) > 1e-8:
+        print("WARNING: dotation and statsmodels disagree beyond 1e-8")
+        sys.exit(1)
+
+
+main()
