@@ -62,6 +62,12 @@ pub enum Command {
     /// out-of-pocket per billed hour), drivers.parquet and user_cells.parquet (cost
     /// drivers) and summary.json, and prints the national totals.
     Baseline(BaselineArgs),
+    /// Dotation complémentaire: actions × catalogue prices, caps, prorata, CNSA refinancing.
+    Dc(crate::rules_cli::DcArgs),
+    /// CNSA aid to départements for Avenant 43: activity and cost caps, advance, balance.
+    Avenant43(crate::rules_cli::Avenant43Args),
+    /// Forfait global négocié: monthly schedule, withheld 10 %, CPOM band flags.
+    Fgn(crate::rules_cli::FgnArgs),
 }
 
 /// Options of `generate`.
@@ -146,6 +152,9 @@ pub fn run(cli: &Cli) -> Result<(), ServerError> {
         Command::Generate(a) => generate(a, cli.quiet),
         Command::Validate(a) => run_validate(a, cli.quiet),
         Command::Baseline(a) => run_baseline(a, cli.quiet),
+        Command::Dc(a) => crate::rules_cli::run_dc(a, cli.quiet),
+        Command::Avenant43(a) => crate::rules_cli::run_avenant43(a, cli.quiet),
+        Command::Fgn(a) => crate::rules_cli::run_fgn(a, cli.quiet),
     }
 }
 

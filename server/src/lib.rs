@@ -6,6 +6,7 @@
 //! - [`data`]: dataset folders and the embedded synthetic survey;
 //! - [`results`]: result tables as Arrow record batches;
 //! - [`cli`]: the `dotation` command line;
+//! - [`rules_cli`]: its commands of the legal rules (`dc`, `avenant43`, `fgn`);
 //! - [`error`]: [`ServerError`] and its exit codes.
 
 pub mod cli;
@@ -13,5 +14,6 @@ pub mod data;
 pub mod error;
 pub mod io;
 pub mod results;
+pub mod rules_cli;
 
 pub use error::ServerError;

@@ -8,6 +8,7 @@ mod baseline;
 mod calibration;
 mod cli;
 mod legal;
+mod rules;
 mod survey;
 mod validation;
 
