@@ -132,6 +132,19 @@ fn the_creuse_catalogue_lists_the_text_s_examples_without_prices() {
 }
 
 #[test]
+fn the_data_documentation_lists_every_catalogue_code() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/data.md"))
+        .expect("docs/data.md");
+    for id in CatalogueId::ALL {
+        for e in Catalogue::builtin(id).entries {
+            let listed = doc.contains(&format!("`{}`", e.code))
+                || (e.code.ends_with("_other") && doc.contains("`oN_other`"));
+            assert!(listed, "{id}: {} is not in docs/data.md", e.code);
+        }
+    }
+}
+
+#[test]
 fn quantities_times_prices_with_prorata_from_1_july() {
     check_line_amounts(
         &[
