@@ -153,31 +153,41 @@ impl Table {
     fn text(&mut self, column: &str, required: bool) -> Vec<Option<String>> {
         let mut out = Vec::with_capacity(self.rows);
         let mut missing = false;
+        let mut unreadable = None;
         for b in &self.batches {
             match b.column_by_name(column) {
-                Some(a) => {
-                    let a = arrow::compute::cast(a, &DataType::Utf8).unwrap_or_else(|_| {
-                        Arc::new(StringArray::from(vec![None::<&str>; a.len()]))
-                    });
-                    let a = a
-                        .as_any()
-                        .downcast_ref::<StringArray>()
-                        .expect("cast to Utf8");
-                    out.extend(a.iter().map(|v| {
-                        v.map(str::trim)
-                            .filter(|v| !v.is_empty())
-                            .map(str::to_string)
-                    }));
-                }
+                Some(a) => match arrow::compute::cast(a, &DataType::Utf8) {
+                    Ok(a) => {
+                        let a = a
+                            .as_any()
+                            .downcast_ref::<StringArray>()
+                            .expect("cast to Utf8");
+                        out.extend(a.iter().map(|v| {
+                            v.map(str::trim)
+                                .filter(|v| !v.is_empty())
+                                .map(str::to_string)
+                        }));
+                    }
+                    Err(_) => {
+                        unreadable = Some(a.data_type().to_string());
+                        out.extend(std::iter::repeat_n(None, b.num_rows()));
+                    }
+                },
                 None => {
                     missing = true;
                     out.extend(std::iter::repeat_n(None, b.num_rows()));
                 }
             }
         }
-        if (missing || self.batches.is_empty()) && required {
+        if let Some(t) = unreadable {
+            self.problem(
+                None,
+                column,
+                t,
+                "the column's type cannot be read: it must be text, a number or a date",
+            );
+        } else if missing && required {
             self.problem(None, column, String::new(), "the column is required");
-            return vec![None; self.rows];
         }
         out
     }

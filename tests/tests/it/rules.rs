@@ -928,6 +928,27 @@ fn cli_avenant43_writes_aids_and_rejects_bad_rows() {
             .contains("bad.csv: table departements, row 1, column hours_apa, value \"x\": the value must be a number"),
         "{e}"
     );
+    let no_cost = write(
+        dir.path(),
+        "no_cost.csv",
+        "departement,hours_year,hours_apa,hours_pch,hours_aide_menagere\nA,2019,1,1,1\n",
+    );
+    let e = run(&cli(&[
+        "avenant43",
+        "--input",
+        &no_cost,
+        "--year",
+        "2022",
+        "--out",
+        o,
+    ]))
+    .expect_err("no cost column");
+    assert_eq!(e.exit_code(), 1);
+    assert!(
+        e.to_string()
+            .contains("no_cost.csv: table departements, column cost_forecast, value \"\": the column is required"),
+        "{e}"
+    );
     let wrong_year = write(
         dir.path(),
         "year.csv",
