@@ -767,7 +767,11 @@ pub fn run_fgn(a: &FgnArgs, quiet: bool) -> Result<(), ServerError> {
     out.text("summary.json", &json_text(&summary))?;
     out.commit()?;
     if !quiet {
-        println!("Forfait global négocié: {} services", r.len());
+        println!(
+            "Forfait global négocié: {} service{}",
+            r.len(),
+            if r.len() == 1 { "" } else { "s" }
+        );
         println!(
             "  {:<34} {:>14} €",
             "annual forfaits",

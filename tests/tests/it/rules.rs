@@ -740,6 +740,13 @@ fn cli(args: &[&str]) -> Cli {
     Cli::try_parse_from(all).expect("valid arguments")
 }
 
+/// The same command with its terminal summary (printed into the test's captured output).
+fn loud(args: &[&str]) -> Cli {
+    let mut all = vec!["dotation"];
+    all.extend_from_slice(args);
+    Cli::try_parse_from(all).expect("valid arguments")
+}
+
 fn write(dir: &std::path::Path, name: &str, text: &str) -> String {
     let p = dir.join(name);
     std::fs::write(&p, text).expect("write");
@@ -787,7 +794,7 @@ fn cli_dc_writes_results_and_rejects_bad_rows() {
          B,o5_innovative,1,2026-02-01,500\n",
     );
     let o = out.path().to_str().expect("utf-8");
-    run(&cli(&[
+    run(&loud(&[
         "dc",
         "--actions",
         &actions,
@@ -887,7 +894,7 @@ fn cli_avenant43_writes_aids_and_rejects_bad_rows() {
          C,2019,1500000,400000,0,80000000,\n",
     );
     let o = out.path().to_str().expect("utf-8");
-    run(&cli(&[
+    run(&loud(&[
         "avenant43",
         "--input",
         &input,
@@ -983,7 +990,7 @@ fn cli_fgn_writes_schedule_and_flags_and_rejects_bad_rows() {
         &format!("{header}S,1200000,4,3,10,3214,50000,80000,120000,1000000\n"),
     );
     let o = out.path().to_str().expect("utf-8");
-    run(&cli(&[
+    run(&loud(&[
         "fgn",
         "--input",
         &input,
