@@ -233,6 +233,7 @@ impl Catalogue {
         }
         let mut problems = Vec::new();
         let mut entries: Vec<CatalogueEntry> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for (i, line) in lines.enumerate() {
             let row = i + 1;
             let f = split_csv_line(line);
@@ -287,7 +288,7 @@ impl Catalogue {
                     None
                 }
             };
-            if entries.iter().any(|e| e.code == f[0]) || f[0].is_empty() {
+            if f[0].is_empty() || !seen.insert(f[0].clone()) {
                 problems.push(InputProblem::cell(
                     table,
                     row,

@@ -431,6 +431,30 @@ fn bad_actions_name_their_row_column_and_value() {
 }
 
 #[test]
+fn a_malformed_catalogue_names_its_rows() {
+    let text = "code,objective,action,unit,unit_price,prorated,source\n\
+                a,7,\"x, y\",hour,1,true,s\n\
+                b,2,x,hour,-1,maybe,s\n\
+                a,2,x,hour,,true,s\n";
+    let e = Catalogue::parse("test", 2026, text).expect_err("invalid");
+    let msg = e.to_string();
+    for part in [
+        "test: table catalogue, row 1, column objective, value \"7\"",
+        "row 2, column unit_price, value \"-1\"",
+        "row 2, column prorated, value \"maybe\"",
+        "row 3, column code, value \"a\": codes must be unique",
+    ] {
+        assert!(msg.contains(part), "{msg}\n lacks {part}");
+    }
+    // Quoted fields keep their commas.
+    let ok = "code,objective,action,unit,unit_price,prorated,source\nz,6,\"a, b\",unit,2.5,false,\"say \"\"x\"\"\"\n";
+    let c = Catalogue::parse("ok", 2026, ok).expect("valid");
+    assert_eq!(c.entries[0].action, "a, b");
+    assert_eq!(c.entries[0].source, "say \"x\"");
+    assert_eq!(c.entries[0].unit_price, Some(2.5));
+}
+
+#[test]
 fn dates_are_checked_days() {
     assert_eq!(date("2024-02-29").ordinal(), 60);
     assert!("2026-02-29".parse::<Date>().is_err());
