@@ -8,17 +8,27 @@
 //!   ([`aggregate::Drivers`]), in parallel and bit-identical whatever the thread count;
 //! - [`legal`]: the floor tariff, the MTP, APA ceilings and participation (R.232-10/11);
 //! - [`baseline`]: today's hourly funding per service, user, département and nation
-//!   ([`baseline::Baseline`]).
+//!   ([`baseline::Baseline`]);
+//! - [`dotation_complementaire`]: the action catalogues of the dotation complémentaire
+//!   (Creuse 2025, Saône-et-Loire 2026), amounts per objective, caps, prorata and the
+//!   CNSA's refinancing;
+//! - [`avenant43`]: the CNSA's aid to départements for the Avenant 43 salary agreement
+//!   (art. 47 LFSS 2021): activity and cost caps, advance and balance;
+//! - [`forfait_global`]: the forfait global négocié's monthly schedule, the withheld 10 %
+//!   and the CPOM bands.
 
 pub mod aggregate;
+pub mod avenant43;
 pub mod baseline;
+pub mod dotation_complementaire;
 pub mod error;
+pub mod forfait_global;
 pub mod legal;
 pub mod schema;
 pub mod tables;
 pub mod validate;
 
-pub use error::CoreError;
+pub use error::{CoreError, InputProblem};
 
 /// The version of the computations, written into every result.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,4 +1,5 @@
-//! The `dotation` command line: `generate`, `validate`, `baseline`, `calibrate`. Each
+//! The `dotation` command line: `generate`, `validate`, `baseline`, `calibrate`, and the
+//! rules of the texts (`dc`, `avenant43`, `fgn`, in `rules_cli`). Each
 //! command reads its inputs, runs the job, writes its results atomically and prints a
 //! short summary.
 //!
@@ -71,6 +72,12 @@ pub enum Command {
     /// groups.parquet for a forfait) and summary.json, and prints the parameters and the
     /// quality of the fit.
     Calibrate(CalibrateArgs),
+    /// Dotation complémentaire: actions × catalogue prices, caps, prorata, CNSA refinancing.
+    Dc(crate::rules_cli::DcArgs),
+    /// CNSA aid to départements for Avenant 43: activity and cost caps, advance, balance.
+    Avenant43(crate::rules_cli::Avenant43Args),
+    /// Forfait global négocié: monthly schedule, withheld 10 %, CPOM band flags.
+    Fgn(crate::rules_cli::FgnArgs),
 }
 
 /// Options of `calibrate`.
@@ -170,6 +177,9 @@ pub fn run(cli: &Cli) -> Result<(), ServerError> {
         Command::Validate(a) => run_validate(a, cli.quiet),
         Command::Baseline(a) => run_baseline(a, cli.quiet),
         Command::Calibrate(a) => run_calibrate(a, cli.quiet),
+        Command::Dc(a) => crate::rules_cli::run_dc(a, cli.quiet),
+        Command::Avenant43(a) => crate::rules_cli::run_avenant43(a, cli.quiet),
+        Command::Fgn(a) => crate::rules_cli::run_fgn(a, cli.quiet),
     }
 }
 

@@ -87,11 +87,12 @@ pub enum ServerError {
 }
 
 impl ServerError {
-    /// The process exit code for this error: 1 for invalid input data, 2 for everything
-    /// that prevented the command from running (files, formats, options).
+    /// The process exit code for this error: 1 for invalid input data (a dataset or a
+    /// rule's input table), 2 for everything that prevented the command from running
+    /// (files, formats, options).
     pub fn exit_code(&self) -> u8 {
         match self {
-            ServerError::Core(CoreError::Invalid(_)) => 1,
+            ServerError::Core(CoreError::Invalid(_) | CoreError::RuleInput(_)) => 1,
             _ => 2,
         }
     }

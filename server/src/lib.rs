@@ -7,6 +7,7 @@
 //! - [`jobs`]: a job spec on a dataset → result tables and a summary (CLI and Flight);
 //! - [`results`]: result tables as Arrow record batches;
 //! - [`cli`]: the `dotation` command line;
+//! - [`rules_cli`]: its commands of the legal rules (`dc`, `avenant43`, `fgn`);
 //! - [`error`]: [`ServerError`] and its exit codes.
 
 pub mod cli;
@@ -15,5 +16,6 @@ pub mod error;
 pub mod io;
 pub mod jobs;
 pub mod results;
+pub mod rules_cli;
 
 pub use error::ServerError;

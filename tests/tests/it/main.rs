@@ -9,6 +9,7 @@ mod calibration;
 mod cli;
 mod formulas;
 mod legal;
+mod rules;
 mod survey;
 mod validation;
 

@@ -1,0 +1,937 @@
+//! The dotation complémentaire (3° of I of art. L.314-2-1 CASF): extra money a
+//! département pays a service, under a CPOM, for actions serving the six objectives of
+//! art. L.314-2-2 CASF (1° users with specific needs … 6° fighting isolation). The action
+//! catalogues of two calls for applications are embedded as data: Creuse 2025 (seed 002,
+//! examples of actions, valued in each CPOM) and Saône-et-Loire 2026 (seed 003, a unit
+//! price per action). A service's actions × quantities give an amount per objective,
+//! capped at the hours of APA and PCH it delivered in the year × the year's rate
+//! (3.311 €/h for 2024, seeds 000 and 002; 3.383 €/h for 2026, indexed each year on the
+//! consumer price index, seed 003 §III-C: 100,000 h → 338,300 €). Actions started from
+//! 1 July are paid *prorata temporis* (seed 003 §III-C); the département's spending is
+//! refinanced by the CNSA up to 3.311 € per hour delivered (seed 000, encadré 1).
+//!
+//! The rules of this module, where the texts leave a choice (each is documented where it
+//! is applied):
+//! - quantities are the volumes of a **full year**, as the candidature form asks
+//!   (« Estimation du coût de réalisation de chacune de ces actions sur une année
+//!   pleine », seed 002 annexe I); an action started on or before 30 June earns its full
+//!   amount; one started from 1 July earns `amount × prorata`, where the prorata is the
+//!   share of the year left, counted in days (`(days from the start to 31 December,
+//!   both included) / days in the year`) or, as an option, in months (the start month
+//!   counts in full: `(13 − month) / 12`). Actions paid per occurrence (a training day,
+//!   a recruit's tutoring, a phone, an autonomous team) are counted as done and not
+//!   prorated: the catalogue's `prorated` column says which;
+//! - seed 003 prorates « le financement maximum de l'année »: the cap of a service is
+//!   prorated the same way, from the earliest start of its actions;
+//! - when the actions of a service exceed its cap, every objective is scaled by the same
+//!   factor (the texts do not say how a cap is shared among objectives);
+//! - the CNSA refinances, per département, the dotation paid up to `hours × 3.311 €`,
+//!   with the hours APA + PCH of every service of the input (with or without actions);
+//! - amounts are not rounded (the texts give no rounding rule).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use ahash::AHashMap;
+
+use crate::error::{CoreError, InputProblem};
+
+/// The cap rate of the dotation complémentaire by year, € per hour of APA + PCH:
+/// 3.311 (2024: seed 002 §III-C, seed 000 encadré 1) and 3.383 (2026: seed 003 §III-C).
+pub const CAP_RATE_TABLE: &[(i32, f64)] = &[(2024, 3.311), (2026, 3.383)];
+
+/// The year whose rate later years are indexed on (seed 003: « Le montant de 3,383 € est
+/// indexé annuellement sur l'indice des prix à la consommation »).
+pub const INDEXATION_BASE_YEAR: i32 = 2026;
+
+/// The CNSA's refinancing limit, € per hour delivered (seed 000, encadré 1: « la CNSA
+/// refinance les dépenses engagées par les départements au titre de la dotation
+/// complémentaire dans une limite de 3,311 euros par heure prestée »), stated in 2024
+/// and applied from 2024 on until a text gives another.
+pub const CNSA_RATE: f64 = 3.311;
+
+/// First year of [`CNSA_RATE`].
+pub const CNSA_RATE_FROM: i32 = 2024;
+
+/// The last day of the first half-year: actions started on or before it are paid for the
+/// whole year (seed 003 §III-C: « entre le 1er janvier 2026 et le 30 juin 2026 »).
+pub const FULL_YEAR_LAST_START: (u32, u32) = (6, 30);
+
+/// The six objectives of art. L.314-2-2 CASF.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Objective {
+    /// 1° users whose support has specificities (GIR 1–2, high PCH, polyhandicap…).
+    SpecificNeeds = 1,
+    /// 2° evenings, weekends and public holidays.
+    ExtendedHours = 2,
+    /// 3° covering the needs of the whole territory.
+    Territory = 3,
+    /// 4° support for carers (*aidants*).
+    CarerSupport = 4,
+    /// 5° quality of working life of the staff.
+    WorkingLife = 5,
+    /// 6° fighting the isolation of users.
+    Isolation = 6,
+}
+
+impl Objective {
+    /// The six objectives in the order of the article.
+    pub const ALL: [Objective; 6] = [
+        Objective::SpecificNeeds,
+        Objective::ExtendedHours,
+        Objective::Territory,
+        Objective::CarerSupport,
+        Objective::WorkingLife,
+        Objective::Isolation,
+    ];
+
+    /// The objective of number `n` (1–6).
+    pub fn from_number(n: u8) -> Option<Objective> {
+        Objective::ALL.get(usize::from(n).checked_sub(1)?).copied()
+    }
+
+    /// The number of the objective in the article (1–6).
+    pub fn number(self) -> u8 {
+        self as u8
+    }
+
+    /// Index in per-objective arrays (0–5).
+    pub fn index(self) -> usize {
+        self as usize - 1
+    }
+}
+
+impl fmt::Display for Objective {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}°", self.number())
+    }
+}
+
+/// One action of a catalogue.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CatalogueEntry {
+    /// Short code used in the actions table (for example `o2_sunday_holiday`).
+    pub code: String,
+    /// The objective it serves.
+    pub objective: Objective,
+    /// What the action is.
+    pub action: String,
+    /// The unit its quantity counts.
+    pub unit: String,
+    /// Price of one unit, €; `None` when the text leaves it to the CPOM.
+    pub unit_price: Option<f64>,
+    /// Whether an action started from 1 July is paid *prorata temporis* (a yearly flow),
+    /// or counted as done (paid per occurrence).
+    pub prorated: bool,
+    /// Where the text says it.
+    pub source: String,
+}
+
+/// The built-in catalogues.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CatalogueId {
+    /// Creuse, call for applications 2025 (seed 002): actions without unit prices.
+    Creuse2025,
+    /// Saône-et-Loire, call for applications 2026 (seed 003): a unit price per action.
+    SaoneEtLoire2026,
+}
+
+impl CatalogueId {
+    /// Every built-in catalogue.
+    pub const ALL: [CatalogueId; 2] = [CatalogueId::Creuse2025, CatalogueId::SaoneEtLoire2026];
+
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            CatalogueId::Creuse2025 => "creuse-2025",
+            CatalogueId::SaoneEtLoire2026 => "saone-et-loire-2026",
+        }
+    }
+
+    /// The département code, name and year of the call.
+    pub fn departement(self) -> (&'static str, &'static str, i32) {
+        match self {
+            CatalogueId::Creuse2025 => ("23", "Creuse", 2025),
+            CatalogueId::SaoneEtLoire2026 => ("71", "Saône-et-Loire", 2026),
+        }
+    }
+
+    fn text(self) -> &'static str {
+        match self {
+            CatalogueId::Creuse2025 => include_str!("../data/dc_creuse_2025.csv"),
+            CatalogueId::SaoneEtLoire2026 => include_str!("../data/dc_saone_et_loire_2026.csv"),
+        }
+    }
+}
+
+impl fmt::Display for CatalogueId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for CatalogueId {
+    type Err = String;
+    fn from_str(s: &str) -> Result<CatalogueId, String> {
+        CatalogueId::ALL
+            .into_iter()
+            .find(|c| c.name() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown catalogue {s:?}; the built-in catalogues are {}",
+                    CatalogueId::ALL.map(CatalogueId::name).join(", ")
+                )
+            })
+    }
+}
+
+/// An action catalogue: the actions a département finances, by code.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Catalogue {
+    /// Its name (for messages).
+    pub name: String,
+    /// The year of the call for applications.
+    pub year: i32,
+    /// The actions, in the order of the text.
+    pub entries: Vec<CatalogueEntry>,
+}
+
+const CATALOGUE_COLUMNS: [&str; 7] = [
+    "code",
+    "objective",
+    "action",
+    "unit",
+    "unit_price",
+    "prorated",
+    "source",
+];
+
+impl Catalogue {
+    /// A built-in catalogue (its embedded file is checked by the tests).
+    pub fn builtin(id: CatalogueId) -> Catalogue {
+        Catalogue::parse(id.name(), id.departement().2, id.text())
+            .unwrap_or_else(|e| panic!("the embedded catalogue {id} is invalid: {e}"))
+    }
+
+    /// Parses a catalogue from CSV text with the columns `code, objective, action, unit,
+    /// unit_price, prorated, source` (fields may be double-quoted; an empty unit price
+    /// means "set in the CPOM").
+    pub fn parse(name: &str, year: i32, text: &str) -> Result<Catalogue, CoreError> {
+        let table = "catalogue";
+        let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+        let header = split_csv_line(lines.next().unwrap_or_default());
+        if header != CATALOGUE_COLUMNS {
+            return Err(CoreError::RuleInput(vec![InputProblem {
+                file: Some(name.to_string()),
+                table,
+                row: None,
+                column: "(header)".into(),
+                value: header.join(","),
+                rule: format!("the columns must be {}", CATALOGUE_COLUMNS.join(",")),
+            }]));
+        }
+        let mut problems = Vec::new();
+        let mut entries: Vec<CatalogueEntry> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (i, line) in lines.enumerate() {
+            let row = i + 1;
+            let f = split_csv_line(line);
+            if f.len() != CATALOGUE_COLUMNS.len() {
+                problems.push(InputProblem::cell(
+                    table,
+                    row,
+                    "(line)",
+                    line,
+                    format!("a line must have {} fields", CATALOGUE_COLUMNS.len()),
+                ));
+                continue;
+            }
+            let objective = f[1].parse::<u8>().ok().and_then(Objective::from_number);
+            if objective.is_none() {
+                problems.push(InputProblem::cell(
+                    table,
+                    row,
+                    "objective",
+                    &f[1],
+                    "the objective must be 1 to 6 (art. L.314-2-2 CASF)",
+                ));
+            }
+            let unit_price = if f[4].is_empty() {
+                Some(None)
+            } else {
+                match f[4].parse::<f64>() {
+                    Ok(p) if p.is_finite() && p >= 0.0 => Some(Some(p)),
+                    _ => {
+                        problems.push(InputProblem::cell(
+                            table,
+                            row,
+                            "unit_price",
+                            &f[4],
+                            "the price must be a number ≥ 0, or empty",
+                        ));
+                        None
+                    }
+                }
+            };
+            let prorated = match f[5].as_str() {
+                "true" => Some(true),
+                "false" => Some(false),
+                v => {
+                    problems.push(InputProblem::cell(
+                        table,
+                        row,
+                        "prorated",
+                        v,
+                        "must be true or false",
+                    ));
+                    None
+                }
+            };
+            if f[0].is_empty() || !seen.insert(f[0].clone()) {
+                problems.push(InputProblem::cell(
+                    table,
+                    row,
+                    "code",
+                    &f[0],
+                    "codes must be unique and not empty",
+                ));
+            }
+            if let (Some(objective), Some(unit_price), Some(prorated)) =
+                (objective, unit_price, prorated)
+            {
+                entries.push(CatalogueEntry {
+                    code: f[0].clone(),
+                    objective,
+                    action: f[2].clone(),
+                    unit: f[3].clone(),
+                    unit_price,
+                    prorated,
+                    source: f[6].clone(),
+                });
+            }
+        }
+        if !problems.is_empty() {
+            for p in &mut problems {
+                p.file = Some(name.to_string());
+            }
+            return Err(CoreError::RuleInput(problems));
+        }
+        Ok(Catalogue {
+            name: name.to_string(),
+            year,
+            entries,
+        })
+    }
+
+    /// The action of code `code`.
+    pub fn get(&self, code: &str) -> Option<&CatalogueEntry> {
+        self.entries.iter().find(|e| e.code == code)
+    }
+
+    /// The codes, comma-separated (for messages).
+    pub fn codes(&self) -> String {
+        self.entries
+            .iter()
+            .map(|e| e.code.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Splits one CSV line into fields: commas separate, double quotes protect commas, and a
+/// doubled quote inside quotes is a quote.
+fn split_csv_line(line: &str) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = line.trim_end_matches('\r').chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => fields.push(std::mem::take(&mut field)),
+            (c, _) => field.push(c),
+        }
+    }
+    fields.push(field);
+    fields
+}
+
+/// A calendar date (proleptic Gregorian).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Date {
+    /// Year.
+    pub year: i32,
+    /// Month, 1–12.
+    pub month: u32,
+    /// Day of the month, from 1.
+    pub day: u32,
+}
+
+impl Date {
+    /// A date, if it exists.
+    pub fn new(year: i32, month: u32, day: u32) -> Option<Date> {
+        ((1..=12).contains(&month) && day >= 1 && day <= days_in_month(year, month))
+            .then_some(Date { year, month, day })
+    }
+
+    /// The day of the year, from 1 (1 January) to 365 or 366.
+    pub fn ordinal(self) -> u32 {
+        (1..self.month)
+            .map(|m| days_in_month(self.year, m))
+            .sum::<u32>()
+            + self.day
+    }
+}
+
+impl FromStr for Date {
+    type Err = ();
+    /// Parses `YYYY-MM-DD`.
+    fn from_str(s: &str) -> Result<Date, ()> {
+        let mut parts = s.splitn(3, '-');
+        let (y, m, d) = (parts.next(), parts.next(), parts.next());
+        match (y, m, d) {
+            (Some(y), Some(m), Some(d)) if y.len() == 4 && m.len() == 2 && d.len() == 2 => {
+                Date::new(
+                    y.parse().map_err(|_| ())?,
+                    m.parse().map_err(|_| ())?,
+                    d.parse().map_err(|_| ())?,
+                )
+                .ok_or(())
+            }
+            _ => Err(()),
+        }
+    }
+}
+
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
+/// Whether `year` has 366 days.
+pub fn is_leap(year: i32) -> bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+/// Days in the year.
+pub fn days_in_year(year: i32) -> u32 {
+    if is_leap(year) { 366 } else { 365 }
+}
+
+fn days_in_month(year: i32, month: u32) -> u32 {
+    match month {
+        2 if is_leap(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// How the share of the year left after a start on or after 1 July is counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ProrataBasis {
+    /// Days from the start to 31 December, both included, over the days of the year.
+    #[default]
+    Days,
+    /// Months from the start month (counted in full) to December, over 12.
+    Months,
+}
+
+impl FromStr for ProrataBasis {
+    type Err = String;
+    fn from_str(s: &str) -> Result<ProrataBasis, String> {
+        match s {
+            "days" => Ok(ProrataBasis::Days),
+            "months" => Ok(ProrataBasis::Months),
+            _ => Err(format!("unknown prorata basis {s:?}: days or months")),
+        }
+    }
+}
+
+impl fmt::Display for ProrataBasis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ProrataBasis::Days => "days",
+            ProrataBasis::Months => "months",
+        })
+    }
+}
+
+/// The share of its year an action started on `start` is paid for: 1 when it starts on
+/// or before 30 June, else the share of the year left (see [`ProrataBasis`]).
+pub fn prorata(start: Date, basis: ProrataBasis) -> f64 {
+    if (start.month, start.day) <= FULL_YEAR_LAST_START {
+        return 1.0;
+    }
+    match basis {
+        ProrataBasis::Days => {
+            let n = days_in_year(start.year);
+            f64::from(n - start.ordinal() + 1) / f64::from(n)
+        }
+        ProrataBasis::Months => f64::from(13 - start.month) / 12.0,
+    }
+}
+
+/// The cap rate of the dotation complémentaire for `year`, €/h: from
+/// [`CAP_RATE_TABLE`], or for a year after 2026 `3.383 × cpi_ratio`, where `cpi_ratio` is
+/// the consumer price index of the year over that of 2026 (seed 003 §III-C).
+pub fn cap_rate(year: i32, cpi_ratio: Option<f64>) -> Result<f64, CoreError> {
+    if let Some(&(_, r)) = CAP_RATE_TABLE.iter().find(|(y, _)| *y == year) {
+        return Ok(r);
+    }
+    match cpi_ratio {
+        Some(ratio) if year > INDEXATION_BASE_YEAR => {
+            if !(ratio.is_finite() && ratio > 0.0) {
+                return Err(CoreError::InvalidOption {
+                    name: "cpi_ratio",
+                    value: ratio.to_string(),
+                    rule: "the index ratio must be a positive number".into(),
+                });
+            }
+            let base = CAP_RATE_TABLE
+                .iter()
+                .find(|(y, _)| *y == INDEXATION_BASE_YEAR)
+                .map(|&(_, r)| r)
+                .expect("the base year is in the table");
+            Ok(base * ratio)
+        }
+        _ if year > INDEXATION_BASE_YEAR => Err(CoreError::UnknownYear {
+            what: "the dotation complémentaire's cap rate",
+            year,
+            hint: "it is 3.383 €/h of 2026 indexed on consumer prices: give the index ratio CPI(year) / CPI(2026) (cpi_ratio), or the rate itself (cap_rate)",
+        }),
+        _ => Err(CoreError::UnknownYear {
+            what: "the dotation complémentaire's cap rate",
+            year,
+            hint: "the texts give 3.311 €/h (2024) and 3.383 €/h (2026): give the rate of this year (cap_rate)",
+        }),
+    }
+}
+
+/// Options of [`compute`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DcConfig {
+    /// The year of the dotation: action starts must fall in it.
+    pub year: i32,
+    /// The cap rate, €/h, replacing the built-in one (for a year the texts do not give).
+    pub cap_rate: Option<f64>,
+    /// CPI(year) / CPI(2026), to index the 2026 rate for a later year.
+    pub cpi_ratio: Option<f64>,
+    /// The CNSA's refinancing limit, €/h, replacing [`CNSA_RATE`].
+    pub cnsa_rate: Option<f64>,
+    /// How the share of the year left is counted.
+    pub prorata: ProrataBasis,
+}
+
+impl DcConfig {
+    /// The options of `year` with the built-in rates and prorata in days.
+    pub fn new(year: i32) -> DcConfig {
+        DcConfig {
+            year,
+            cap_rate: None,
+            cpi_ratio: None,
+            cnsa_rate: None,
+            prorata: ProrataBasis::Days,
+        }
+    }
+}
+
+/// The rates a computation used.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DcRates {
+    /// Cap of a service, € per hour of APA + PCH.
+    pub cap: f64,
+    /// CNSA refinancing limit, € per hour of APA + PCH.
+    pub cnsa: f64,
+}
+
+impl DcRates {
+    /// The rates of `config`'s year (or those it gives).
+    pub fn of(config: &DcConfig) -> Result<DcRates, CoreError> {
+        let positive = |name: &'static str, v: f64| {
+            if v.is_finite() && v >= 0.0 {
+                Ok(v)
+            } else {
+                Err(CoreError::InvalidOption {
+                    name,
+                    value: v.to_string(),
+                    rule: "a rate must be a number ≥ 0 (€ per hour)".into(),
+                })
+            }
+        };
+        let cap = match config.cap_rate {
+            Some(r) => positive("cap_rate", r)?,
+            None => cap_rate(config.year, config.cpi_ratio)?,
+        };
+        let cnsa = match config.cnsa_rate {
+            Some(r) => positive("cnsa_rate", r)?,
+            None if config.year >= CNSA_RATE_FROM => CNSA_RATE,
+            None => {
+                return Err(CoreError::UnknownYear {
+                    what: "the CNSA's refinancing limit of the dotation complémentaire",
+                    year: config.year,
+                    hint: "the texts give 3.311 €/h from 2024: give the limit of this year (cnsa_rate)",
+                });
+            }
+        };
+        Ok(DcRates { cap, cnsa })
+    }
+}
+
+/// One action a service runs: a line of the `actions` table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActionLine {
+    /// The service.
+    pub service_id: String,
+    /// The catalogue code of the action.
+    pub action: String,
+    /// Units over a full year.
+    pub quantity: f64,
+    /// The day the action starts.
+    pub start: Date,
+    /// Price of one unit, €, for an action the catalogue leaves to the CPOM.
+    pub unit_price: Option<f64>,
+}
+
+/// A service's activity: a line of the `hours` table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServiceHours {
+    /// The service.
+    pub service_id: String,
+    /// Its département.
+    pub departement: String,
+    /// APA hours delivered in the year.
+    pub hours_apa: f64,
+    /// PCH hours delivered in the year.
+    pub hours_pch: f64,
+}
+
+/// The amount of one action line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LineAmount {
+    /// The service.
+    pub service_id: String,
+    /// The action code.
+    pub action: String,
+    /// Its objective.
+    pub objective: Objective,
+    /// Units over a full year.
+    pub quantity: f64,
+    /// Price of one unit, €.
+    pub unit_price: f64,
+    /// The start day.
+    pub start: Date,
+    /// The share of the year paid (1 for an action started by 30 June or paid per
+    /// occurrence).
+    pub prorata: f64,
+    /// `quantity × unit_price × prorata`, € (before the service's cap).
+    pub amount: f64,
+}
+
+/// The dotation of one service.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServiceDc {
+    /// The service.
+    pub service_id: String,
+    /// Its département.
+    pub departement: String,
+    /// Hours APA + PCH.
+    pub hours: f64,
+    /// Number of action lines.
+    pub actions: usize,
+    /// The prorata of the cap: that of the earliest action start (1 without actions).
+    pub cap_prorata: f64,
+    /// `hours × cap rate × cap_prorata`, €.
+    pub cap: f64,
+    /// Amounts of the actions by objective (index 0 = 1°), €.
+    pub requested: [f64; 6],
+    /// Their sum, €.
+    pub requested_total: f64,
+    /// What is paid by objective after the cap, €.
+    pub paid: [f64; 6],
+    /// Their sum: `min(requested_total, cap)`, €.
+    pub paid_total: f64,
+    /// Whether the cap bound.
+    pub capped: bool,
+}
+
+/// The dotation of one département and the CNSA's refinancing of it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DepartementDc {
+    /// The département.
+    pub departement: String,
+    /// Services of the input.
+    pub services: usize,
+    /// Services with at least one action.
+    pub services_with_actions: usize,
+    /// Hours APA + PCH of all its services.
+    pub hours: f64,
+    /// Amounts of the actions before caps, €.
+    pub requested: f64,
+    /// Dotation paid, €.
+    pub paid: f64,
+    /// Refinancing limit `hours × CNSA rate`, €.
+    pub cnsa_limit: f64,
+    /// CNSA refinancing `min(paid, cnsa_limit)`, €.
+    pub cnsa_refinancing: f64,
+    /// What the département bears: `paid − cnsa_refinancing`, €.
+    pub departement_share: f64,
+}
+
+/// The result of [`compute`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct DcResult {
+    /// The year.
+    pub year: i32,
+    /// The rates used.
+    pub rates: DcRates,
+    /// Every action line, in input order.
+    pub lines: Vec<LineAmount>,
+    /// Every service, in input order.
+    pub services: Vec<ServiceDc>,
+    /// Départements, by code.
+    pub departements: Vec<DepartementDc>,
+}
+
+/// Table names used in messages.
+pub const ACTIONS_TABLE: &str = "actions";
+/// Table names used in messages.
+pub const HOURS_TABLE: &str = "hours";
+
+/// Computes the dotation complémentaire of each service and département from the
+/// services' actions (`actions`) and activity (`services`). Every unusable value is
+/// reported ([`CoreError::RuleInput`], rows from 1): an unknown action code, a negative
+/// or non-finite quantity, a start outside the year, a missing or superfluous unit price,
+/// a service absent from the hours table, negative hours, a duplicated service.
+pub fn compute(
+    catalogue: &Catalogue,
+    actions: &[ActionLine],
+    services: &[ServiceHours],
+    config: &DcConfig,
+) -> Result<DcResult, CoreError> {
+    let rates = DcRates::of(config)?;
+    let mut problems = Vec::new();
+
+    let mut index: AHashMap<&str, usize> = AHashMap::with_capacity(services.len());
+    for (i, s) in services.iter().enumerate() {
+        let row = i + 1;
+        if let Some(first) = index.insert(&s.service_id, i) {
+            problems.push(InputProblem::cell(
+                HOURS_TABLE,
+                row,
+                "service_id",
+                &s.service_id,
+                format!(
+                    "a service must appear once; it is already on row {}",
+                    first + 1
+                ),
+            ));
+        }
+        for (column, v) in [("hours_apa", s.hours_apa), ("hours_pch", s.hours_pch)] {
+            if !(v.is_finite() && v >= 0.0) {
+                problems.push(InputProblem::cell(
+                    HOURS_TABLE,
+                    row,
+                    column,
+                    v.to_string(),
+                    "hours must be a number ≥ 0",
+                ));
+            }
+        }
+    }
+
+    let mut lines = Vec::with_capacity(actions.len());
+    let mut owner = Vec::with_capacity(actions.len());
+    for (i, a) in actions.iter().enumerate() {
+        let row = i + 1;
+        let service = index.get(a.service_id.as_str()).copied();
+        if service.is_none() {
+            problems.push(InputProblem::cell(
+                ACTIONS_TABLE,
+                row,
+                "service_id",
+                &a.service_id,
+                "the service is not in the hours table (its hours set its cap)",
+            ));
+        }
+        let entry = catalogue.get(&a.action);
+        if entry.is_none() {
+            problems.push(InputProblem::cell(
+                ACTIONS_TABLE,
+                row,
+                "action",
+                &a.action,
+                format!(
+                    "not an action of the {} catalogue; its codes are: {}",
+                    catalogue.name,
+                    catalogue.codes()
+                ),
+            ));
+        }
+        if !(a.quantity.is_finite() && a.quantity >= 0.0) {
+            problems.push(InputProblem::cell(
+                ACTIONS_TABLE,
+                row,
+                "quantity",
+                a.quantity.to_string(),
+                "the quantity must be a number ≥ 0",
+            ));
+        }
+        if a.start.year != config.year {
+            problems.push(InputProblem::cell(
+                ACTIONS_TABLE,
+                row,
+                "start",
+                a.start.to_string(),
+                format!(
+                    "the start must fall in the year of the dotation, {}",
+                    config.year
+                ),
+            ));
+        }
+        let price = match (entry.and_then(|e| e.unit_price), a.unit_price) {
+            (Some(p), None) => Some(p),
+            (None, Some(p)) if p.is_finite() && p >= 0.0 => Some(p),
+            (None, Some(p)) => {
+                problems.push(InputProblem::cell(
+                    ACTIONS_TABLE,
+                    row,
+                    "unit_price",
+                    p.to_string(),
+                    "the price must be a number ≥ 0",
+                ));
+                None
+            }
+            (Some(p), Some(given)) => {
+                problems.push(InputProblem::cell(
+                    ACTIONS_TABLE,
+                    row,
+                    "unit_price",
+                    given.to_string(),
+                    format!(
+                        "the {} catalogue fixes this action's price at {p} €; leave unit_price empty",
+                        catalogue.name
+                    ),
+                ));
+                None
+            }
+            (None, None) => {
+                if entry.is_some() {
+                    problems.push(InputProblem::cell(
+                        ACTIONS_TABLE,
+                        row,
+                        "unit_price",
+                        "",
+                        format!(
+                            "the {} catalogue leaves this action's price to the CPOM: give unit_price",
+                            catalogue.name
+                        ),
+                    ));
+                }
+                None
+            }
+        };
+        if let (Some(s), Some(e), Some(price)) = (service, entry, price) {
+            let share = if e.prorated {
+                prorata(a.start, config.prorata)
+            } else {
+                1.0
+            };
+            lines.push(LineAmount {
+                service_id: a.service_id.clone(),
+                action: a.action.clone(),
+                objective: e.objective,
+                quantity: a.quantity,
+                unit_price: price,
+                start: a.start,
+                prorata: share,
+                amount: a.quantity * price * share,
+            });
+            owner.push(s);
+        }
+    }
+    if !problems.is_empty() {
+        return Err(CoreError::RuleInput(problems));
+    }
+
+    let mut out: Vec<ServiceDc> = services
+        .iter()
+        .map(|s| ServiceDc {
+            service_id: s.service_id.clone(),
+            departement: s.departement.clone(),
+            hours: s.hours_apa + s.hours_pch,
+            actions: 0,
+            cap_prorata: 1.0,
+            cap: 0.0,
+            requested: [0.0; 6],
+            requested_total: 0.0,
+            paid: [0.0; 6],
+            paid_total: 0.0,
+            capped: false,
+        })
+        .collect();
+    let mut earliest: Vec<Option<Date>> = vec![None; services.len()];
+    for (line, &s) in lines.iter().zip(&owner) {
+        out[s].actions += 1;
+        out[s].requested[line.objective.index()] += line.amount;
+        earliest[s] = Some(earliest[s].map_or(line.start, |d| d.min(line.start)));
+    }
+    for (s, first) in out.iter_mut().zip(&earliest) {
+        s.cap_prorata = first.map_or(1.0, |d| prorata(d, config.prorata));
+        s.cap = s.hours * rates.cap * s.cap_prorata;
+        s.requested_total = s.requested.iter().sum();
+        s.capped = s.requested_total > s.cap;
+        // Over the cap, every objective is scaled by the same factor.
+        let scale = if s.capped {
+            s.cap / s.requested_total
+        } else {
+            1.0
+        };
+        s.paid = s.requested.map(|r| r * scale);
+        s.paid_total = if s.capped { s.cap } else { s.requested_total };
+    }
+
+    let mut by_dep: BTreeMap<&str, DepartementDc> = BTreeMap::new();
+    for s in &out {
+        let d = by_dep
+            .entry(s.departement.as_str())
+            .or_insert_with(|| DepartementDc {
+                departement: s.departement.clone(),
+                services: 0,
+                services_with_actions: 0,
+                hours: 0.0,
+                requested: 0.0,
+                paid: 0.0,
+                cnsa_limit: 0.0,
+                cnsa_refinancing: 0.0,
+                departement_share: 0.0,
+            });
+        d.services += 1;
+        d.services_with_actions += usize::from(s.actions > 0);
+        d.hours += s.hours;
+        d.requested += s.requested_total;
+        d.paid += s.paid_total;
+    }
+    let departements = by_dep
+        .into_values()
+        .map(|mut d| {
+            d.cnsa_limit = d.hours * rates.cnsa;
+            d.cnsa_refinancing = d.paid.min(d.cnsa_limit);
+            d.departement_share = d.paid - d.cnsa_refinancing;
+            d
+        })
+        .collect();
+    Ok(DcResult {
+        year: config.year,
+        rates,
+        lines,
+        services: out,
+        departements,
+    })
+}
