@@ -1,4 +1,4 @@
-//! The `dotation` command line: `generate`, `validate`, `baseline`. Each command reads its
+//! The `dotation` command line: `generate`, `validate`, `baseline`, `serve`. Each command reads its
 //! inputs, runs the core, writes its results atomically and prints a short summary.
 //!
 //! Exit codes: 0 success; 1 the input data break the contract (the report lists every
@@ -9,18 +9,16 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
-use dotation_core::aggregate::Drivers;
-use dotation_core::baseline::{BaselineOptions, Totals, baseline};
+use dotation_core::CoreError;
+use dotation_core::baseline::{BaselineOptions, Totals};
 use dotation_core::tables::Microdata;
 use dotation_core::validate::{ValidateOptions, validate};
-use dotation_core::{CoreError, VERSION};
 use dotation_datasets::{Scale, SurveyConfig};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::data::{LoadedData, load};
 use crate::error::ServerError;
 use crate::io::Output;
-use crate::results;
 
 /// dotation: calibrate home-care funding formulas against cost-survey microdata.
 ///
@@ -62,6 +60,11 @@ pub enum Command {
     /// out-of-pocket per billed hour), drivers.parquet and user_cells.parquet (cost
     /// drivers) and summary.json, and prints the national totals.
     Baseline(BaselineArgs),
+    /// Serve datasets, jobs and results over Arrow Flight (see the README's Flight section).
+    ///
+    /// Options come from a TOML file (server/dotation-server.example.toml documents every
+    /// key and its default); --listen and --data-dir override it.
+    Serve(crate::flight::ServeArgs),
 }
 
 /// Options of `generate`.
@@ -146,6 +149,7 @@ pub fn run(cli: &Cli) -> Result<(), ServerError> {
         Command::Generate(a) => generate(a, cli.quiet),
         Command::Validate(a) => run_validate(a, cli.quiet),
         Command::Baseline(a) => run_baseline(a, cli.quiet),
+        Command::Serve(a) => crate::flight::serve_command(a, cli.quiet),
     }
 }
 
@@ -230,44 +234,24 @@ fn run_validate(a: &ValidateArgs, quiet: bool) -> Result<(), ServerError> {
 
 fn run_baseline(a: &BaselineArgs, quiet: bool) -> Result<(), ServerError> {
     let t0 = Instant::now();
-    let (data, m) = load_valid(a.data.as_deref(), a.mtp)?;
-    let drivers = Drivers::compute(&m);
+    let data = load(a.data.as_deref())?;
     let options = BaselineOptions {
         mtp: a.mtp,
         floor: a.floor,
     };
-    let b = baseline(&m, &drivers, &options)?;
+    let run = crate::jobs::baseline(&data, &options, &crate::jobs::JobContext::detached())?;
     let mut out = Output::new(&a.out)?;
-    out.parquet("services.parquet", &results::baseline_services(&m, &b)?)?;
-    out.parquet(
-        "departements.parquet",
-        &results::baseline_departements(&m, &b)?,
-    )?;
-    out.parquet("users.parquet", &results::baseline_users(&m, &b)?)?;
-    out.parquet("drivers.parquet", &results::service_drivers(&m, &drivers)?)?;
-    out.parquet("user_cells.parquet", &results::user_cells(&m, &drivers)?)?;
-    let summary = serde_json::json!({
-        "command": "baseline",
-        "year": m.year,
-        "floor": b.rules.floor,
-        "mtp": b.rules.mtp,
-        "data": data.description,
-        "data_hash": data.hash,
-        "version": VERSION,
-        "services": m.services.len(),
-        "users": m.users.len(),
-        "visits": m.visits.len(),
-        "weeks_observed": drivers.weeks,
-        "services_without_apa_users": b.services_without_apa_users,
-        "national": totals_json(&b.national),
-    });
+    for (name, table) in &run.output.tables {
+        out.parquet(&format!("{name}.parquet"), table)?;
+    }
     out.text(
         "summary.json",
-        &serde_json::to_string_pretty(&summary).expect("JSON of plain values"),
+        &serde_json::to_string_pretty(&run.output.summary).expect("JSON of plain values"),
     )?;
     out.commit()?;
     if !quiet {
-        print_baseline(&data, &m, &b.national, b.rules.floor, b.rules.mtp);
+        let (m, b) = (&run.micro, &run.baseline);
+        print_baseline(&data, m, &b.national, b.rules.floor, b.rules.mtp);
         println!(
             "\nwrote services, departements, users, drivers, user_cells (.parquet) and summary.json to {} in {:.2} s",
             a.out.display(),
@@ -275,17 +259,6 @@ fn run_baseline(a: &BaselineArgs, quiet: bool) -> Result<(), ServerError> {
         );
     }
     Ok(())
-}
-
-fn totals_json(t: &Totals) -> serde_json::Value {
-    serde_json::json!({
-        "services": t.services,
-        "hours_funded": t.hours_funded,
-        "baseline_funding": t.funding,
-        "user_participation": t.user_participation,
-        "public_cost": t.public_cost,
-        "cost_total": t.cost_total,
-    })
 }
 
 fn print_baseline(data: &LoadedData, m: &Microdata, t: &Totals, floor: f64, mtp: Option<f64>) {

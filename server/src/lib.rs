@@ -1,17 +1,21 @@
-//! The edge of dotation: everything that knows about files, formats, terminals and (later)
-//! the network. It turns user inputs into the core's types and the core's results into
+//! The edge of dotation: everything that knows about files, formats, terminals and the
+//! network. It turns user inputs into the core's types and the core's results into
 //! tables.
 //!
 //! - [`io`]: reading Parquet / CSV / Arrow IPC tables, writing results atomically;
 //! - [`data`]: dataset folders and the embedded synthetic survey;
 //! - [`results`]: result tables as Arrow record batches;
+//! - [`jobs`]: job specs and what they compute ([`jobs::run`]), shared by the CLI and Flight;
+//! - [`flight`]: the Arrow Flight job server (`dotation serve`);
 //! - [`cli`]: the `dotation` command line;
 //! - [`error`]: [`ServerError`] and its exit codes.
 
 pub mod cli;
 pub mod data;
 pub mod error;
+pub mod flight;
 pub mod io;
+pub mod jobs;
 pub mod results;
 
 pub use error::ServerError;
