@@ -11,14 +11,14 @@ use arrow::compute::concat_batches;
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
 use arrow_flight::{
-    Action, BasicAuth, CancelFlightInfoRequest, CancelStatus, Criteria, FlightClient,
-    FlightDescriptor, PollInfo, Ticket,
+    Action, BasicAuth, CancelFlightInfoRequest, CancelStatus, FlightClient, FlightDescriptor,
+    PollInfo, Ticket,
 };
 use dotation_core::schema::TableKind;
 use dotation_server::flight::config::{TokenConfig, UserConfig};
 use dotation_server::flight::{Config, Server};
 use dotation_tests::fixtures::Fixture;
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use prost::Message;
 use tonic::Code;
 
@@ -241,7 +241,7 @@ async fn upload_submit_poll_fetch_gives_the_cli_tables() {
     }
     // The datasets are listed with their schemas and row counts.
     let listed: Vec<_> = alice
-        .list_flights(Criteria::default())
+        .list_flights("")
         .await
         .expect("list")
         .try_collect()
@@ -411,8 +411,9 @@ async fn callers_are_authenticated_and_see_only_their_own() {
     let e = nobody.do_get(ticket.clone()).await.expect_err("refused");
     assert_eq!(code(&e), Code::Unauthenticated);
     let e = nobody
-        .list_flights(Criteria::default())
+        .list_flights("")
         .await
+        .map(|_| ())
         .expect_err("refused");
     assert_eq!(code(&e), Code::Unauthenticated);
     let e = action(&mut nobody, "status", &id)
@@ -467,7 +468,7 @@ async fn callers_are_authenticated_and_see_only_their_own() {
         .expect_err("hidden");
     assert_eq!(code(&e), Code::NotFound);
     let listed: Vec<_> = bob
-        .list_flights(Criteria::default())
+        .list_flights("")
         .await
         .expect("list")
         .try_collect()
@@ -769,4 +770,52 @@ fn the_example_configuration_is_valid() {
     let c = Config::from_file(&path).expect("parses");
     c.check().expect("valid");
     assert_eq!(c.limits.max_running_jobs, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_when_given_a_certificate() {
+    let tls = Path::new(env!("CARGO_MANIFEST_DIR")).join("reference/tls");
+    let data_dir = tempfile::tempdir().expect("tmp");
+    let mut c = config(data_dir.path());
+    c.tls = Some(dotation_server::flight::config::TlsConfig {
+        cert: tls.join("server.pem"),
+        key: tls.join("server.key"),
+    });
+    let server = Server::start(c).await.expect("starts");
+    let ca = std::fs::read(tls.join("ca.pem")).expect("CA");
+    let channel = tonic::transport::Endpoint::from_shared(format!("https://{}", server.addr()))
+        .expect("endpoint")
+        .tls_config(
+            tonic::transport::ClientTlsConfig::new()
+                .ca_certificate(tonic::transport::Certificate::from_pem(ca))
+                .domain_name("localhost"),
+        )
+        .expect("TLS config")
+        .connect()
+        .await
+        .expect("a TLS connection");
+    let mut client = FlightClient::new(channel);
+    let payload = BasicAuth {
+        username: "alice".into(),
+        password: "alice-password".into(),
+    }
+    .encode_to_vec();
+    let token = client.handshake(payload).await.expect("logs in over TLS");
+    client
+        .add_header(
+            "authorization",
+            &format!(
+                "Bearer {}",
+                String::from_utf8(token.to_vec()).expect("text")
+            ),
+        )
+        .expect("header");
+    let jobs = action(&mut client, "jobs", "").await.expect("jobs");
+    assert_eq!(jobs, serde_json::json!([]));
+    // A client speaking plain text gets nothing.
+    let plain = tonic::transport::Endpoint::from_shared(format!("http://{}", server.addr()))
+        .expect("endpoint")
+        .connect_lazy();
+    assert!(FlightClient::new(plain).list_actions().await.is_err());
+    server.shutdown().await;
 }
