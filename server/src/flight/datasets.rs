@@ -77,11 +77,14 @@ pub struct PutSummary {
     pub complete: bool,
 }
 
+/// A dataset: its owner and its name.
+type DatasetKey = (String, String);
+
 /// Uploads, one dataset at a time (two uploads to the same dataset are checked and
 /// stored one after the other, so that each is checked against the other's result).
 #[derive(Debug, Default)]
 pub struct Uploads {
-    locks: Mutex<HashMap<(String, String), Arc<Mutex<()>>>>,
+    locks: Mutex<HashMap<DatasetKey, Arc<Mutex<()>>>>,
 }
 
 impl Uploads {
