@@ -12,7 +12,7 @@
 //! changes the data of a job already submitted. Results are content-addressed: `KEY` is
 //! the SHA-256 of the spec text and of the data's hash, so the same spec on the same data
 //! is computed once. A result directory is written under a temporary name and renamed into
-//! place whole.
+//! place whole. The file `lock` is held locked while a server uses the directory.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -120,6 +120,8 @@ pub struct TableInfo {
 pub struct Store {
     dir: PathBuf,
     db: Mutex<Connection>,
+    /// Held locked while the store is open: one server per data directory.
+    _lock: std::fs::File,
 }
 
 const SCHEMA: &str = "
@@ -151,6 +153,19 @@ impl Store {
             let p = dir.join(sub);
             std::fs::create_dir_all(&p).map_err(io_err(&p))?;
         }
+        let lock_path = dir.join("lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_err(&lock_path))?;
+        lock.try_lock().map_err(|_| {
+            ServerError::Config(format!(
+                "{}: the data directory is in use by another server",
+                dir.display()
+            ))
+        })?;
         // Leftovers of an interrupted upload or result are never referenced: remove them.
         let tmp = dir.join("tmp");
         if let Ok(entries) = std::fs::read_dir(&tmp) {
@@ -170,6 +185,7 @@ impl Store {
         Ok(Store {
             dir: dir.to_path_buf(),
             db: Mutex::new(db),
+            _lock: lock,
         })
     }
 

@@ -364,6 +364,40 @@ async fn jobs_are_cancelled_queued_or_running() {
     server.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_survey_needs_no_upload_and_a_data_directory_one_server() {
+    let data_dir = tempfile::tempdir().expect("tmp");
+    let server = Server::start(config(data_dir.path())).await.expect("starts");
+    let e = Server::start(config(data_dir.path()))
+        .await
+        .expect_err("a second server on the same data");
+    assert!(e.to_string().contains("in use by another server"), "{e}");
+    let mut bob = login(&server, "bob").await;
+    // PollFlightInfo with a spec as command submits it (here, JSON on the embedded survey).
+    let poll = bob
+        .poll_flight_info(FlightDescriptor::new_cmd(r#"{"kind": "baseline"}"#))
+        .await
+        .expect("submitted");
+    let descriptor = poll.flight_descriptor.or_else(|| poll.info.and_then(|i| i.flight_descriptor));
+    let id = String::from_utf8(descriptor.expect("the job's descriptor").cmd.to_vec()).expect("id");
+    wait(&mut bob, &id).await.expect("done");
+    let summary = fetch(&mut bob, &id, "summary").await;
+    let text = summary
+        .column(0)
+        .as_any()
+        .downcast_ref::<arrow::array::StringArray>()
+        .expect("text")
+        .value(0)
+        .to_string();
+    let summary: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    assert!(
+        summary["data"].as_str().expect("data").starts_with("embedded synthetic survey"),
+        "{summary}"
+    );
+    assert_eq!(summary["services"], 437);
+    server.shutdown().await;
+}
+
 #[test]
 fn a_running_job_stops_at_its_next_checkpoint() {
     // The context is cancelled as soon as the job reports progress, as a user cancelling
