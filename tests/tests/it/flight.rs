@@ -367,7 +367,9 @@ async fn jobs_are_cancelled_queued_or_running() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_embedded_survey_needs_no_upload_and_a_data_directory_one_server() {
     let data_dir = tempfile::tempdir().expect("tmp");
-    let server = Server::start(config(data_dir.path())).await.expect("starts");
+    let server = Server::start(config(data_dir.path()))
+        .await
+        .expect("starts");
     let e = Server::start(config(data_dir.path()))
         .await
         .expect_err("a second server on the same data");
@@ -378,7 +380,9 @@ async fn the_embedded_survey_needs_no_upload_and_a_data_directory_one_server() {
         .poll_flight_info(FlightDescriptor::new_cmd(r#"{"kind": "baseline"}"#))
         .await
         .expect("submitted");
-    let descriptor = poll.flight_descriptor.or_else(|| poll.info.and_then(|i| i.flight_descriptor));
+    let descriptor = poll
+        .flight_descriptor
+        .or_else(|| poll.info.and_then(|i| i.flight_descriptor));
     let id = String::from_utf8(descriptor.expect("the job's descriptor").cmd.to_vec()).expect("id");
     wait(&mut bob, &id).await.expect("done");
     let summary = fetch(&mut bob, &id, "summary").await;
@@ -391,7 +395,10 @@ async fn the_embedded_survey_needs_no_upload_and_a_data_directory_one_server() {
         .to_string();
     let summary: serde_json::Value = serde_json::from_str(&text).expect("JSON");
     assert!(
-        summary["data"].as_str().expect("data").starts_with("embedded synthetic survey"),
+        summary["data"]
+            .as_str()
+            .expect("data")
+            .starts_with("embedded synthetic survey"),
         "{summary}"
     );
     assert_eq!(summary["services"], 437);
