@@ -281,9 +281,9 @@ impl Service {
     }
 
     fn status_json(&self, job: &JobRecord) -> Result<serde_json::Value, ServerError> {
+        // Progress lives in memory while a job is queued or running.
         let progress = match job.state {
             JobState::Done => 1.0,
-            JobState::Queued | JobState::Running => self.queue.progress(&job.id).unwrap_or(0.0),
             _ => self.queue.progress(&job.id).unwrap_or(0.0),
         };
         let tables = if job.state == JobState::Done {
