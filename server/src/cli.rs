@@ -1,4 +1,4 @@
-//! The `dotation` command line: `generate`, `validate`, `baseline`, `calibrate`, and the
+//! The `dotation` command line: `generate`, `validate`, `baseline`, `calibrate`, `serve`, and the
 //! rules of the texts (`dc`, `avenant43`, `fgn`, in `rules_cli`). Each
 //! command reads its inputs, runs the job, writes its results atomically and prints a
 //! short summary.
@@ -63,6 +63,11 @@ pub enum Command {
     /// out-of-pocket per billed hour), drivers.parquet and user_cells.parquet (cost
     /// drivers) and summary.json, and prints the national totals.
     Baseline(BaselineArgs),
+    /// Serve datasets, jobs and results over Arrow Flight (see the README's Flight section).
+    ///
+    /// Options come from a TOML file (server/dotation-server.example.toml documents every
+    /// key and its default); --listen and --data-dir override it.
+    Serve(crate::flight::ServeArgs),
     /// Calibrate a funding formula against the services' costs, under budget neutrality.
     ///
     /// The job spec (TOML or JSON, see docs/spec.md) names the formula, the loss, the
@@ -180,6 +185,7 @@ pub fn run(cli: &Cli) -> Result<(), ServerError> {
         Command::Dc(a) => crate::rules_cli::run_dc(a, cli.quiet),
         Command::Avenant43(a) => crate::rules_cli::run_avenant43(a, cli.quiet),
         Command::Fgn(a) => crate::rules_cli::run_fgn(a, cli.quiet),
+        Command::Serve(a) => crate::flight::serve_command(a, cli.quiet),
     }
 }
 

@@ -37,6 +37,12 @@ pub fn embedded_description(config: &SurveyConfig) -> String {
     )
 }
 
+/// The hash identifying the embedded survey: the generator is deterministic, so its
+/// definition identifies the data (no need to generate it).
+pub fn embedded_hash(config: &SurveyConfig) -> String {
+    hex::encode(Sha256::digest(embedded_description(config).as_bytes()))
+}
+
 /// Loads a dataset folder, or the embedded survey when `dir` is `None`.
 pub fn load(dir: Option<&Path>) -> Result<LoadedData, ServerError> {
     match dir {
@@ -60,8 +66,7 @@ pub fn embedded(config: &SurveyConfig) -> Result<LoadedData, ServerError> {
         users: Source::new(file(TableKind::Users), survey.users),
         visits: Source::new(file(TableKind::Visits), survey.visits),
     };
-    // The generator is deterministic: its definition identifies the data.
-    let hash = hex::encode(Sha256::digest(description.as_bytes()));
+    let hash = embedded_hash(config);
     Ok(LoadedData {
         raw,
         description,

@@ -1,5 +1,6 @@
-//! Errors of the server crate: files, formats and invalid data. The binary maps each to
-//! an exit code ([`ServerError::exit_code`]); the Flight service maps them to statuses.
+//! Errors of the server crate: files, formats, invalid data, job specs and requests. The
+//! binary maps each to an exit code ([`ServerError::exit_code`]); the Flight service maps
+//! them to gRPC statuses in one place (`flight::status`).
 
 use std::path::PathBuf;
 
@@ -84,6 +85,35 @@ pub enum ServerError {
     /// An Arrow kernel failed building a result table.
     #[error("building a result table: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
+    /// A request is malformed: a descriptor, ticket, action or upload that cannot be
+    /// understood.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The caller did not prove who they are.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The caller may not do this.
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// No such dataset, job or table (for this caller).
+    #[error("{0}")]
+    NotFound(String),
+    /// The request cannot be served in the current state (an incomplete dataset, a job
+    /// not finished yet).
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// A limit was reached: the job queue is full, an upload or a spec is too large.
+    #[error("{0}")]
+    ResourceExhausted(String),
+    /// The server's configuration is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A bug: something that should not happen did (a job panicked).
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// The job catalogue (SQLite) failed.
+    #[error("job catalogue: {0}")]
+    Catalogue(#[from] rusqlite::Error),
 }
 
 impl ServerError {

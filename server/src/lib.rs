@@ -1,11 +1,13 @@
-//! The edge of dotation: everything that knows about files, formats, terminals and (later)
-//! the network. It turns user inputs into the core's types and the core's results into
+//! The edge of dotation: everything that knows about files, formats, terminals and the
+//! network. It turns user inputs into the core's types and the core's results into
 //! tables.
 //!
 //! - [`io`]: reading Parquet / CSV / Arrow IPC tables, writing results atomically;
 //! - [`data`]: dataset folders and the embedded synthetic survey;
 //! - [`jobs`]: a job spec on a dataset → result tables and a summary (CLI and Flight);
 //! - [`results`]: result tables as Arrow record batches;
+//! - [`jobs`]: job specs and what they compute ([`jobs::run`]), shared by the CLI and Flight;
+//! - [`flight`]: the Arrow Flight job server (`dotation serve`);
 //! - [`cli`]: the `dotation` command line;
 //! - [`rules_cli`]: its commands of the legal rules (`dc`, `avenant43`, `fgn`);
 //! - [`error`]: [`ServerError`] and its exit codes.
@@ -13,6 +15,7 @@
 pub mod cli;
 pub mod data;
 pub mod error;
+pub mod flight;
 pub mod io;
 pub mod jobs;
 pub mod results;

@@ -1,5 +1,5 @@
 //! The integration tests of dotation, one binary: each module tests one feature through
-//! a public boundary (the core API, the CLI surface), with expected values from outside
+//! a public boundary (the core API, the CLI and Flight surfaces), with expected values from outside
 //! the code under test — hand computations from the texts, peer reference vectors, or the
 //! known data-generating process of the synthetic survey.
 
@@ -7,6 +7,7 @@ mod aggregation;
 mod baseline;
 mod calibration;
 mod cli;
+mod flight;
 mod formulas;
 mod legal;
 mod rules;

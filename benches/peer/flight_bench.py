@@ -1,0 +1,96 @@
+"""Times `dotation serve` from the pyarrow client, next to pyarrow's own Flight server
+(flight_peer_server.py) serving the same Parquet files, in the same run:
+
+- DoGet throughput (MB/s of Arrow data received) of a large dataset table (the survey's
+  visits) and of a large result table (the baseline's users);
+- jobs per second: distinct baseline jobs submitted at once and waited for, and the same
+  specs submitted again (served from the stored results).
+
+    python flight_bench.py DOTATION_LOCATION USER PASSWORD SURVEY_DIR PEER_SCRIPT REPEATS JOBS
+"""
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow.flight as flight
+import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
+from dotation_client import Dotation  # noqa: E402
+
+
+def timed_get(client, ticket, options=None):
+    t0 = time.perf_counter()
+    reader = client.do_get(ticket, options=options) if options else client.do_get(ticket)
+    table = reader.read_all()
+    return time.perf_counter() - t0, table
+
+
+def main():
+    location, user, password, survey, peer_script, repeats, n_jobs = sys.argv[1:8]
+    repeats, n_jobs = int(repeats), int(n_jobs)
+    d = Dotation(location, user=user, password=password)
+
+    t0 = time.perf_counter()
+    d.upload_dataset("bench", survey)
+    upload_s = time.perf_counter() - t0
+    survey_bytes = sum(pq.read_table(Path(survey) / f"{t}.parquet").nbytes for t in
+                       ("departements", "services", "users", "visits"))
+    print(f"upload of the survey (4 tables, {survey_bytes / 1e6:.0f} MB in Arrow, validated): "
+          f"{upload_s:.2f} s, {survey_bytes / 1e6 / upload_s:.0f} MB/s")
+
+    job = d.submit('kind = "baseline"\ndata = "bench"')
+    d.wait(job)
+    users_result = d.table(job, "users")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        users_file = Path(tmp) / "users_result.parquet"
+        pq.write_table(users_result, users_file, compression="zstd")
+        files = {"visits": str(Path(survey) / "visits.parquet"), "users": str(users_file)}
+        peer = subprocess.Popen([sys.executable, peer_script] + [f"{k}={v}" for k, v in files.items()],
+                                stdout=subprocess.PIPE, text=True)
+        try:
+            port = int(peer.stdout.readline())
+            peer_client = flight.FlightClient(f"grpc://127.0.0.1:{port}")
+            tickets = {
+                "visits": flight.Ticket(b"datasets/bench/visits"),
+                "users": flight.Ticket(f"jobs/{job}/users".encode()),
+            }
+            print("\n| table | rows | Arrow MB | dotation MB/s | pyarrow server MB/s | dotation / pyarrow |")
+            print("|---|---|---|---|---|---|")
+            for name in ("visits", "users"):
+                ours, theirs = [], []
+                for _ in range(repeats):
+                    s, t = timed_get(d.client, tickets[name], d.options)
+                    ours.append(s)
+                    s2, t2 = timed_get(peer_client, flight.Ticket(name.encode()))
+                    theirs.append(s2)
+                    assert t.num_rows == t2.num_rows
+                mb = t.nbytes / 1e6
+                a, b = mb / statistics.median(ours), mb / statistics.median(theirs)
+                print(f"| {name} | {t.num_rows:,} | {mb:.0f} | {a:,.0f} | {b:,.0f} | {a / b:.2f} |")
+        finally:
+            peer.kill()
+
+    specs = [f'kind = "baseline"\ndata = "bench"\nfloor = {23 + i / 100:.2f}' for i in range(n_jobs)]
+    t0 = time.perf_counter()
+    ids = [d.submit(s) for s in specs]
+    for i in ids:
+        d.wait(i, poll=0.02)
+    fresh = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ids = [d.submit(s) for s in specs]
+    for i in ids:
+        d.wait(i, poll=0.02)
+    cached = time.perf_counter() - t0
+    print(f"\njobs (baseline on the survey: validation of 1.2 M visits, drivers, baseline, 6 tables written):")
+    print(f"  {n_jobs} distinct jobs: {fresh:.2f} s, {n_jobs / fresh:.2f} jobs/s")
+    print(f"  the same {n_jobs} specs again (stored results): {cached:.3f} s, {n_jobs / cached:.0f} jobs/s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,215 @@
+//! Datasets uploaded through `DoPut`: one table at a time, validated by the core's
+//! `validate` with the same messages as the command line, and the loading of a job's data.
+//!
+//! A table is checked against the tables already stored: while the dataset is incomplete,
+//! only the problems of the tables present and that do not need an absent table count
+//! (references to absent tables are checked when the set is complete); the upload that
+//! completes the set is checked together with the other three. A table with problems is
+//! not stored, so a dataset whose four tables are present is always valid as a whole.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use dotation_core::CoreError;
+use dotation_core::schema::TableKind;
+use dotation_core::validate::{RawDataset, Report, Source, ValidateOptions, validate};
+use dotation_datasets::SurveyConfig;
+
+use super::store::{JobRecord, Store};
+use crate::data::{self, LoadedData};
+use crate::error::ServerError;
+
+/// Rules that relate a table to another one.
+const CROSS_TABLE_RULES: [&str; 3] = [
+    "unknown_reference",
+    "user_of_other_service",
+    "plan_above_ceiling",
+];
+
+/// How a table's name appears in validation messages.
+pub fn source_label(dataset: &str, table: TableKind) -> String {
+    format!("datasets/{dataset}/{}", table.name())
+}
+
+/// Checks a dataset or table name: letters, digits, `-`, `_`, `.`; 1–64 characters.
+pub fn check_name(what: &str, name: &str) -> Result<(), ServerError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ServerError::BadRequest(format!(
+            "{what} {name:?}: use 1 to 64 letters, digits, '-', '_' or '.'"
+        )))
+    }
+}
+
+/// The table kind named in a descriptor.
+pub fn table_kind(name: &str) -> Result<TableKind, ServerError> {
+    TableKind::ALL
+        .into_iter()
+        .find(|t| t.name() == name)
+        .ok_or_else(|| {
+            ServerError::BadRequest(format!(
+                "unknown table {name:?}: a dataset holds departements, services, users and visits"
+            ))
+        })
+}
+
+/// What an accepted upload did.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PutSummary {
+    /// The dataset.
+    pub dataset: String,
+    /// The table.
+    pub table: String,
+    /// Rows stored.
+    pub rows: i64,
+    /// Tables still missing before the dataset can be used.
+    pub missing: Vec<String>,
+    /// Whether the four tables are present (and valid together).
+    pub complete: bool,
+}
+
+/// A dataset: its owner and its name.
+type DatasetKey = (String, String);
+
+/// Uploads, one dataset at a time (two uploads to the same dataset are checked and
+/// stored one after the other, so that each is checked against the other's result).
+#[derive(Debug, Default)]
+pub struct Uploads {
+    locks: Mutex<HashMap<DatasetKey, Arc<Mutex<()>>>>,
+}
+
+impl Uploads {
+    /// Validates and stores one table (a blocking call).
+    pub fn put(
+        &self,
+        store: &Store,
+        owner: &str,
+        dataset: &str,
+        table: TableKind,
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+    ) -> Result<PutSummary, ServerError> {
+        let lock = Arc::clone(
+            self.locks
+                .lock()
+                .expect("uploads lock")
+                .entry((owner.to_string(), dataset.to_string()))
+                .or_default(),
+        );
+        let _guard = lock.lock().expect("dataset lock");
+        let stored = store.dataset_tables(owner, dataset)?;
+        let mut raw = RawDataset::default();
+        let mut present = vec![table];
+        for t in TableKind::ALL {
+            let batches = if t == table {
+                batches.clone()
+            } else if let Some((_, blob, _)) = stored.iter().find(|(k, _, _)| *k == t) {
+                present.push(t);
+                store.read_blob(blob)?
+            } else {
+                Vec::new()
+            };
+            *raw.get_mut(t) = Source::new(source_label(dataset, t), batches);
+        }
+        let complete = present.len() == TableKind::ALL.len();
+        if let Err(report) = validate(&raw, &ValidateOptions::default()) {
+            let report = if complete {
+                report
+            } else {
+                relevant(report, &present)
+            };
+            if !report.is_empty() {
+                return Err(CoreError::Invalid(Box::new(report)).into());
+            }
+        }
+        let rows = batches.iter().map(|b| b.num_rows() as i64).sum();
+        let blob = store.write_blob(schema, &batches)?;
+        store.put_table(owner, dataset, table, &blob, rows)?;
+        let missing = TableKind::ALL
+            .into_iter()
+            .filter(|t| !present.contains(t))
+            .map(|t| t.name().to_string())
+            .collect();
+        Ok(PutSummary {
+            dataset: dataset.to_string(),
+            table: table.name().to_string(),
+            rows,
+            missing,
+            complete,
+        })
+    }
+}
+
+/// The problems that count while some tables are absent: those of the tables present,
+/// except the rules that need another table.
+fn relevant(report: Report, present: &[TableKind]) -> Report {
+    let keep =
+        |t: &TableKind, rule: &str| present.contains(t) && !CROSS_TABLE_RULES.contains(&rule);
+    Report {
+        problems: report
+            .problems
+            .into_iter()
+            .filter(|p| keep(&p.table, p.rule.id()))
+            .collect(),
+        counts: report
+            .counts
+            .into_iter()
+            .filter(|((t, _, rule), _)| keep(t, rule))
+            .collect(),
+    }
+}
+
+/// The data of a dataset ready for a job: the blobs of its four tables, or an error
+/// saying what is missing.
+pub fn resolve(store: &Store, owner: &str, dataset: &str) -> Result<Vec<String>, ServerError> {
+    let stored = store.dataset_tables(owner, dataset)?;
+    if stored.is_empty() {
+        return Err(ServerError::NotFound(format!(
+            "no dataset {dataset:?}: upload its tables with DoPut to [\"datasets\", \"{dataset}\", TABLE]"
+        )));
+    }
+    let missing: Vec<&str> = TableKind::ALL
+        .into_iter()
+        .filter(|t| !stored.iter().any(|(k, _, _)| k == t))
+        .map(TableKind::name)
+        .collect();
+    if !missing.is_empty() {
+        return Err(ServerError::FailedPrecondition(format!(
+            "dataset {dataset:?} is incomplete: upload {}",
+            missing.join(", ")
+        )));
+    }
+    Ok(stored.into_iter().map(|(_, blob, _)| blob).collect())
+}
+
+/// The data a job was submitted with: its blobs, or the embedded survey.
+pub fn load_for_job(store: &Store, job: &JobRecord) -> Result<LoadedData, ServerError> {
+    match (&job.dataset, &job.blobs) {
+        (Some(name), Some(blobs)) => {
+            let mut raw = RawDataset::default();
+            for (t, blob) in TableKind::ALL.into_iter().zip(blobs) {
+                *raw.get_mut(t) = Source::new(source_label(name, t), store.read_blob(blob)?);
+            }
+            Ok(LoadedData {
+                raw,
+                description: format!("dataset {name}"),
+                hash: job.data_hash.clone(),
+            })
+        }
+        _ => data::embedded(&SurveyConfig::default()),
+    }
+}
+
+/// The hash of the embedded survey, as jobs on it record it.
+pub fn embedded_hash() -> String {
+    data::embedded_hash(&SurveyConfig::default())
+}

@@ -1,0 +1,799 @@
+//! The Flight service: every RPC checks the caller, maps the request onto datasets, jobs
+//! and results, and maps errors to statuses through `From<ServerError> for Status`.
+//!
+//! Names on the wire:
+//! - descriptor path `["datasets", NAME, TABLE]`: an uploaded table (`DoPut`,
+//!   `GetFlightInfo`, `GetSchema`); ticket `datasets/NAME/TABLE`;
+//! - descriptor command `JOB_ID` (or path `["jobs", JOB_ID]`): a job (`PollFlightInfo`,
+//!   `GetFlightInfo` once done, `CancelFlightInfo`); a command that is not a job id is a
+//!   job spec, submitted by `PollFlightInfo`;
+//! - descriptor path `["jobs", JOB_ID, TABLE]`: a result table; ticket `jobs/JOB_ID/TABLE`;
+//! - actions `submit` (body: the spec), `status`, `cancel` (body: the job id), `jobs`,
+//!   `datasets`, and the standard `CancelFlightInfo`.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow::ipc::writer::IpcWriteOptions;
+use arrow_flight::decode::FlightRecordBatchStream;
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError;
+use arrow_flight::flight_service_server::FlightService;
+use arrow_flight::{
+    Action, ActionType, BasicAuth, CancelFlightInfoRequest, CancelFlightInfoResult, CancelStatus,
+    Criteria, Empty, FlightData, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest,
+    HandshakeResponse, PollInfo, PutResult, SchemaAsIpc, SchemaResult, Ticket,
+};
+use futures::stream::{self, BoxStream};
+use futures::{StreamExt, TryStreamExt};
+use prost::Message;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::auth::{Authenticator, Credentials, authorization};
+use super::config::Limits;
+use super::datasets::{self, Uploads, check_name, table_kind};
+use super::queue::{CancelOutcome, Queue};
+use super::store::{self, JobRecord, JobState, Store, TableInfo};
+use crate::error::ServerError;
+use crate::jobs;
+
+type RpcStream<T> = BoxStream<'static, Result<T, Status>>;
+
+/// The actions, with their descriptions.
+const ACTIONS: &[(&str, &str)] = &[
+    (
+        "submit",
+        "Submit a job: the body is the job spec (TOML or JSON). Returns the job's status as JSON.",
+    ),
+    (
+        "status",
+        "A job's status as JSON (state, progress, error, tables): the body is the job id.",
+    ),
+    (
+        "cancel",
+        "Cancel a job: the body is the job id. Returns the job's status as JSON.",
+    ),
+    ("jobs", "Your jobs' statuses, as a JSON list."),
+    (
+        "datasets",
+        "Your datasets, as JSON: tables present, rows, whether complete.",
+    ),
+    (
+        "CancelFlightInfo",
+        "Cancel the job of a FlightInfo (standard Flight action).",
+    ),
+];
+
+/// The Flight service.
+#[derive(Debug)]
+pub struct Service {
+    store: Arc<Store>,
+    queue: Arc<Queue>,
+    auth: Arc<Authenticator>,
+    uploads: Arc<Uploads>,
+    limits: Limits,
+}
+
+/// What a descriptor or ticket names.
+#[derive(Debug)]
+enum Target {
+    /// An uploaded table.
+    DatasetTable(String, dotation_core::schema::TableKind),
+    /// A job.
+    Job(String),
+    /// A result table of a job.
+    JobTable(String, String),
+}
+
+fn is_job_id(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn parse_path(parts: &[&str]) -> Result<Target, ServerError> {
+    match parts {
+        ["datasets", name, table] => {
+            check_name("dataset", name)?;
+            Ok(Target::DatasetTable(name.to_string(), table_kind(table)?))
+        }
+        ["jobs", id] if is_job_id(id) => Ok(Target::Job(id.to_string())),
+        ["jobs", id, table] if is_job_id(id) => {
+            check_name("table", table)?;
+            Ok(Target::JobTable(id.to_string(), table.to_string()))
+        }
+        _ => Err(ServerError::BadRequest(format!(
+            "unknown path {parts:?}: expected [\"datasets\", NAME, TABLE], [\"jobs\", JOB_ID] or [\"jobs\", JOB_ID, TABLE]"
+        ))),
+    }
+}
+
+fn ticket_of(target: &Target) -> Ticket {
+    match target {
+        Target::DatasetTable(name, table) => {
+            Ticket::new(format!("datasets/{name}/{}", table.name()))
+        }
+        Target::JobTable(id, table) => Ticket::new(format!("jobs/{id}/{table}")),
+        Target::Job(id) => Ticket::new(format!("jobs/{id}")),
+    }
+}
+
+fn descriptor_of(target: &Target) -> FlightDescriptor {
+    match target {
+        Target::DatasetTable(name, table) => {
+            FlightDescriptor::new_path(vec!["datasets".into(), name.clone(), table.name().into()])
+        }
+        Target::JobTable(id, table) => {
+            FlightDescriptor::new_path(vec!["jobs".into(), id.clone(), table.clone()])
+        }
+        Target::Job(id) => FlightDescriptor::new_cmd(id.clone()),
+    }
+}
+
+fn json_result(value: &serde_json::Value) -> RpcStream<arrow_flight::Result> {
+    let body = serde_json::to_vec(value).expect("JSON of plain values");
+    stream::iter([Ok(arrow_flight::Result::new(body))]).boxed()
+}
+
+fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    argon2::password_hash::rand_core::RngCore::fill_bytes(
+        &mut argon2::password_hash::rand_core::OsRng,
+        &mut bytes,
+    );
+    hex::encode(bytes)
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ServerError> + Send + 'static,
+) -> Result<T, ServerError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ServerError::Internal(format!("a blocking task failed: {e}")))?
+}
+
+impl Service {
+    /// A service over a store and its queue.
+    pub fn new(
+        store: Arc<Store>,
+        queue: Arc<Queue>,
+        auth: Arc<Authenticator>,
+        limits: Limits,
+    ) -> Service {
+        Service {
+            store,
+            queue,
+            auth,
+            uploads: Arc::new(Uploads::default()),
+            limits,
+        }
+    }
+
+    fn user<T>(&self, request: &Request<T>) -> Result<String, ServerError> {
+        self.auth.user(request.metadata())
+    }
+
+    fn target(descriptor: &FlightDescriptor) -> Result<Target, ServerError> {
+        if !descriptor.path.is_empty() {
+            let parts: Vec<&str> = descriptor.path.iter().map(String::as_str).collect();
+            return parse_path(&parts);
+        }
+        let cmd = std::str::from_utf8(&descriptor.cmd)
+            .map_err(|_| ServerError::BadRequest("the command is not UTF-8 text".into()))?;
+        if is_job_id(cmd.trim()) {
+            Ok(Target::Job(cmd.trim().to_string()))
+        } else {
+            Err(ServerError::BadRequest(
+                "the command is not a job id (32 hex digits)".into(),
+            ))
+        }
+    }
+
+    fn ticket_target(ticket: &Ticket) -> Result<Target, ServerError> {
+        let text = std::str::from_utf8(&ticket.ticket)
+            .map_err(|_| ServerError::BadRequest("the ticket is not UTF-8 text".into()))?;
+        let parts: Vec<&str> = text.split('/').collect();
+        match parse_path(&parts)? {
+            Target::Job(_) => Err(ServerError::BadRequest(
+                "a ticket names a table: jobs/JOB_ID/TABLE or datasets/NAME/TABLE".into(),
+            )),
+            t => Ok(t),
+        }
+    }
+
+    /// A job of the caller (NotFound for other users' jobs: their existence is not told).
+    fn own_job(&self, user: &str, id: &str) -> Result<JobRecord, ServerError> {
+        match self.store.job(id)? {
+            Some(j) if j.owner == user => Ok(j),
+            _ => Err(ServerError::NotFound(format!("no job {id}"))),
+        }
+    }
+
+    /// The Parquet file behind a table target, checked against the caller.
+    fn table_file(&self, user: &str, target: &Target) -> Result<std::path::PathBuf, ServerError> {
+        match target {
+            Target::DatasetTable(name, table) => {
+                let stored = self.store.dataset_tables(user, name)?;
+                let (_, blob, _) = stored.iter().find(|(k, _, _)| k == table).ok_or_else(|| {
+                    ServerError::NotFound(format!("no table {} in dataset {name:?}", table.name()))
+                })?;
+                Ok(self.store.blob_path(blob))
+            }
+            Target::JobTable(id, table) => {
+                let job = self.own_job(user, id)?;
+                let tables = self.finished_tables(&job)?;
+                if !tables.contains(table) {
+                    return Err(ServerError::NotFound(format!(
+                        "job {id} has no table {table:?} (its tables: {})",
+                        tables.join(", ")
+                    )));
+                }
+                Ok(self.store.result_path(&job.key, table))
+            }
+            Target::Job(_) => Err(ServerError::BadRequest(
+                "a job is not a table: name one of its tables".into(),
+            )),
+        }
+    }
+
+    /// The result tables of a job, or why there are none.
+    fn finished_tables(&self, job: &JobRecord) -> Result<Vec<String>, ServerError> {
+        match job.state {
+            JobState::Done => self.store.result_tables(&job.key)?.ok_or_else(|| {
+                ServerError::Internal(format!("job {} is done but its result is missing", job.id))
+            }),
+            JobState::Failed => Err(job_failure(job)),
+            JobState::Cancelled => Err(ServerError::Cancelled),
+            JobState::Queued | JobState::Running => Err(ServerError::FailedPrecondition(format!(
+                "job {} is {}: poll it until it is done",
+                job.id,
+                job.state.name()
+            ))),
+        }
+    }
+
+    fn table_flight_info(
+        &self,
+        target: &Target,
+        info: &TableInfo,
+    ) -> Result<FlightInfo, ServerError> {
+        Ok(FlightInfo::new()
+            .try_with_schema(&info.schema)?
+            .with_descriptor(descriptor_of(target))
+            .with_endpoint(FlightEndpoint::new().with_ticket(ticket_of(target)))
+            .with_total_records(info.rows)
+            .with_total_bytes(info.bytes))
+    }
+
+    /// A job's FlightInfo: one endpoint per result table once done (the endpoint's
+    /// `app_metadata` is the table's name).
+    fn job_flight_info(&self, job: &JobRecord) -> Result<FlightInfo, ServerError> {
+        let mut info = FlightInfo::new().with_descriptor(FlightDescriptor::new_cmd(job.id.clone()));
+        if job.state == JobState::Done {
+            for table in self.finished_tables(job)? {
+                let target = Target::JobTable(job.id.clone(), table.clone());
+                info = info.with_endpoint(
+                    FlightEndpoint::new()
+                        .with_ticket(ticket_of(&target))
+                        .with_app_metadata(table),
+                );
+            }
+        }
+        Ok(info.with_app_metadata(serde_json::to_vec(&self.status_json(job)?).expect("JSON")))
+    }
+
+    fn status_json(&self, job: &JobRecord) -> Result<serde_json::Value, ServerError> {
+        // Progress lives in memory while a job is queued or running.
+        let progress = match job.state {
+            JobState::Done => 1.0,
+            _ => self.queue.progress(&job.id).unwrap_or(0.0),
+        };
+        let tables = if job.state == JobState::Done {
+            self.store.result_tables(&job.key)?.unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let code = job
+            .code
+            .as_ref()
+            .and_then(|c| c.parse::<i32>().ok())
+            .map(|c| format!("{:?}", tonic::Code::from(c)));
+        Ok(serde_json::json!({
+            "id": job.id,
+            "state": job.state.name(),
+            "progress": progress,
+            "error": job.error,
+            "code": code,
+            "dataset": job.dataset.clone().unwrap_or_else(|| "embedded".into()),
+            "tables": tables,
+            "result_key": job.key,
+            "submitted": job.seq,
+        }))
+    }
+
+    /// Resolves a spec's data and queues it.
+    fn submit(&self, user: &str, spec: String) -> Result<JobRecord, ServerError> {
+        if spec.len() > self.limits.max_spec_bytes {
+            return Err(ServerError::ResourceExhausted(format!(
+                "the spec has {} bytes, more than the {} allowed",
+                spec.len(),
+                self.limits.max_spec_bytes
+            )));
+        }
+        let dataset = jobs::dataset_of(&spec)?;
+        let (blobs, data_hash) = match &dataset {
+            None => (None, datasets::embedded_hash()),
+            Some(name) => {
+                check_name("dataset", name)?;
+                let blobs = datasets::resolve(&self.store, user, name)?;
+                let hash = store::data_hash(&blobs);
+                (Some(blobs), hash)
+            }
+        };
+        let key = store::result_key(&spec, &data_hash);
+        self.queue.submit(JobRecord {
+            id: random_id(),
+            owner: user.to_string(),
+            spec,
+            dataset,
+            blobs,
+            data_hash,
+            key,
+            state: JobState::Queued,
+            error: None,
+            code: None,
+            attempts: 0,
+            seq: 0,
+        })
+    }
+
+    fn cancel(&self, user: &str, id: &str) -> Result<CancelOutcome, ServerError> {
+        self.own_job(user, id)?;
+        self.queue.cancel(id)
+    }
+
+    fn body_job_id(body: &[u8]) -> Result<String, ServerError> {
+        let text = std::str::from_utf8(body)
+            .map_err(|_| ServerError::BadRequest("the body is not UTF-8 text".into()))?
+            .trim();
+        let id = if text.starts_with('{') {
+            let v: serde_json::Value = serde_json::from_str(text)
+                .map_err(|e| ServerError::BadRequest(format!("the body is not JSON: {e}")))?;
+            v.get("id")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        } else {
+            text.to_string()
+        };
+        if is_job_id(&id) {
+            Ok(id)
+        } else {
+            Err(ServerError::BadRequest(
+                "the body must be a job id (32 hex digits)".into(),
+            ))
+        }
+    }
+
+    fn datasets_json(&self, user: &str) -> Result<serde_json::Value, ServerError> {
+        let mut by_name: std::collections::BTreeMap<
+            String,
+            serde_json::Map<String, serde_json::Value>,
+        > = Default::default();
+        for (name, table, _, rows) in self.store.datasets(user)? {
+            by_name.entry(name).or_default().insert(table, rows.into());
+        }
+        Ok(serde_json::Value::Array(
+            by_name
+                .into_iter()
+                .map(|(name, tables)| {
+                    let complete = tables.len() == 4;
+                    serde_json::json!({"name": name, "tables": tables, "complete": complete})
+                })
+                .collect(),
+        ))
+    }
+
+    async fn handshake_impl(
+        &self,
+        request: Request<Streaming<HandshakeRequest>>,
+    ) -> Result<Response<RpcStream<HandshakeResponse>>, ServerError> {
+        let (user, password) = match authorization(request.metadata())? {
+            Some(Credentials::Basic(u, p)) => (u, p),
+            Some(Credentials::Bearer(token)) => {
+                // A valid token is echoed back: clients may handshake with a static token.
+                self.auth.bearer(&token)?;
+                return Ok(handshake_response(token));
+            }
+            None => {
+                let mut stream = request.into_inner();
+                let first = stream
+                    .message()
+                    .await
+                    .map_err(|s| ServerError::BadRequest(s.message().to_string()))?
+                    .ok_or_else(|| {
+                        ServerError::Unauthenticated(
+                            "Handshake needs credentials: an `authorization: Basic …` header or a BasicAuth payload".into(),
+                        )
+                    })?;
+                let basic = BasicAuth::decode(first.payload).map_err(|_| {
+                    ServerError::Unauthenticated(
+                        "the Handshake payload is not a BasicAuth message".into(),
+                    )
+                })?;
+                (basic.username, basic.password)
+            }
+        };
+        let auth = Arc::clone(&self.auth);
+        let token = blocking(move || auth.login(&user, &password)).await?;
+        Ok(handshake_response(token))
+    }
+
+    async fn do_put_impl(
+        &self,
+        request: Request<Streaming<FlightData>>,
+    ) -> Result<Response<RpcStream<PutResult>>, ServerError> {
+        let user = self.user(&request)?;
+        let mut stream = request.into_inner();
+        let first = stream
+            .message()
+            .await
+            .map_err(|s| ServerError::BadRequest(s.message().to_string()))?
+            .ok_or_else(|| ServerError::BadRequest("empty DoPut".into()))?;
+        let descriptor = first.flight_descriptor.clone().ok_or_else(|| {
+            ServerError::BadRequest("DoPut needs a descriptor: [\"datasets\", NAME, TABLE]".into())
+        })?;
+        let Target::DatasetTable(dataset, table) = Self::target(&descriptor)? else {
+            return Err(ServerError::BadRequest(
+                "DoPut stores a dataset table: [\"datasets\", NAME, TABLE]".into(),
+            ));
+        };
+        let limit = self.limits.max_upload_bytes;
+        let mut received: u64 = 0;
+        let counted = stream::once(async move { Ok(first) })
+            .chain(stream)
+            .map(move |m| {
+                let m = m?;
+                received += (m.data_header.len() + m.data_body.len()) as u64;
+                if received > limit {
+                    return Err(Status::resource_exhausted(format!(
+                        "the upload exceeds {limit} bytes (limits.max_upload_bytes)"
+                    )));
+                }
+                Ok(m)
+            })
+            .map_err(|s| FlightError::Tonic(Box::new(s)));
+        let mut decoder = FlightRecordBatchStream::new_from_flight_data(counted);
+        let mut batches = Vec::new();
+        while let Some(b) = decoder.try_next().await.map_err(upload_error)? {
+            batches.push(b);
+        }
+        let schema: SchemaRef = match decoder.schema() {
+            Some(s) => Arc::clone(s),
+            None => batches
+                .first()
+                .map(|b| b.schema())
+                .ok_or_else(|| ServerError::BadRequest("the upload holds no schema".into()))?,
+        };
+        let (store, uploads) = (Arc::clone(&self.store), Arc::clone(&self.uploads));
+        let summary =
+            blocking(move || uploads.put(&store, &user, &dataset, table, schema, batches)).await?;
+        let body = serde_json::to_vec(&summary).expect("JSON of plain values");
+        Ok(Response::new(
+            stream::iter([Ok(PutResult {
+                app_metadata: body.into(),
+            })])
+            .boxed(),
+        ))
+    }
+
+    async fn do_get_impl(
+        &self,
+        request: Request<Ticket>,
+    ) -> Result<Response<RpcStream<FlightData>>, ServerError> {
+        let user = self.user(&request)?;
+        let target = Self::ticket_target(request.get_ref())?;
+        let path = self.table_file(&user, &target)?;
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let file = std::fs::File::open(&path).map_err(|e| ServerError::Io {
+            path: path.clone(),
+            source: e,
+        })?;
+        let read = |e: parquet::errors::ParquetError| ServerError::Read {
+            path: path.clone(),
+            message: e.to_string(),
+        };
+        let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(read)?;
+        let schema = Arc::clone(builder.schema());
+        let reader = builder.with_batch_size(1 << 16).build().map_err(read)?;
+        // Parquet decoding is CPU work: a blocking thread feeds the stream, a few batches
+        // ahead of the network.
+        tokio::task::spawn_blocking(move || {
+            for batch in reader {
+                let item = batch.map_err(FlightError::Arrow);
+                if tx.blocking_send(item).is_err() {
+                    break;
+                }
+            }
+        });
+        let batches = tokio_stream::wrappers::ReceiverStream::new(rx);
+        let encoded = FlightDataEncoderBuilder::new()
+            .with_schema(schema)
+            .with_max_flight_data_size(self.limits.max_flight_data_bytes)
+            .build(batches)
+            .map_err(Status::from);
+        Ok(Response::new(encoded.boxed()))
+    }
+
+    async fn do_action_impl(
+        &self,
+        request: Request<Action>,
+    ) -> Result<Response<RpcStream<arrow_flight::Result>>, ServerError> {
+        let user = self.user(&request)?;
+        let action = request.into_inner();
+        let out = match action.r#type.as_str() {
+            "submit" => {
+                let spec = String::from_utf8(action.body.to_vec())
+                    .map_err(|_| ServerError::BadRequest("the spec is not UTF-8 text".into()))?;
+                let job = self.submit(&user, spec)?;
+                json_result(&self.status_json(&job)?)
+            }
+            "status" => {
+                let id = Self::body_job_id(&action.body)?;
+                json_result(&self.status_json(&self.own_job(&user, &id)?)?)
+            }
+            "cancel" => {
+                let id = Self::body_job_id(&action.body)?;
+                self.cancel(&user, &id)?;
+                json_result(&self.status_json(&self.own_job(&user, &id)?)?)
+            }
+            "jobs" => {
+                let jobs = self.store.jobs_of(&user)?;
+                let list = jobs
+                    .iter()
+                    .map(|j| self.status_json(j))
+                    .collect::<Result<Vec<_>, _>>()?;
+                json_result(&serde_json::Value::Array(list))
+            }
+            "datasets" => json_result(&self.datasets_json(&user)?),
+            "CancelFlightInfo" => {
+                let req = CancelFlightInfoRequest::decode(action.body).map_err(|e| {
+                    ServerError::BadRequest(format!("not a CancelFlightInfoRequest: {e}"))
+                })?;
+                let descriptor = req.info.and_then(|i| i.flight_descriptor).ok_or_else(|| {
+                    ServerError::BadRequest("the FlightInfo has no descriptor".into())
+                })?;
+                let Target::Job(id) = Self::target(&descriptor)? else {
+                    return Err(ServerError::BadRequest("only jobs can be cancelled".into()));
+                };
+                let status = match self.cancel(&user, &id)? {
+                    CancelOutcome::Cancelled => CancelStatus::Cancelled,
+                    CancelOutcome::AlreadyFinal(_) => CancelStatus::NotCancellable,
+                };
+                let body = CancelFlightInfoResult::new(status).encode_to_vec();
+                stream::iter([Ok(arrow_flight::Result::new(body))]).boxed()
+            }
+            other => {
+                return Err(ServerError::BadRequest(format!(
+                    "unknown action {other:?}: ListActions lists them"
+                )));
+            }
+        };
+        Ok(Response::new(out))
+    }
+
+    fn list_flights_impl(
+        &self,
+        user: &str,
+        criteria: &str,
+    ) -> Result<Vec<FlightInfo>, ServerError> {
+        let mut infos = Vec::new();
+        if criteria.is_empty() || criteria == "datasets" {
+            for (name, table, blob, _) in self.store.datasets(user)? {
+                let target = Target::DatasetTable(name, table_kind(&table)?);
+                let info = store::table_info(&self.store.blob_path(&blob))?;
+                infos.push(self.table_flight_info(&target, &info)?);
+            }
+        }
+        if criteria.is_empty() || criteria == "jobs" {
+            for job in self.store.jobs_of(user)? {
+                if job.state != JobState::Done {
+                    continue;
+                }
+                for table in self.finished_tables(&job)? {
+                    let info = store::table_info(&self.store.result_path(&job.key, &table))?;
+                    let target = Target::JobTable(job.id.clone(), table);
+                    infos.push(self.table_flight_info(&target, &info)?);
+                }
+            }
+        }
+        Ok(infos)
+    }
+
+    fn flight_info_impl(
+        &self,
+        user: &str,
+        descriptor: &FlightDescriptor,
+    ) -> Result<FlightInfo, ServerError> {
+        match Self::target(descriptor)? {
+            Target::Job(id) => {
+                let job = self.own_job(user, &id)?;
+                self.finished_tables(&job)?;
+                self.job_flight_info(&job)
+            }
+            target => {
+                let info = store::table_info(&self.table_file(user, &target)?)?;
+                self.table_flight_info(&target, &info)
+            }
+        }
+    }
+
+    fn poll_impl(
+        &self,
+        user: &str,
+        descriptor: &FlightDescriptor,
+    ) -> Result<PollInfo, ServerError> {
+        let job = match Self::target(descriptor) {
+            Ok(Target::Job(id)) => self.own_job(user, &id)?,
+            Ok(_) => {
+                return Err(ServerError::BadRequest(
+                    "PollFlightInfo takes a job (command: the job id) or a job spec".into(),
+                ));
+            }
+            // A command that is not a job id is a spec: submit it.
+            Err(_) if descriptor.path.is_empty() => {
+                let spec = String::from_utf8(descriptor.cmd.to_vec())
+                    .map_err(|_| ServerError::BadRequest("the spec is not UTF-8 text".into()))?;
+                self.submit(user, spec)?
+            }
+            Err(e) => return Err(e),
+        };
+        match job.state {
+            JobState::Failed => Err(job_failure(&job)),
+            JobState::Cancelled => Err(ServerError::Cancelled),
+            JobState::Done => Ok(PollInfo::new()
+                .with_info(self.job_flight_info(&job)?)
+                .try_with_progress(1.0)?),
+            JobState::Queued | JobState::Running => Ok(PollInfo::new()
+                .with_info(self.job_flight_info(&job)?)
+                .with_descriptor(FlightDescriptor::new_cmd(job.id.clone()))
+                .try_with_progress(self.queue.progress(&job.id).unwrap_or(0.0).min(0.999))?),
+        }
+    }
+}
+
+/// The error a failed job reports, with the status code it failed with.
+fn job_failure(job: &JobRecord) -> ServerError {
+    let message = format!(
+        "job {} failed: {}",
+        job.id,
+        job.error.as_deref().unwrap_or("no message")
+    );
+    let code = job
+        .code
+        .as_ref()
+        .and_then(|c| c.parse::<i32>().ok())
+        .map(tonic::Code::from)
+        .unwrap_or(tonic::Code::Internal);
+    match code {
+        tonic::Code::InvalidArgument => ServerError::BadRequest(message),
+        tonic::Code::FailedPrecondition | tonic::Code::Aborted => {
+            ServerError::FailedPrecondition(message)
+        }
+        tonic::Code::NotFound => ServerError::NotFound(message),
+        tonic::Code::ResourceExhausted => ServerError::ResourceExhausted(message),
+        _ => ServerError::Internal(message),
+    }
+}
+
+fn upload_error(e: FlightError) -> ServerError {
+    match e {
+        FlightError::Tonic(s) if s.code() == tonic::Code::ResourceExhausted => {
+            ServerError::ResourceExhausted(s.message().to_string())
+        }
+        FlightError::Tonic(s) => {
+            ServerError::BadRequest(format!("reading the upload: {}", s.message()))
+        }
+        other => ServerError::BadRequest(format!("the upload is not an Arrow stream: {other}")),
+    }
+}
+
+fn handshake_response(token: String) -> Response<RpcStream<HandshakeResponse>> {
+    let header = format!("Bearer {token}");
+    let mut response = Response::new(
+        stream::iter([Ok(HandshakeResponse {
+            protocol_version: 0,
+            payload: token.into(),
+        })])
+        .boxed(),
+    );
+    if let Ok(value) = header.parse() {
+        response.metadata_mut().insert("authorization", value);
+    }
+    response
+}
+
+fn schema_result(schema: &Schema) -> Result<SchemaResult, ServerError> {
+    let options = IpcWriteOptions::default();
+    Ok(SchemaAsIpc::new(schema, &options).try_into()?)
+}
+
+type Rpc<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl FlightService for Service {
+    type HandshakeStream = RpcStream<HandshakeResponse>;
+    type ListFlightsStream = RpcStream<FlightInfo>;
+    type DoGetStream = RpcStream<FlightData>;
+    type DoPutStream = RpcStream<PutResult>;
+    type DoExchangeStream = RpcStream<FlightData>;
+    type DoActionStream = RpcStream<arrow_flight::Result>;
+    type ListActionsStream = RpcStream<ActionType>;
+
+    async fn handshake(
+        &self,
+        request: Request<Streaming<HandshakeRequest>>,
+    ) -> Rpc<Self::HandshakeStream> {
+        Ok(self.handshake_impl(request).await?)
+    }
+
+    async fn list_flights(&self, request: Request<Criteria>) -> Rpc<Self::ListFlightsStream> {
+        let user = self.user(&request)?;
+        let criteria = String::from_utf8_lossy(&request.get_ref().expression).to_string();
+        let infos = self.list_flights_impl(&user, criteria.trim())?;
+        Ok(Response::new(
+            stream::iter(infos.into_iter().map(Ok)).boxed(),
+        ))
+    }
+
+    async fn get_flight_info(&self, request: Request<FlightDescriptor>) -> Rpc<FlightInfo> {
+        let user = self.user(&request)?;
+        Ok(Response::new(
+            self.flight_info_impl(&user, request.get_ref())?,
+        ))
+    }
+
+    async fn poll_flight_info(&self, request: Request<FlightDescriptor>) -> Rpc<PollInfo> {
+        let user = self.user(&request)?;
+        Ok(Response::new(self.poll_impl(&user, request.get_ref())?))
+    }
+
+    async fn get_schema(&self, request: Request<FlightDescriptor>) -> Rpc<SchemaResult> {
+        let user = self.user(&request)?;
+        let target = Self::target(request.get_ref())?;
+        let info = store::table_info(&self.table_file(&user, &target)?)?;
+        Ok(Response::new(schema_result(&info.schema)?))
+    }
+
+    async fn do_get(&self, request: Request<Ticket>) -> Rpc<Self::DoGetStream> {
+        Ok(self.do_get_impl(request).await?)
+    }
+
+    async fn do_put(&self, request: Request<Streaming<FlightData>>) -> Rpc<Self::DoPutStream> {
+        Ok(self.do_put_impl(request).await?)
+    }
+
+    async fn do_exchange(
+        &self,
+        request: Request<Streaming<FlightData>>,
+    ) -> Rpc<Self::DoExchangeStream> {
+        self.user(&request)?;
+        Err(Status::unimplemented(
+            "DoExchange is not offered: upload with DoPut, fetch with DoGet",
+        ))
+    }
+
+    async fn do_action(&self, request: Request<Action>) -> Rpc<Self::DoActionStream> {
+        Ok(self.do_action_impl(request).await?)
+    }
+
+    async fn list_actions(&self, request: Request<Empty>) -> Rpc<Self::ListActionsStream> {
+        self.user(&request)?;
+        let actions = ACTIONS.iter().map(|(t, d)| {
+            Ok(ActionType {
+                r#type: (*t).to_string(),
+                description: (*d).to_string(),
+            })
+        });
+        Ok(Response::new(stream::iter(actions).boxed()))
+    }
+}

@@ -1,0 +1,523 @@
+//! The server's data directory: uploaded tables, results and the job catalogue, so that a
+//! restart loses nothing.
+//!
+//! ```text
+//! DATA_DIR/catalogue.sqlite      datasets' tables, jobs, results (SQLite, WAL)
+//! DATA_DIR/blobs/SHA256.parquet  one uploaded table, named by the hash of its bytes
+//! DATA_DIR/results/KEY/          one result: TABLE.parquet…, summary.json
+//! ```
+//!
+//! Uploaded tables are immutable blobs: a dataset maps each of its four tables to a blob,
+//! and a job records the blobs it was submitted with, so re-uploading a table never
+//! changes the data of a job already submitted. Results are content-addressed: `KEY` is
+//! the SHA-256 of the spec text and of the data's hash, so the same spec on the same data
+//! is computed once. A result directory is written under a temporary name and renamed into
+//! place whole. The file `lock` is held locked while a server uses the directory.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use dotation_core::schema::TableKind;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use rusqlite::{Connection, OptionalExtension, params};
+use sha2::{Digest, Sha256};
+
+use crate::error::ServerError;
+use crate::io::{self, Output};
+use crate::jobs::JobOutput;
+
+/// Where a job is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobState {
+    /// Waiting for a worker.
+    Queued,
+    /// Being computed.
+    Running,
+    /// Finished: its result tables can be fetched.
+    Done,
+    /// Stopped by an error (the message says which).
+    Failed,
+    /// Stopped by its owner.
+    Cancelled,
+}
+
+impl JobState {
+    /// The name used in the catalogue and in status messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
+    fn parse(s: &str) -> JobState {
+        match s {
+            "queued" => JobState::Queued,
+            "running" => JobState::Running,
+            "done" => JobState::Done,
+            "cancelled" => JobState::Cancelled,
+            _ => JobState::Failed,
+        }
+    }
+
+    /// Whether the job will not change any more.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            JobState::Done | JobState::Failed | JobState::Cancelled
+        )
+    }
+}
+
+/// One job, as the catalogue holds it.
+#[derive(Clone, Debug)]
+pub struct JobRecord {
+    /// Random identifier (32 hex digits).
+    pub id: String,
+    /// The user who submitted it.
+    pub owner: String,
+    /// The spec text, as submitted.
+    pub spec: String,
+    /// The dataset named by the spec (`None`: the embedded survey).
+    pub dataset: Option<String>,
+    /// The blobs of the dataset's four tables at submission, in table order.
+    pub blobs: Option<Vec<String>>,
+    /// Hash of the data.
+    pub data_hash: String,
+    /// Result key: SHA-256 of the spec text and the data hash.
+    pub key: String,
+    /// Where it is.
+    pub state: JobState,
+    /// Why it failed or was cancelled.
+    pub error: Option<String>,
+    /// The gRPC status code name of the failure (`InvalidArgument`, …).
+    pub code: Option<String>,
+    /// How many times a server stop interrupted it.
+    pub attempts: u32,
+    /// Submission order.
+    pub seq: i64,
+}
+
+/// A stored table: its schema and row count, read from the Parquet footer.
+#[derive(Clone, Debug)]
+pub struct TableInfo {
+    /// The Arrow schema, exactly as streamed by `DoGet`.
+    pub schema: SchemaRef,
+    /// Rows.
+    pub rows: i64,
+    /// Bytes of the Parquet file.
+    pub bytes: i64,
+}
+
+/// The data directory and its catalogue.
+#[derive(Debug)]
+pub struct Store {
+    dir: PathBuf,
+    db: Mutex<Connection>,
+    /// Held locked while the store is open: one server per data directory.
+    _lock: std::fs::File,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS dataset_tables (
+    owner TEXT NOT NULL, dataset TEXT NOT NULL, tbl TEXT NOT NULL,
+    blob TEXT NOT NULL, rows INTEGER NOT NULL,
+    PRIMARY KEY (owner, dataset, tbl));
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE, owner TEXT NOT NULL, spec TEXT NOT NULL,
+    dataset TEXT, blobs TEXT, data_hash TEXT NOT NULL, key TEXT NOT NULL,
+    state TEXT NOT NULL, error TEXT, code TEXT, attempts INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS jobs_owner ON jobs (owner);
+CREATE TABLE IF NOT EXISTS results (
+    key TEXT PRIMARY KEY, tables TEXT NOT NULL);
+";
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> ServerError + '_ {
+    move |e| ServerError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    }
+}
+
+impl Store {
+    /// Opens (or creates) a data directory.
+    pub fn open(dir: &Path) -> Result<Store, ServerError> {
+        for sub in ["blobs", "results", "tmp"] {
+            let p = dir.join(sub);
+            std::fs::create_dir_all(&p).map_err(io_err(&p))?;
+        }
+        let lock_path = dir.join("lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_err(&lock_path))?;
+        lock.try_lock().map_err(|_| {
+            ServerError::Config(format!(
+                "{}: the data directory is in use by another server",
+                dir.display()
+            ))
+        })?;
+        // Leftovers of an interrupted upload or result are never referenced: remove them.
+        let tmp = dir.join("tmp");
+        if let Ok(entries) = std::fs::read_dir(&tmp) {
+            for e in entries.flatten() {
+                let p = e.path();
+                let _ = if p.is_dir() {
+                    std::fs::remove_dir_all(&p)
+                } else {
+                    std::fs::remove_file(&p)
+                };
+            }
+        }
+        let db = Connection::open(dir.join("catalogue.sqlite"))?;
+        db.pragma_update(None, "journal_mode", "WAL")?;
+        db.pragma_update(None, "synchronous", "NORMAL")?;
+        db.execute_batch(SCHEMA)?;
+        Ok(Store {
+            dir: dir.to_path_buf(),
+            db: Mutex::new(db),
+            _lock: lock,
+        })
+    }
+
+    fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.db.lock().expect("catalogue lock")
+    }
+
+    /// A fresh temporary path inside the data directory (same file system as the
+    /// final places, so renames are atomic).
+    pub fn temp_path(&self, what: &str) -> PathBuf {
+        let mut bytes = [0u8; 8];
+        argon2::password_hash::rand_core::RngCore::fill_bytes(
+            &mut argon2::password_hash::rand_core::OsRng,
+            &mut bytes,
+        );
+        self.dir
+            .join("tmp")
+            .join(format!("{what}-{}", hex::encode(bytes)))
+    }
+
+    /// The file of a blob.
+    pub fn blob_path(&self, blob: &str) -> PathBuf {
+        self.dir.join("blobs").join(format!("{blob}.parquet"))
+    }
+
+    /// Writes batches as a new blob; returns its name (the SHA-256 of its bytes).
+    pub fn write_blob(
+        &self,
+        schema: SchemaRef,
+        batches: &[RecordBatch],
+    ) -> Result<String, ServerError> {
+        let tmp = self.temp_path("upload");
+        let file = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
+        let write = |e: parquet::errors::ParquetError| ServerError::Write {
+            path: tmp.clone(),
+            message: e.to_string(),
+        };
+        let mut w =
+            parquet::arrow::ArrowWriter::try_new(file, schema, Some(io::writer_properties()))
+                .map_err(write)?;
+        for b in batches {
+            w.write(b).map_err(write)?;
+        }
+        w.close().map_err(write)?;
+        let hash = hash_file(&tmp)?;
+        let path = self.blob_path(&hash);
+        if path.exists() {
+            let _ = std::fs::remove_file(&tmp);
+        } else {
+            std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
+        }
+        Ok(hash)
+    }
+
+    /// Reads a blob's batches.
+    pub fn read_blob(&self, blob: &str) -> Result<Vec<RecordBatch>, ServerError> {
+        let path = self.blob_path(blob);
+        let file = std::fs::File::open(&path).map_err(io_err(&path))?;
+        let read = |e: parquet::errors::ParquetError| ServerError::Read {
+            path: path.clone(),
+            message: e.to_string(),
+        };
+        ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(read)?
+            .with_batch_size(1 << 16)
+            .build()
+            .map_err(read)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ServerError::Read {
+                path: path.clone(),
+                message: e.to_string(),
+            })
+    }
+
+    /// The stored tables of a dataset: table, blob, rows.
+    pub fn dataset_tables(
+        &self,
+        owner: &str,
+        dataset: &str,
+    ) -> Result<Vec<(TableKind, String, i64)>, ServerError> {
+        let db = self.db();
+        let mut st = db.prepare_cached(
+            "SELECT tbl, blob, rows FROM dataset_tables WHERE owner = ?1 AND dataset = ?2",
+        )?;
+        let rows = st.query_map(params![owner, dataset], |r| {
+            Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (t, blob, n) = row?;
+            if let Some(kind) = TableKind::ALL.into_iter().find(|k| k.name() == t) {
+                out.push((kind, blob, n));
+            }
+        }
+        out.sort_by_key(|(k, _, _)| TableKind::ALL.iter().position(|x| x == k));
+        Ok(out)
+    }
+
+    /// Every stored table of a user's datasets: dataset, table, blob, rows.
+    pub fn datasets(&self, owner: &str) -> Result<Vec<(String, String, String, i64)>, ServerError> {
+        let db = self.db();
+        let mut st = db.prepare_cached(
+            "SELECT dataset, tbl, blob, rows FROM dataset_tables WHERE owner = ?1 ORDER BY dataset, tbl",
+        )?;
+        let rows = st.query_map(params![owner], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Records a dataset's table.
+    pub fn put_table(
+        &self,
+        owner: &str,
+        dataset: &str,
+        table: TableKind,
+        blob: &str,
+        rows: i64,
+    ) -> Result<(), ServerError> {
+        self.db().execute(
+            "INSERT INTO dataset_tables (owner, dataset, tbl, blob, rows) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (owner, dataset, tbl) DO UPDATE SET blob = excluded.blob, rows = excluded.rows",
+            params![owner, dataset, table.name(), blob, rows],
+        )?;
+        Ok(())
+    }
+
+    /// Adds a job; returns its submission order.
+    pub fn insert_job(&self, j: &JobRecord) -> Result<i64, ServerError> {
+        let db = self.db();
+        db.execute(
+            "INSERT INTO jobs (id, owner, spec, dataset, blobs, data_hash, key, state, error, code, attempts)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![
+                j.id,
+                j.owner,
+                j.spec,
+                j.dataset,
+                j.blobs.as_ref().map(|b| b.join(",")),
+                j.data_hash,
+                j.key,
+                j.state.name(),
+                j.error,
+                j.code,
+                j.attempts
+            ],
+        )?;
+        Ok(db.last_insert_rowid())
+    }
+
+    fn job_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
+        let blobs: Option<String> = r.get("blobs")?;
+        let state: String = r.get("state")?;
+        Ok(JobRecord {
+            id: r.get("id")?,
+            owner: r.get("owner")?,
+            spec: r.get("spec")?,
+            dataset: r.get("dataset")?,
+            blobs: blobs.map(|b| b.split(',').map(str::to_string).collect()),
+            data_hash: r.get("data_hash")?,
+            key: r.get("key")?,
+            state: JobState::parse(&state),
+            error: r.get("error")?,
+            code: r.get("code")?,
+            attempts: r.get("attempts")?,
+            seq: r.get("seq")?,
+        })
+    }
+
+    /// One job.
+    pub fn job(&self, id: &str) -> Result<Option<JobRecord>, ServerError> {
+        let db = self.db();
+        let mut st = db.prepare_cached("SELECT * FROM jobs WHERE id = ?1")?;
+        Ok(st.query_row(params![id], Self::job_from_row).optional()?)
+    }
+
+    /// A user's jobs, in submission order.
+    pub fn jobs_of(&self, owner: &str) -> Result<Vec<JobRecord>, ServerError> {
+        let db = self.db();
+        let mut st = db.prepare_cached("SELECT * FROM jobs WHERE owner = ?1 ORDER BY seq")?;
+        let rows = st.query_map(params![owner], Self::job_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Jobs in a state, in submission order.
+    pub fn jobs_in(&self, state: JobState) -> Result<Vec<JobRecord>, ServerError> {
+        let db = self.db();
+        let mut st = db.prepare_cached("SELECT * FROM jobs WHERE state = ?1 ORDER BY seq")?;
+        let rows = st.query_map(params![state.name()], Self::job_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Moves a job to a state.
+    pub fn set_state(
+        &self,
+        id: &str,
+        state: JobState,
+        error: Option<&str>,
+        code: Option<&str>,
+    ) -> Result<(), ServerError> {
+        self.db().execute(
+            "UPDATE jobs SET state = ?2, error = ?3, code = ?4 WHERE id = ?1",
+            params![id, state.name(), error, code],
+        )?;
+        Ok(())
+    }
+
+    /// Moves a job to a state only if it is in `from`; returns whether it moved.
+    pub fn transition(&self, id: &str, from: JobState, to: JobState) -> Result<bool, ServerError> {
+        let n = self.db().execute(
+            "UPDATE jobs SET state = ?3 WHERE id = ?1 AND state = ?2",
+            params![id, from.name(), to.name()],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Counts one more interruption of a job; returns the new count.
+    pub fn add_attempt(&self, id: &str) -> Result<u32, ServerError> {
+        let db = self.db();
+        db.execute(
+            "UPDATE jobs SET attempts = attempts + 1 WHERE id = ?1",
+            params![id],
+        )?;
+        Ok(db.query_row(
+            "SELECT attempts FROM jobs WHERE id = ?1",
+            params![id],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// The tables of a stored result, in order, if it exists.
+    pub fn result_tables(&self, key: &str) -> Result<Option<Vec<String>>, ServerError> {
+        let db = self.db();
+        let mut st = db.prepare_cached("SELECT tables FROM results WHERE key = ?1")?;
+        let t: Option<String> = st.query_row(params![key], |r| r.get(0)).optional()?;
+        Ok(t.map(|t| t.split(',').map(str::to_string).collect()))
+    }
+
+    /// The file of a result table.
+    pub fn result_path(&self, key: &str, table: &str) -> PathBuf {
+        self.dir
+            .join("results")
+            .join(key)
+            .join(format!("{table}.parquet"))
+    }
+
+    /// Stores a job's output under its key: every table as Parquet, `summary.json`, and
+    /// the summary as a one-row table `summary` (column `summary`: the JSON text).
+    pub fn commit_result(&self, key: &str, output: &JobOutput) -> Result<Vec<String>, ServerError> {
+        let mut names: Vec<String> = output.tables.iter().map(|(n, _)| n.clone()).collect();
+        names.push("summary".to_string());
+        let final_dir = self.dir.join("results").join(key);
+        if !final_dir.exists() {
+            let tmp = self.temp_path("result");
+            let mut out = Output::new(&tmp)?;
+            for (name, table) in &output.tables {
+                out.parquet(&format!("{name}.parquet"), table)?;
+            }
+            let json = serde_json::to_string_pretty(&output.summary).expect("JSON of plain values");
+            out.parquet("summary.parquet", &summary_table(&json)?)?;
+            out.text("summary.json", &json)?;
+            out.commit()?;
+            if let Err(e) = std::fs::rename(&tmp, &final_dir) {
+                // Another job with the same key got there first: its result is the same.
+                let _ = std::fs::remove_dir_all(&tmp);
+                if !final_dir.exists() {
+                    return Err(io_err(&final_dir)(e));
+                }
+            }
+        }
+        self.db().execute(
+            "INSERT OR IGNORE INTO results (key, tables) VALUES (?1, ?2)",
+            params![key, names.join(",")],
+        )?;
+        Ok(names)
+    }
+}
+
+/// The one-row `summary` table: the JSON text in a column `summary`.
+pub fn summary_table(json: &str) -> Result<RecordBatch, ServerError> {
+    crate::results::batch(vec![(
+        "summary",
+        std::sync::Arc::new(arrow::array::StringArray::from(vec![json])),
+    )])
+}
+
+/// Schema, rows and size of a Parquet file.
+pub fn table_info(path: &Path) -> Result<TableInfo, ServerError> {
+    let file = std::fs::File::open(path).map_err(io_err(path))?;
+    let bytes = file.metadata().map_err(io_err(path))?.len() as i64;
+    let b = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| ServerError::Read {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    Ok(TableInfo {
+        schema: b.schema().clone(),
+        rows: b.metadata().file_metadata().num_rows(),
+        bytes,
+    })
+}
+
+fn hash_file(path: &Path) -> Result<String, ServerError> {
+    let mut f = std::fs::File::open(path).map_err(io_err(path))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).map_err(io_err(path))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// The hash identifying a dataset made of these blobs (in table order).
+pub fn data_hash(blobs: &[String]) -> String {
+    let mut h = Sha256::new();
+    for (t, b) in TableKind::ALL.iter().zip(blobs) {
+        h.update(t.name().as_bytes());
+        h.update(b":");
+        h.update(b.as_bytes());
+        h.update(b"\n");
+    }
+    hex::encode(h.finalize())
+}
+
+/// The result key of a spec on data: SHA-256 of the spec text and the data hash.
+pub fn result_key(spec: &str, data_hash: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(spec.as_bytes());
+    h.update(b"\0");
+    h.update(data_hash.as_bytes());
+    hex::encode(h.finalize())
+}
