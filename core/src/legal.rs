@@ -158,6 +158,16 @@ pub fn apa_participation(plan: f64, r: f64, mtp: f64) -> f64 {
     }
 }
 
+/// The participation rate of resources alone: 0 up to 0.725 MTP, `0.9 x` between the two
+/// thresholds (the rate of the plan's first tranche), 90 % above 2.67 MTP.
+pub fn apa_resources_rate(r: f64, mtp: f64) -> f64 {
+    match resource_bracket(r, mtp) {
+        ResourceBracket::Exempt => 0.0,
+        ResourceBracket::Full => 0.9,
+        ResourceBracket::Progressive => 0.9 * (r - 0.725 * mtp) / (1.945 * mtp),
+    }
+}
+
 /// The share of each billed hour the beneficiary pays, `P / A` (0 for an empty plan).
 pub fn apa_participation_rate(plan: f64, r: f64, mtp: f64) -> f64 {
     if plan > 0.0 {

@@ -24,6 +24,7 @@ pub mod dotation_complementaire;
 pub mod error;
 pub mod forfait_global;
 pub mod legal;
+pub mod out_of_pocket;
 pub mod schema;
 pub mod tables;
 pub mod validate;

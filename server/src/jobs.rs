@@ -13,17 +13,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use arrow::array::RecordBatch;
 use dotation_core::aggregate::Drivers;
 use dotation_core::baseline::{BaselineOptions, baseline};
+use dotation_core::out_of_pocket::OutOfPocket;
 use dotation_core::tables::Microdata;
 use dotation_core::validate::{ValidateOptions, validate};
 use dotation_core::{CoreError, VERSION};
 use dotation_solver::calibrate::{Geography, Options, calibrate};
 use dotation_solver::formula::{DesignInput, build, regression_weights};
+use dotation_solver::guarantees::{self, GuaranteeInput};
 use dotation_solver::spec::{JobKind, JobSpec};
 use sha2::{Digest, Sha256};
 
 use crate::data::LoadedData;
 use crate::error::ServerError;
-use crate::results;
+use crate::{impact, results};
 
 /// The result of a job.
 #[derive(Debug)]
@@ -209,6 +211,7 @@ pub fn calibration_options(spec: &JobSpec) -> Options {
         seed: c.seed,
         floor_per_hour: spec.formula.floor_per_hour,
         cap_per_hour: spec.formula.cap_per_hour,
+        constraints: Default::default(),
     }
 }
 
@@ -233,15 +236,29 @@ fn calibrate_output(
         departement: &m.services.departement,
         codes: &m.departements.code,
     };
+    let oop = OutOfPocket::new(m, &p.drivers, &p.baseline)?;
+    let gi = GuaranteeInput {
+        micro: m,
+        design: &design,
+        oop: &oop,
+    };
+    let mut options = calibration_options(spec);
+    options.constraints = guarantees::constraints(&gi, &spec.guarantees)
+        .map_err(|e| ServerError::Calibration(e.into()))?;
+    let constraints = options.constraints.len();
     let cancel = ctx.cancel.clone();
     let cancelled = move || cancel.load(Ordering::Relaxed);
-    let cal = calibrate(&design, &geo, &calibration_options(spec), &cancelled).map_err(|e| {
+    let cal = calibrate(&design, &geo, &options, &cancelled).map_err(|e| {
         if cancelled() {
             ServerError::Cancelled
         } else {
             ServerError::Calibration(e)
         }
     })?;
+    ctx.step(0.9)?;
+    let participation = spec.guarantees.participation;
+    let after = oop.after(participation, &cal.funding, &design.baseline);
+    let report = guarantees::report(&gi, &spec.guarantees, &cal.funding, &after);
     ctx.step(0.95)?;
     let mut tables = vec![
         ("parameters".into(), results::parameters(&cal)?),
@@ -254,6 +271,15 @@ fn calibrate_output(
             results::calibrated_departements(m, &design, &cal)?,
         ),
     ];
+    tables.push((
+        "impact".into(),
+        impact::services_impact(m, &design, &cal.funding)?,
+    ));
+    tables.push(("users".into(), impact::users(m, &oop, &after)?));
+    tables.push((
+        "out_of_pocket".into(),
+        impact::out_of_pocket(m, &oop, &after)?,
+    ));
     if !design.groups.is_empty() {
         tables.push(("groups".into(), results::groups(&design)?));
     }
@@ -289,6 +315,14 @@ fn calibrate_output(
             "converged": cal.info.converged,
             "huber_scale": cal.info.scale,
             "failed_bootstrap_replicates": cal.info.failed_replicates,
+            "guarantees": report,
+            "constraints": {
+                "asked": spec.guarantees.constrain.iter().map(|g| g.name()).collect::<Vec<_>>(),
+                "rows": constraints,
+                "binding": cal.info.binding.len(),
+                "binding_first": cal.info.binding.iter().take(20).collect::<Vec<_>>(),
+                "polished": cal.info.polished,
+            },
             "national": {
                 "baseline_total": weighted(&m.services.design_weight, &design.baseline),
                 "funding_total": weighted(&m.services.design_weight, &cal.funding),

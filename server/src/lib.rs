@@ -6,7 +6,8 @@
 //! - [`data`]: dataset folders and the embedded synthetic survey;
 //! - [`jobs`]: a job spec on a dataset → result tables and a summary (CLI and Flight);
 //! - [`results`]: result tables as Arrow record batches;
-//! - [`jobs`]: job specs and what they compute ([`jobs::run`]), shared by the CLI and Flight;
+//! - [`impact`]: a calibration's impact tables (gains and losses by group, users'
+//!   out-of-pocket before and after);
 //! - [`flight`]: the Arrow Flight job server (`dotation serve`);
 //! - [`cli`]: the `dotation` command line;
 //! - [`rules_cli`]: its commands of the legal rules (`dc`, `avenant43`, `fgn`);
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod data;
 pub mod error;
 pub mod flight;
+pub mod impact;
 pub mod io;
 pub mod jobs;
 pub mod results;

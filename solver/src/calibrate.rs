@@ -19,6 +19,7 @@ use crate::error::{CalibrationError, SolverError};
 use crate::formula::{Design, dot};
 use crate::neutrality::{NeutralityScope, compensated_sum, residuals};
 use crate::point_value::point_value;
+use crate::qp::{Inequalities, solve_constrained, with_rows};
 use crate::robust::{HuberConfig, huber, median_fit};
 use crate::spec::{Cluster, Loss, Method, Scope, StdErrors};
 use crate::wls::{CovarianceKind, Equalities, Moments, covariance, solve};
@@ -48,6 +49,9 @@ pub struct Options {
     pub floor_per_hour: Option<f64>,
     /// Funding cap, € per funded hour (point values only).
     pub cap_per_hour: Option<f64>,
+    /// Guarantees as inequalities of the parameters (KKT method only), from
+    /// [`crate::guarantees::constraints`].
+    pub constraints: Inequalities,
 }
 
 /// The services' place in the country.
@@ -97,6 +101,11 @@ pub struct FitInfo {
     pub lambda: Vec<f64>,
     /// Bootstrap replicates that failed (median loss), left out of the standard errors.
     pub failed_replicates: usize,
+    /// Guarantee constraints binding at the solution, by label.
+    pub binding: Vec<String>,
+    /// Whether the constrained solution was polished to the exact KKT point (true without
+    /// guarantee constraints).
+    pub polished: bool,
 }
 
 /// A calibrated formula.
@@ -338,6 +347,13 @@ struct FitInput<'a> {
     scopes: &'a [(String, Vec<usize>)],
     /// Survey weights.
     survey_w: &'a [f64],
+    /// Guarantee constraints.
+    ineq: &'a Inequalities,
+}
+
+/// Labels of some inequalities.
+fn labels(ineq: &Inequalities, rows: &[usize]) -> Vec<String> {
+    rows.iter().map(|&i| ineq.label[i].clone()).collect()
 }
 
 fn fit(
@@ -353,6 +369,7 @@ fn fit(
         scopes,
         ..
     } = *input;
+    let ineq = input.ineq;
     let y = &design.cost;
     let k = design.k;
     let x = &design.x;
@@ -360,26 +377,36 @@ fn fit(
     let yn: Vec<f64> = y.iter().zip(&design.offset).map(|(a, b)| a - b).collect();
     match o.loss {
         Loss::Wls => {
-            let e = solve(&Moments::from_rows(x, &yn, rw, k), eq)?;
+            let c = solve_constrained(&Moments::from_rows(x, &yn, rw, k), eq, ineq)?;
+            let e = c.estimate;
             let r = crate::wls::residuals(x, &yn, &e.theta);
-            let cov = covariance(
-                x,
-                rw,
-                &r,
-                &e.bread,
-                k,
-                eq.len(),
-                covariance_kind(o, clusters),
-            );
+            let se = if c.polished {
+                let cov = covariance(
+                    x,
+                    rw,
+                    &r,
+                    &e.bread,
+                    k,
+                    eq.len() + c.active.len(),
+                    covariance_kind(o, clusters),
+                );
+                std_errors_of(&cov, k)
+            } else {
+                vec![None; k]
+            };
+            let mut lambda = e.lambda;
+            lambda.truncate(eq.len());
             Ok(Fit {
-                se: std_errors_of(&cov, k),
+                se,
                 theta: e.theta,
                 info: FitInfo {
-                    iterations: 0,
+                    iterations: c.iterations as usize,
                     converged: true,
                     scale: None,
-                    lambda: e.lambda,
+                    lambda,
                     failed_replicates: 0,
+                    binding: labels(ineq, &c.active),
+                    polished: c.polished,
                 },
             })
         }
@@ -388,7 +415,7 @@ fn fit(
                 t: o.huber_t,
                 ..HuberConfig::default()
             };
-            let h = huber(x, &yn, rw, k, eq, &config)?;
+            let h = huber(x, &yn, rw, k, eq, ineq, &config)?;
             // M-estimator sandwich: bread from Σ w ψ'(z) x x' (inliers), scores w ψ(z) s x.
             let r = crate::wls::residuals(x, &yn, &h.estimate.theta);
             let s = h.scale;
@@ -413,7 +440,8 @@ fn fit(
                     }
                 })
                 .collect();
-            let se = match solve(&Moments::from_rows(x, &yn, &inlier, k), eq) {
+            let binding_eq = with_rows(eq, ineq, &h.active, k);
+            let se = match solve(&Moments::from_rows(x, &yn, &inlier, k), &binding_eq) {
                 Ok(b) => {
                     let cov = covariance(
                         x,
@@ -421,7 +449,7 @@ fn fit(
                         &pseudo,
                         &b.bread,
                         k,
-                        eq.len(),
+                        binding_eq.len(),
                         covariance_kind(o, clusters),
                     );
                     std_errors_of(&cov, k)
@@ -435,13 +463,15 @@ fn fit(
                     iterations: h.iterations,
                     converged: h.converged,
                     scale: Some(h.scale),
-                    lambda: h.estimate.lambda,
+                    lambda: h.estimate.lambda.into_iter().take(eq.len()).collect(),
                     failed_replicates: 0,
+                    binding: labels(ineq, &h.active),
+                    polished: true,
                 },
             })
         }
         Loss::Median => {
-            let m = median_fit(x, &yn, rw, k, eq)?;
+            let m = median_fit(x, &yn, rw, k, eq, ineq)?;
             let mut scope_of = vec![None; design.n];
             if !eq.is_empty() {
                 for (c, (_, members)) in scopes.iter().enumerate() {
@@ -466,6 +496,8 @@ fn fit(
                     scale: None,
                     lambda: Vec::new(),
                     failed_replicates: failed,
+                    binding: labels(ineq, &m.binding),
+                    polished: m.vertex || ineq.is_empty(),
                 },
             })
         }
@@ -521,7 +553,9 @@ fn bootstrap_median(
                     eq.b[c] += survey_w[s] * (design.baseline[s] - design.offset[s]);
                 }
             }
-            median_fit(&x, &y, &w, k, &eq).ok().map(|f| f.theta)
+            median_fit(&x, &y, &w, k, &eq, &o.constraints)
+                .ok()
+                .map(|f| f.theta)
         })
         .collect();
     let ok: Vec<&Vec<f64>> = replicates.iter().flatten().collect();
@@ -585,12 +619,19 @@ pub fn calibrate(
                 clusters: &clusters,
                 scopes: &scopes,
                 survey_w: geo.weights,
+                ineq: &o.constraints,
             };
             let f = fit(&input, o, cancelled).map_err(|e| name_error(e, design, &scopes))?;
             let funding = design.funding(&f.theta);
             (f.theta, f.se, f.info, funding)
         }
         Method::PointValues => {
+            if !o.constraints.is_empty() {
+                return Err(CalibrationError::Spec(crate::error::SpecError::Inconsistent {
+                    key: "guarantees.constrain".into(),
+                    message: "guarantee constraints need calibration.method = \"kkt\"".into(),
+                }));
+            }
             let input = FitInput {
                 design,
                 rw: geo.regression_weights,
@@ -598,6 +639,7 @@ pub fn calibrate(
                 clusters: &clusters,
                 scopes: &[],
                 survey_w: geo.weights,
+                ineq: &Inequalities::default(),
             };
             let f = fit(&input, o, cancelled).map_err(|e| name_error(e, design, &[]))?;
             let relative: Vec<f64> = (0..n).map(|s| dot(design.row(s), &f.theta)).collect();

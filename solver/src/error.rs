@@ -24,9 +24,51 @@ pub enum SolverError {
         /// Why, and what to change.
         reason: String,
     },
+    /// The guarantees asked as constraints cannot all hold with budget neutrality.
+    #[error(
+        "the guarantees cannot all hold with budget neutrality: the closest funding still violates {violated} constraint(s) ({}); the furthest: {}; binding there: {}. Relax or drop one of these guarantees (guarantees.constrain, guarantees.transition_limit, guarantees.participation) or change the formula",
+        families.iter().map(|(f, n)| format!("{f} {n}")).collect::<Vec<_>>().join(", "),
+        conflicts.iter().map(Conflict::describe).collect::<Vec<_>>().join("; "),
+        binding.join(", ")
+    )]
+    Infeasible {
+        /// Constraints violated at the least-violation point.
+        violated: usize,
+        /// Violated constraints per guarantee, by name.
+        families: Vec<(String, usize)>,
+        /// The guarantees with a constraint binding or violated at that point.
+        binding: Vec<String>,
+        /// The furthest from holding, worst first.
+        conflicts: Vec<Conflict>,
+    },
     /// A decomposition failed to converge.
     #[error("numerical failure: {0}")]
     Numerical(&'static str),
+}
+
+/// One constraint that cannot hold with the others.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Conflict {
+    /// The constraint, e.g. `has_cover[S0042]: funding ≥ 123456.00 €`.
+    pub constraint: String,
+    /// Its guarantee, e.g. `has_cover`.
+    pub family: String,
+    /// How far it is from holding, €.
+    pub gap: f64,
+    /// The gap as a share of the service's baseline.
+    pub relative: f64,
+}
+
+impl Conflict {
+    /// `label` misses by `gap` € (`relative` % of its baseline).
+    pub fn describe(&self) -> String {
+        format!(
+            "{} misses by {:.2} € ({:.3} % of its baseline)",
+            self.constraint,
+            self.gap,
+            100.0 * self.relative
+        )
+    }
 }
 
 /// Why a job spec cannot be run.

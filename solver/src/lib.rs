@@ -10,6 +10,11 @@
 //! - [`wls`]: weighted least squares under exact equality constraints (the KKT system),
 //!   from sufficient statistics ([`wls::Moments`]), with sandwich covariances (HC0/HC1,
 //!   clustered CR0/CR1);
+//! - [`qp`]: least squares under equalities and inequalities (clarabel, then an exact
+//!   KKT polish on the binding set), and the least-violation diagnosis naming the
+//!   constraints that cannot hold together;
+//! - [`guarantees`]: the legal guarantees (out-of-pocket, NHAS price, HAS cost cover,
+//!   transition limit) as bounds on each service's funding, and their report;
 //! - [`robust`]: Huber's M-estimate (IRLS) and least absolute deviations (clarabel's LP);
 //! - [`point_value`]: one point value per scope restoring its budget (Brent);
 //! - [`neutrality`]: budget-neutrality scopes ([`neutrality::NeutralityScope`]) and the
@@ -19,8 +24,10 @@
 pub mod calibrate;
 pub mod error;
 pub mod formula;
+pub mod guarantees;
 pub mod neutrality;
 pub mod point_value;
+pub mod qp;
 pub mod robust;
 pub mod spec;
 pub mod wls;

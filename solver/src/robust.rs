@@ -18,7 +18,8 @@ use clarabel::solver::{
 use faer::prelude::*;
 
 use crate::error::SolverError;
-use crate::wls::{Equalities, Estimate, Moments, solve};
+use crate::qp::{Inequalities, solve_constrained};
+use crate::wls::{Equalities, Estimate, Moments};
 
 /// `Φ⁻¹(3/4)`: the MAD of a standard normal.
 pub const MAD_NORMAL: f64 = 0.674_489_750_196_081_7;
@@ -51,6 +52,8 @@ pub struct HuberFit {
     pub iterations: usize,
     /// Whether the parameters stopped moving (relative change ≤ `tol`).
     pub converged: bool,
+    /// Inequalities binding at the last step.
+    pub active: Vec<usize>,
 }
 
 /// Options of the Huber fit.
@@ -80,17 +83,21 @@ fn residuals(x: &[f64], y: &[f64], theta: &[f64]) -> Vec<f64> {
 }
 
 /// Huber's M-estimate of `y` on rows `x` (n × k) with observation weights `w`, under
-/// `eq`.
+/// `eq` and `ineq` (each reweighted step a constrained least-squares fit: its fixed point
+/// satisfies the optimality conditions of the constrained Huber problem at that scale).
 pub fn huber(
     x: &[f64],
     y: &[f64],
     w: &[f64],
     k: usize,
     eq: &Equalities,
+    ineq: &Inequalities,
     config: &HuberConfig,
 ) -> Result<HuberFit, SolverError> {
     let n = y.len();
-    let mut estimate = solve(&Moments::from_rows(x, y, w, k), eq)?;
+    let first = solve_constrained(&Moments::from_rows(x, y, w, k), eq, ineq)?;
+    let mut estimate = first.estimate;
+    let mut active = first.active;
     let mut u = vec![1.0; n];
     let mut scale = 0.0;
     let mut iterations = 0;
@@ -108,7 +115,9 @@ pub fn huber(
             u[i] = if z <= config.t { 1.0 } else { config.t / z };
         }
         let uw: Vec<f64> = w.iter().zip(&u).map(|(a, b)| a * b).collect();
-        let next = solve(&Moments::from_rows(x, y, &uw, k), eq)?;
+        let step = solve_constrained(&Moments::from_rows(x, y, &uw, k), eq, ineq)?;
+        let next = step.estimate;
+        active = step.active;
         iterations += 1;
         let size = next.theta.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         let change = next
@@ -128,6 +137,7 @@ pub fn huber(
         robustness_weights: u,
         iterations,
         converged,
+        active,
     })
 }
 
@@ -142,6 +152,8 @@ pub struct MedianFit {
     pub iterations: u32,
     /// Whether the exact vertex replaced the interior-point solution.
     pub vertex: bool,
+    /// Inequalities binding at the solution.
+    pub binding: Vec<usize>,
 }
 
 /// Weighted least absolute deviations of `y` on rows `x` (n × k) under `eq`.
@@ -151,9 +163,11 @@ pub fn median_fit(
     w: &[f64],
     k: usize,
     eq: &Equalities,
+    ineq: &Inequalities,
 ) -> Result<MedianFit, SolverError> {
     let n = y.len();
     let m = eq.len();
+    let p = ineq.len();
     // Rescale: columns of x and y to unit max, so the solver's tolerances mean the same
     // whatever the units.
     let col_scale: Vec<f64> = (0..k)
@@ -212,15 +226,32 @@ pub fn median_fit(
         }
         rhs.push(eq.b[c] / row_scale);
     }
+    // Guarantees: G θ ≤ h, rows scaled like the equalities.
+    for c in 0..p {
+        let g = &ineq.g[c * k..(c + 1) * k];
+        let row_scale = (0..k)
+            .map(|j| (g[j] * y_scale / col_scale[j]).abs())
+            .fold(0.0f64, f64::max)
+            .max(f64::MIN_POSITIVE);
+        for j in 0..k {
+            let v = g[j] * y_scale / col_scale[j] / row_scale;
+            if v != 0.0 {
+                ri.push(n + m + c);
+                ci.push(j);
+                vi.push(v);
+            }
+        }
+        rhs.push(ineq.h[c] / row_scale);
+    }
     for i in 0..2 * n {
-        ri.push(n + m + i);
+        ri.push(n + m + p + i);
         ci.push(k + i);
         vi.push(-1.0);
         rhs.push(0.0);
     }
-    let a = CscMatrix::new_from_triplets(n + m + 2 * n, nv, ri, ci, vi);
-    let p = CscMatrix::zeros((nv, nv));
-    let cones = [ZeroConeT(n + m), NonnegativeConeT(2 * n)];
+    let a = CscMatrix::new_from_triplets(n + m + p + 2 * n, nv, ri, ci, vi);
+    let quad = CscMatrix::zeros((nv, nv));
+    let cones = [ZeroConeT(n + m), NonnegativeConeT(p + 2 * n)];
     let settings = DefaultSettingsBuilder::default()
         .verbose(false)
         .max_iter(400)
@@ -229,12 +260,17 @@ pub fn median_fit(
         .tol_feas(1e-11)
         .build()
         .map_err(|_| SolverError::Numerical("invalid settings of the LP solver"))?;
-    let mut solver = DefaultSolver::new(&p, &q, &a, &rhs, &cones, settings)
+    let mut solver = DefaultSolver::new(&quad, &q, &a, &rhs, &cones, settings)
         .map_err(|_| SolverError::Numerical("the median fit's linear program is malformed"))?;
     solver.solve();
     let status = solver.solution.status;
     if !matches!(status, SolverStatus::Solved | SolverStatus::AlmostSolved) {
         return Err(match status {
+            SolverStatus::PrimalInfeasible | SolverStatus::AlmostPrimalInfeasible
+                if p > 0 =>
+            {
+                crate::qp::least_violation(eq, ineq, k)?
+            }
             SolverStatus::PrimalInfeasible | SolverStatus::AlmostPrimalInfeasible => {
                 SolverError::NeutralityImpossible {
                     scope: "the median fit".into(),
@@ -260,25 +296,37 @@ pub fn median_fit(
         objective: ipm_objective,
         iterations: solver.solution.iterations,
         vertex: false,
+        binding: Vec::new(),
     };
-    // The vertex: the k − m rows of smallest |residual| fit exactly, with the equalities.
-    if k > m && n >= k - m {
+    // The vertex: the equalities, the binding guarantees, and the rows of smallest
+    // |residual| (as many as the parameters left free) fit exactly.
+    let binding: Vec<usize> = (0..p)
+        .filter(|&c| solver.solution.s[n + m + c] <= solver.solution.z[n + m + c])
+        .collect();
+    fit.binding = binding.clone();
+    let fixed = m + binding.len();
+    if k > fixed && n >= k - fixed {
+        let free = k - fixed;
         let r = residuals(x, y, &ipm);
         let mut order: Vec<usize> = (0..n).collect();
         order.sort_by(|&i, &j| r[i].abs().total_cmp(&r[j].abs()).then(i.cmp(&j)));
-        let basis = &order[..k - m];
+        let basis = &order[..free];
         let mat = Mat::from_fn(k, k, |i, j| {
-            if i < k - m {
+            if i < free {
                 x[basis[i] * k + j]
+            } else if i < free + m {
+                eq.a[(i - free) * k + j]
             } else {
-                eq.a[(i - (k - m)) * k + j]
+                ineq.g[binding[i - free - m] * k + j]
             }
         });
         let b = Mat::from_fn(k, 1, |i, _| {
-            if i < k - m {
+            if i < free {
                 y[basis[i]]
+            } else if i < free + m {
+                eq.b[i - free]
             } else {
-                eq.b[i - (k - m)]
+                ineq.h[binding[i - free - m]]
             }
         });
         let lu = mat.full_piv_lu();
@@ -290,7 +338,14 @@ pub fn median_fit(
                 let lhs: f64 = (0..k).map(|j| eq.a[c * k + j] * theta[j]).sum();
                 (lhs - eq.b[c]).abs() <= 1e-9 * eq.b[c].abs().max(1.0)
             });
-            if eq_ok && obj <= ipm_objective * (1.0 + 1e-9) {
+            let ineq_ok = (0..p).all(|c| {
+                let size = ineq.g[c * k..(c + 1) * k]
+                    .iter()
+                    .zip(&theta)
+                    .fold(ineq.h[c].abs(), |a, (g, t)| a.max((g * t).abs()));
+                ineq.slack(c, &theta) >= -1e-9 * size.max(f64::MIN_POSITIVE)
+            });
+            if eq_ok && ineq_ok && obj <= ipm_objective * (1.0 + 1e-9) {
                 fit.theta = theta;
                 fit.objective = obj;
                 fit.vertex = true;

@@ -7,6 +7,7 @@
 //! forfait, floors without point values…), each message saying what to change. The
 //! documentation of every key, with a complete example per formula, is `docs/spec.md`.
 
+pub use dotation_core::out_of_pocket::Participation;
 use serde::{Deserialize, Serialize};
 
 use crate::error::SpecError;
@@ -37,6 +38,9 @@ pub struct JobSpec {
     /// Where budgets must be unchanged.
     #[serde(default)]
     pub neutrality: NeutralitySpec,
+    /// The legal guarantees: reported always, constraints of the fit when asked.
+    #[serde(default)]
+    pub guarantees: GuaranteesSpec,
     /// Extra outputs.
     #[serde(default)]
     pub outputs: OutputsSpec,
@@ -461,6 +465,69 @@ pub struct NeutralitySpec {
     pub scope: Scope,
 }
 
+/// A guarantee every formula is checked against (DOMAIN.md §4, encadré 2 of seed 000).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Guarantee {
+    /// No user's out-of-pocket per billed hour rises (décret 2024-754).
+    OutOfPocket,
+    /// An NHAS service's funding does not fall, so the price it bills need not rise.
+    NhasPrice,
+    /// An HAS service's funding covers its cost.
+    HasCover,
+    /// No service loses more than `transition_limit` of its baseline.
+    Transition,
+}
+
+impl Guarantee {
+    /// The name used in specs and results.
+    pub fn name(self) -> &'static str {
+        match self {
+            Guarantee::OutOfPocket => "out_of_pocket",
+            Guarantee::NhasPrice => "nhas_price",
+            Guarantee::HasCover => "has_cover",
+            Guarantee::Transition => "transition",
+        }
+    }
+}
+
+/// The guarantees: how users participate under the model, the transition limit, and
+/// which guarantees are constraints of the calibration (all are reported).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuaranteesSpec {
+    /// How APA users participate under the model (seed 001 §7).
+    #[serde(default)]
+    pub participation: Participation,
+    /// ℓ: the largest loss versus baseline a service may have, as a share (0.10 = 10 %).
+    #[serde(default = "default_transition_limit")]
+    pub transition_limit: f64,
+    /// The guarantees the calibration must satisfy (as inequality constraints).
+    #[serde(default)]
+    pub constrain: Vec<Guarantee>,
+}
+
+fn default_transition_limit() -> f64 {
+    0.10
+}
+
+impl Default for GuaranteesSpec {
+    fn default() -> Self {
+        GuaranteesSpec {
+            participation: Participation::default(),
+            transition_limit: default_transition_limit(),
+            constrain: Vec::new(),
+        }
+    }
+}
+
+impl GuaranteesSpec {
+    /// Whether `g` is a constraint of the fit.
+    pub fn constrains(&self, g: Guarantee) -> bool {
+        self.constrain.contains(&g)
+    }
+}
+
 /// Extra outputs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -669,6 +736,36 @@ impl JobSpec {
             return bad(
                 "calibration.variance.power",
                 format!("{} is not a number", v.power),
+            );
+        }
+        let g = &self.guarantees;
+        if !(g.transition_limit.is_finite() && (0.0..1.0).contains(&g.transition_limit)) {
+            return bad(
+                "guarantees.transition_limit",
+                format!(
+                    "{} is not a share of the baseline: give a number in [0, 1), e.g. 0.10 for 10 %",
+                    g.transition_limit
+                ),
+            );
+        }
+        let mut seen = g.constrain.clone();
+        seen.sort_unstable();
+        if let Some(w) = seen.windows(2).find(|w| w[0] == w[1]) {
+            return bad(
+                "guarantees.constrain",
+                format!("\"{}\" is listed twice", w[0].name()),
+            );
+        }
+        if !g.constrain.is_empty() && c.method == Method::PointValues {
+            return bad(
+                "guarantees.constrain",
+                "guarantees are linear constraints of the parameters: with point values funding is not linear in them; set calibration.method = \"kkt\" or leave constrain empty".into(),
+            );
+        }
+        if self.kind == JobKind::Baseline && self.guarantees != GuaranteesSpec::default() {
+            return bad(
+                "kind",
+                "a baseline job has no guarantees to check: remove the [guarantees] table or set kind = \"calibrate\"".into(),
             );
         }
         if self.kind == JobKind::Baseline && self.formula != FormulaSpec::default() {

@@ -21,9 +21,9 @@ pub fn code(e: &ServerError) -> Code {
         | ServerError::Calibration(CalibrationError::NotIdentified { .. })
         | ServerError::BadRequest(_) => Code::InvalidArgument,
         // An infeasible problem: the spec is well formed, the data cannot satisfy it.
-        ServerError::Calibration(CalibrationError::Solver(SolverError::NeutralityImpossible {
-            ..
-        })) => Code::FailedPrecondition,
+        ServerError::Calibration(CalibrationError::Solver(
+            SolverError::NeutralityImpossible { .. } | SolverError::Infeasible { .. },
+        )) => Code::FailedPrecondition,
         ServerError::Calibration(CalibrationError::Cancelled) => Code::Cancelled,
         ServerError::NotADirectory(_)
         | ServerError::MissingTable { .. }

@@ -4,6 +4,7 @@
 
 use dotation_solver::SolverError;
 use dotation_solver::wls::{CovarianceKind, Equalities, Moments, covariance, residuals, solve};
+use dotation_solver::qp::Inequalities;
 use serde_json::Value;
 
 fn load(name: &str) -> Value {
@@ -215,7 +216,7 @@ fn huber_iterated_to_its_fixed_point() {
         t: inputs["t"].as_f64().expect("t"),
         ..HuberConfig::default()
     };
-    let fit = huber(&x, &y, &w, k, &Equalities::default(), &config).expect("identified");
+    let fit = huber(&x, &y, &w, k, &Equalities::default(), &Inequalities::default(), &config).expect("identified");
     assert!(fit.converged);
     let e = &v["expected"]["fixed_point"];
     check("params", &fit.estimate.theta, &floats(&e["params"]), 1e-8);
@@ -243,7 +244,7 @@ fn median_regression_reaches_the_exact_vertex() {
     let y = floats(&inputs["y"]);
     let ones = vec![1.0; y.len()];
     let e = &v["expected"];
-    let fit = median_fit(&x, &y, &ones, k, &Equalities::default()).expect("solves");
+    let fit = median_fit(&x, &y, &ones, k, &Equalities::default(), &Inequalities::default()).expect("solves");
     assert!(fit.vertex, "the exact vertex should be found");
     check("params", &fit.theta, &floats(&e["params"]), 1e-8);
     check(
@@ -253,7 +254,7 @@ fn median_regression_reaches_the_exact_vertex() {
         1e-8,
     );
     let w = floats(&inputs["w"]);
-    let fit = median_fit(&x, &y, &w, k, &Equalities::default()).expect("solves");
+    let fit = median_fit(&x, &y, &w, k, &Equalities::default(), &Inequalities::default()).expect("solves");
     check(
         "weighted params",
         &fit.theta,
@@ -283,7 +284,7 @@ fn median_regression_under_a_neutrality_equality() {
         a: a.clone(),
         b: vec![target],
     };
-    let fit = median_fit(&x, &y, &w, k, &eq).expect("solves");
+    let fit = median_fit(&x, &y, &w, k, &eq, &Inequalities::default()).expect("solves");
     let lhs: f64 = (0..k).map(|j| a[j] * fit.theta[j]).sum();
     assert!(
         (lhs - target).abs() <= 1e-10 * target.abs(),

@@ -1,0 +1,347 @@
+//! The legal guarantees of a formula (DOMAIN.md §4, encadré 2 of seed 000), as bounds on
+//! each service's funding `F_s(θ) = a_s + x_s θ` — linear inequalities of the parameters
+//! ([`constraints`]) — and as a report on any funding ([`report`]):
+//!
+//! - `out_of_pocket` (décret 2024-754): no user's out-of-pocket per billed hour rises.
+//!   Each user's out-of-pocket stays within today's from some hourly value of the service
+//!   on ([`OutOfPocket::admissible`]); the largest over the service's users bounds its
+//!   funding: `F_s ≥ F0 · lo / v0`;
+//! - `nhas_price`: an NHAS service's funding does not fall (`F_s ≥ F0_s`): a service paid
+//!   less per hour would have to raise the price it bills;
+//! - `has_cover`: an HAS service's funding covers its cost (`F_s ≥ C_s`, the cost the
+//!   formula is calibrated against);
+//! - `transition`: no service loses more than ℓ (`F_s ≥ (1 − ℓ) F0_s`).
+//!
+//! Bounds are moved inwards by a relative 1e-12 so that a solution on a bound satisfies it
+//! after rounding.
+
+use dotation_core::out_of_pocket::{Admissible, OutOfPocket, Participation};
+use dotation_core::tables::Microdata;
+use serde::Serialize;
+
+use crate::error::SpecError;
+use crate::formula::Design;
+use crate::neutrality::compensated_sum;
+use crate::qp::Inequalities;
+use crate::spec::{Guarantee, GuaranteesSpec};
+
+/// Inward margin of every bound, relative.
+const MARGIN: f64 = 1e-12;
+
+/// An out-of-pocket rises when it exceeds today's by more than this, €/h.
+pub const RISE_TOLERANCE: f64 = 1e-9;
+
+/// What the guarantees read.
+#[derive(Clone, Copy, Debug)]
+pub struct GuaranteeInput<'a> {
+    /// Validated microdata.
+    pub micro: &'a Microdata,
+    /// The formula's design (cost, baseline, offset, rows).
+    pub design: &'a Design,
+    /// The users' out-of-pocket terms.
+    pub oop: &'a OutOfPocket,
+}
+
+/// The lowest hourly value of each service that keeps every user's out-of-pocket, and
+/// the users the option alone makes pay more.
+fn service_value_bounds(
+    input: &GuaranteeInput<'_>,
+    participation: Participation,
+) -> (Vec<f64>, Vec<(usize, f64)>) {
+    let mut lowest = vec![0.0f64; input.design.n];
+    let mut never = Vec::new();
+    for u in 0..input.oop.len() {
+        match input.oop.admissible(u, participation) {
+            None => {}
+            Some(Admissible::Never { lowest }) => never.push((u, lowest)),
+            Some(Admissible::From(lo)) => {
+                let b = &mut lowest[input.oop.service(u)];
+                *b = b.max(lo);
+            }
+        }
+    }
+    (lowest, never)
+}
+
+/// The guarantees asked as constraints, as inequalities `G θ ≤ h` over the design's
+/// parameters. Fails when the participation option alone raises some user's out-of-pocket
+/// whatever the funding (no parameter can then satisfy `out_of_pocket`).
+pub fn constraints(
+    input: &GuaranteeInput<'_>,
+    spec: &GuaranteesSpec,
+) -> Result<Inequalities, SpecError> {
+    let d = input.design;
+    let sv = &input.micro.services;
+    let k = d.k;
+    let mut ineq = Inequalities::default();
+    let lower = |ineq: &mut Inequalities, s: usize, bound: f64, family: Guarantee, what: &str| {
+        // F_s ≥ bound  ⇔  −x_s θ ≤ a_s − bound.
+        let b = bound * (1.0 + MARGIN.copysign(bound));
+        let row: Vec<f64> = d.row(s).iter().map(|v| -v).collect();
+        ineq.push(
+            &row,
+            d.offset[s] - b,
+            format!("{}[{}]: funding ≥ {what} {bound:.2} €", family.name(), sv.id[s]),
+            family.name(),
+            d.baseline[s],
+        );
+    };
+    if spec.constrains(Guarantee::OutOfPocket) {
+        let (bounds, never) = service_value_bounds(input, spec.participation);
+        if !never.is_empty() {
+            let us = &input.micro.users;
+            let examples: Vec<String> = never
+                .iter()
+                .take(5)
+                .map(|&(u, lowest)| {
+                    format!(
+                        "user {} (service {}): from {:.4} to at least {lowest:.4} €/h",
+                        us.id[u],
+                        sv.id[input.oop.service(u)],
+                        input.oop.before[u].unwrap_or(0.0)
+                    )
+                })
+                .collect();
+            return Err(SpecError::Data {
+                key: "guarantees.participation".into(),
+                message: format!(
+                    "under participation = \"{}\", {} user(s) pay more per hour whatever their service's funding ({}): out_of_pocket cannot be a constraint; use participation = \"unchanged\" or remove out_of_pocket from guarantees.constrain (it is still reported)",
+                    spec.participation.name(),
+                    never.len(),
+                    examples.join("; ")
+                ),
+            });
+        }
+        for (s, &lo) in bounds.iter().enumerate() {
+            let f0 = d.baseline[s];
+            if f0 > 0.0 && lo > 0.0 {
+                lower(
+                    &mut ineq,
+                    s,
+                    f0 * (lo / input.oop.rate(s)),
+                    Guarantee::OutOfPocket,
+                    "what keeps its users' out-of-pocket",
+                );
+            }
+        }
+    }
+    for s in 0..d.n {
+        if spec.constrains(Guarantee::NhasPrice) && !sv.habilitated[s] && d.baseline[s] > 0.0 {
+            lower(&mut ineq, s, d.baseline[s], Guarantee::NhasPrice, "baseline");
+        }
+        if spec.constrains(Guarantee::HasCover) && sv.habilitated[s] && d.cost[s] > 0.0 {
+            lower(&mut ineq, s, d.cost[s], Guarantee::HasCover, "cost");
+        }
+        if spec.constrains(Guarantee::Transition) && d.baseline[s] > 0.0 {
+            lower(
+                &mut ineq,
+                s,
+                (1.0 - spec.transition_limit) * d.baseline[s],
+                Guarantee::Transition,
+                "(1 − ℓ) × baseline",
+            );
+        }
+    }
+    debug_assert_eq!(ineq.g.len(), ineq.len() * k);
+    Ok(ineq)
+}
+
+/// How a funding fares against one service-level guarantee.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ServiceCheck {
+    /// Whether the guarantee was a constraint of the fit.
+    pub constrained: bool,
+    /// Sampled services it concerns (HAS for cover, NHAS for the price, all for transition).
+    pub services: usize,
+    /// Sampled services violating it.
+    pub violations: usize,
+    /// Weighted share of the services concerned violating it.
+    pub violations_share: f64,
+    /// Weighted total shortfall, €/year.
+    pub shortfall: f64,
+    /// Sampled services violating it under hourly funding (the baseline).
+    pub violations_before: usize,
+    /// Identifiers of the violating services, the largest shortfall first (at most 20).
+    pub worst: Vec<String>,
+}
+
+/// How a funding fares against the out-of-pocket guarantee.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct OopCheck {
+    /// Whether it was a constraint of the fit.
+    pub constrained: bool,
+    /// The participation option.
+    pub participation: &'static str,
+    /// Users with an out-of-pocket (those a public funder pays).
+    pub users: usize,
+    /// Users whose out-of-pocket per hour rises (by more than [`RISE_TOLERANCE`]).
+    pub rising: usize,
+    /// Weighted share of users whose out-of-pocket rises.
+    pub rising_share: f64,
+    /// Users whose out-of-pocket falls.
+    pub falling: usize,
+    /// The largest rise, €/h.
+    pub max_rise: f64,
+    /// Weighted mean out-of-pocket before, €/h.
+    pub mean_before: f64,
+    /// Weighted mean out-of-pocket after, €/h.
+    pub mean_after: f64,
+    /// The largest rises (at most 20).
+    pub worst: Vec<Rise>,
+}
+
+/// One user whose out-of-pocket rises.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Rise {
+    /// The user.
+    pub user_id: String,
+    /// Their service.
+    pub service_id: String,
+    /// Out-of-pocket under hourly funding, €/h.
+    pub before: f64,
+    /// Under the model, €/h.
+    pub after: f64,
+}
+
+/// All guarantees checked on one funding.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Report {
+    /// Users' out-of-pocket.
+    pub out_of_pocket: OopCheck,
+    /// NHAS services whose funding falls.
+    pub nhas_price: ServiceCheck,
+    /// HAS services funded below cost.
+    pub has_cover: ServiceCheck,
+    /// Services losing more than ℓ.
+    pub transition: ServiceCheck,
+    /// ℓ.
+    pub transition_limit: f64,
+}
+
+/// The services a check concerns, the required funding of each, and the baseline.
+fn service_check(
+    input: &GuaranteeInput<'_>,
+    funding: &[f64],
+    constrained: bool,
+    required: impl Fn(usize) -> Option<f64>,
+) -> ServiceCheck {
+    let d = input.design;
+    let sv = &input.micro.services;
+    let w = &sv.design_weight;
+    let concerned: Vec<usize> = (0..d.n).filter(|&s| required(s).is_some()).collect();
+    let short = |s: usize, f: f64| required(s).map_or(0.0, |r| (r - f).max(0.0));
+    // A violation beyond rounding: the shortfall exceeds 1e-9 of the requirement.
+    let violates = |s: usize, f: f64| {
+        required(s).is_some_and(|r| r - f > 1e-9 * r.abs().max(1.0))
+    };
+    let mut bad: Vec<usize> = concerned
+        .iter()
+        .copied()
+        .filter(|&s| violates(s, funding[s]))
+        .collect();
+    let total_w = compensated_sum(concerned.len(), |i| w[concerned[i]]);
+    let bad_w = compensated_sum(bad.len(), |i| w[bad[i]]);
+    let shortfall = compensated_sum(bad.len(), |i| w[bad[i]] * short(bad[i], funding[bad[i]]));
+    let violations_before = concerned
+        .iter()
+        .filter(|&&s| violates(s, d.baseline[s]))
+        .count();
+    bad.sort_by(|&a, &b| {
+        short(b, funding[b])
+            .total_cmp(&short(a, funding[a]))
+            .then(a.cmp(&b))
+    });
+    ServiceCheck {
+        constrained,
+        services: concerned.len(),
+        violations: bad.len(),
+        violations_share: if total_w > 0.0 { bad_w / total_w } else { 0.0 },
+        shortfall,
+        violations_before,
+        worst: bad.iter().take(20).map(|&s| sv.id[s].clone()).collect(),
+    }
+}
+
+/// Checks `funding` against every guarantee; `after` is every user's out-of-pocket under
+/// it ([`OutOfPocket::after`]).
+pub fn report(
+    input: &GuaranteeInput<'_>,
+    spec: &GuaranteesSpec,
+    funding: &[f64],
+    after: &[Option<f64>],
+) -> Report {
+    let d = input.design;
+    let m = input.micro;
+    let sv = &m.services;
+    let oop = input.oop;
+    let users: Vec<usize> = (0..oop.len())
+        .filter(|&u| oop.before[u].is_some() && after[u].is_some())
+        .collect();
+    let rise = |u: usize| after[u].unwrap_or(0.0) - oop.before[u].unwrap_or(0.0);
+    let wu = |u: usize| sv.design_weight[oop.service(u)];
+    let mut rising: Vec<usize> = users
+        .iter()
+        .copied()
+        .filter(|&u| rise(u) > RISE_TOLERANCE)
+        .collect();
+    let total_w = compensated_sum(users.len(), |i| wu(users[i]));
+    let mean = |f: &dyn Fn(usize) -> f64| {
+        if total_w > 0.0 {
+            compensated_sum(users.len(), |i| wu(users[i]) * f(users[i])) / total_w
+        } else {
+            0.0
+        }
+    };
+    rising.sort_by(|&a, &b| rise(b).total_cmp(&rise(a)).then(a.cmp(&b)));
+    let out_of_pocket = OopCheck {
+        constrained: spec.constrains(Guarantee::OutOfPocket),
+        participation: spec.participation.name(),
+        users: users.len(),
+        rising: rising.len(),
+        rising_share: if total_w > 0.0 {
+            compensated_sum(rising.len(), |i| wu(rising[i])) / total_w
+        } else {
+            0.0
+        },
+        falling: users
+            .iter()
+            .filter(|&&u| rise(u) < -RISE_TOLERANCE)
+            .count(),
+        max_rise: rising.first().map_or(0.0, |&u| rise(u)),
+        mean_before: mean(&|u| oop.before[u].unwrap_or(0.0)),
+        mean_after: mean(&|u| after[u].unwrap_or(0.0)),
+        worst: rising
+            .iter()
+            .take(20)
+            .map(|&u| Rise {
+                user_id: m.users.id[u].clone(),
+                service_id: sv.id[oop.service(u)].clone(),
+                before: oop.before[u].unwrap_or(0.0),
+                after: after[u].unwrap_or(0.0),
+            })
+            .collect(),
+    };
+    let positive = |s: usize| d.baseline[s] > 0.0;
+    Report {
+        out_of_pocket,
+        nhas_price: service_check(
+            input,
+            funding,
+            spec.constrains(Guarantee::NhasPrice),
+            |s| (!sv.habilitated[s] && positive(s)).then_some(d.baseline[s]),
+        ),
+        has_cover: service_check(
+            input,
+            funding,
+            spec.constrains(Guarantee::HasCover),
+            |s| (sv.habilitated[s] && d.cost[s] > 0.0).then_some(d.cost[s]),
+        ),
+        transition: service_check(
+            input,
+            funding,
+            spec.constrains(Guarantee::Transition),
+            |s| positive(s).then_some((1.0 - spec.transition_limit) * d.baseline[s]),
+        ),
+        transition_limit: spec.transition_limit,
+    }
+}
