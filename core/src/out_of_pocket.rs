@@ -173,9 +173,7 @@ impl OutOfPocket {
             })
             .collect();
         let reference_rate = (0..sv.len())
-            .map(|s| {
-                m.departements.tarif_reference[sv.departement[s] as usize].max(b.rules.floor)
-            })
+            .map(|s| m.departements.tarif_reference[sv.departement[s] as usize].max(b.rules.floor))
             .collect();
         Ok(OutOfPocket {
             mtp,

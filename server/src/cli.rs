@@ -445,6 +445,66 @@ fn print_calibration(job: &JobOutput) {
     for (label, value, unit) in rows {
         println!("  {label:<28} {value:>14} {unit}");
     }
+    print_guarantees(s);
+}
+
+/// The guarantees block of the terminal summary.
+fn print_guarantees(s: &serde_json::Value) {
+    let g = &s["guarantees"];
+    if g.is_null() {
+        return;
+    }
+    let mark = |v: &serde_json::Value| {
+        if v["constrained"].as_bool() == Some(true) {
+            "  (constraint)"
+        } else {
+            ""
+        }
+    };
+    let o = &g["out_of_pocket"];
+    println!(
+        "
+guarantees (participation: {}, transition limit {:.0} %)",
+        o["participation"].as_str().unwrap_or("?"),
+        100.0 * g["transition_limit"].as_f64().unwrap_or(0.0)
+    );
+    println!(
+        "  {:<28} {:>14} of {} users, largest rise {:.2} €/h{}",
+        "out-of-pocket rises",
+        o["rising"].to_string(),
+        o["users"],
+        o["max_rise"].as_f64().unwrap_or(0.0),
+        mark(o)
+    );
+    for (key, label) in [
+        ("has_cover", "HAS funded below cost"),
+        ("nhas_price", "NHAS funded below baseline"),
+        ("transition", "losing more than the limit"),
+    ] {
+        let c = &g[key];
+        println!(
+            "  {:<28} {:>14} of {} services (today {}){}",
+            label,
+            c["violations"].to_string(),
+            c["services"],
+            c["violations_before"],
+            mark(c)
+        );
+    }
+    let c = &s["constraints"];
+    if c["rows"].as_u64().unwrap_or(0) > 0 {
+        println!(
+            "  {:<28} {:>14} of {} constraint rows{}",
+            "binding at the solution",
+            c["binding"].to_string(),
+            c["rows"],
+            if c["polished"].as_bool() == Some(true) {
+                ""
+            } else {
+                " (interior point, not polished)"
+            }
+        );
+    }
 }
 
 fn print_baseline(s: &serde_json::Value) {

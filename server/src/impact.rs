@@ -136,13 +136,13 @@ pub fn services_impact(
             ("cost_total", cost),
             ("delta_total", fund - baseline),
             ("delta_pct", ratio(fund - baseline, baseline)),
-            (
-                "mean_delta_pct",
-                ratio(sum(&|s| w[s] * pct(s)), weight),
-            ),
+            ("mean_delta_pct", ratio(sum(&|s| w[s] * pct(s)), weight)),
             (
                 "min_delta_pct",
-                members.iter().map(|&s| pct(s)).fold(f64::INFINITY, f64::min),
+                members
+                    .iter()
+                    .map(|&s| pct(s))
+                    .fold(f64::INFINITY, f64::min),
             ),
             (
                 "max_delta_pct",
@@ -198,9 +198,7 @@ pub fn users(
 ) -> Result<RecordBatch, ServerError> {
     let us = &m.users;
     let n = us.len();
-    let change: Vec<Option<f64>> = (0..n)
-        .map(|u| Some(after[u]? - oop.before[u]?))
-        .collect();
+    let change: Vec<Option<f64>> = (0..n).map(|u| Some(after[u]? - oop.before[u]?)).collect();
     batch(vec![
         (
             "user_id",

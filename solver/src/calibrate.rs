@@ -627,10 +627,12 @@ pub fn calibrate(
         }
         Method::PointValues => {
             if !o.constraints.is_empty() {
-                return Err(CalibrationError::Spec(crate::error::SpecError::Inconsistent {
-                    key: "guarantees.constrain".into(),
-                    message: "guarantee constraints need calibration.method = \"kkt\"".into(),
-                }));
+                return Err(CalibrationError::Spec(
+                    crate::error::SpecError::Inconsistent {
+                        key: "guarantees.constrain".into(),
+                        message: "guarantee constraints need calibration.method = \"kkt\"".into(),
+                    },
+                ));
             }
             let input = FitInput {
                 design,

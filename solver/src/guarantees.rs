@@ -81,7 +81,11 @@ pub fn constraints(
         ineq.push(
             &row,
             d.offset[s] - b,
-            format!("{}[{}]: funding ≥ {what} {bound:.2} €", family.name(), sv.id[s]),
+            format!(
+                "{}[{}]: funding ≥ {what} {bound:.2} €",
+                family.name(),
+                sv.id[s]
+            ),
             family.name(),
             d.baseline[s],
         );
@@ -127,7 +131,13 @@ pub fn constraints(
     }
     for s in 0..d.n {
         if spec.constrains(Guarantee::NhasPrice) && !sv.habilitated[s] && d.baseline[s] > 0.0 {
-            lower(&mut ineq, s, d.baseline[s], Guarantee::NhasPrice, "baseline");
+            lower(
+                &mut ineq,
+                s,
+                d.baseline[s],
+                Guarantee::NhasPrice,
+                "baseline",
+            );
         }
         if spec.constrains(Guarantee::HasCover) && sv.habilitated[s] && d.cost[s] > 0.0 {
             lower(&mut ineq, s, d.cost[s], Guarantee::HasCover, "cost");
@@ -231,9 +241,7 @@ fn service_check(
     let concerned: Vec<usize> = (0..d.n).filter(|&s| required(s).is_some()).collect();
     let short = |s: usize, f: f64| required(s).map_or(0.0, |r| (r - f).max(0.0));
     // A violation beyond rounding: the shortfall exceeds 1e-9 of the requirement.
-    let violates = |s: usize, f: f64| {
-        required(s).is_some_and(|r| r - f > 1e-9 * r.abs().max(1.0))
-    };
+    let violates = |s: usize, f: f64| required(s).is_some_and(|r| r - f > 1e-9 * r.abs().max(1.0));
     let mut bad: Vec<usize> = concerned
         .iter()
         .copied()
@@ -303,10 +311,7 @@ pub fn report(
         } else {
             0.0
         },
-        falling: users
-            .iter()
-            .filter(|&&u| rise(u) < -RISE_TOLERANCE)
-            .count(),
+        falling: users.iter().filter(|&&u| rise(u) < -RISE_TOLERANCE).count(),
         max_rise: rising.first().map_or(0.0, |&u| rise(u)),
         mean_before: mean(&|u| oop.before[u].unwrap_or(0.0)),
         mean_after: mean(&|u| after[u].unwrap_or(0.0)),
@@ -324,18 +329,12 @@ pub fn report(
     let positive = |s: usize| d.baseline[s] > 0.0;
     Report {
         out_of_pocket,
-        nhas_price: service_check(
-            input,
-            funding,
-            spec.constrains(Guarantee::NhasPrice),
-            |s| (!sv.habilitated[s] && positive(s)).then_some(d.baseline[s]),
-        ),
-        has_cover: service_check(
-            input,
-            funding,
-            spec.constrains(Guarantee::HasCover),
-            |s| (sv.habilitated[s] && d.cost[s] > 0.0).then_some(d.cost[s]),
-        ),
+        nhas_price: service_check(input, funding, spec.constrains(Guarantee::NhasPrice), |s| {
+            (!sv.habilitated[s] && positive(s)).then_some(d.baseline[s])
+        }),
+        has_cover: service_check(input, funding, spec.constrains(Guarantee::HasCover), |s| {
+            (sv.habilitated[s] && d.cost[s] > 0.0).then_some(d.cost[s])
+        }),
         transition: service_check(
             input,
             funding,

@@ -72,7 +72,13 @@ impl Inequalities {
     /// `h − G θ` of row `i` (negative when violated).
     pub fn slack(&self, i: usize, theta: &[f64]) -> f64 {
         let k = theta.len();
-        self.h[i] - self.row(i, k).iter().zip(theta).map(|(a, b)| a * b).sum::<f64>()
+        self.h[i]
+            - self
+                .row(i, k)
+                .iter()
+                .zip(theta)
+                .map(|(a, b)| a * b)
+                .sum::<f64>()
     }
 
     /// Whether row `i` holds at `theta`, to `tol` relative to its terms.
@@ -125,9 +131,12 @@ pub fn solve_constrained(
     eq: &Equalities,
     ineq: &Inequalities,
 ) -> Result<Constrained, SolverError> {
-    if ineq.is_empty() {
+    // The equalities alone must identify every parameter, as without guarantees: the
+    // error names the parameters the data cannot determine.
+    let free = solve(m, eq)?;
+    if ineq.is_empty() || (0..ineq.len()).all(|i| ineq.holds(i, &free.theta, 0.0)) {
         return Ok(Constrained {
-            estimate: solve(m, eq)?,
+            estimate: free,
             active: Vec::new(),
             polished: true,
             iterations: 0,
@@ -157,6 +166,8 @@ pub fn solve_constrained(
         .filter(|&i| solver.solution.s[m_eq + i] <= solver.solution.z[m_eq + i])
         .collect();
     for _ in 0..POLISH_ROUNDS {
+        // Two guarantees on the same service binding together are one equality.
+        active = distinct_rows(ineq, &active, &ipm, k);
         let Ok(e) = solve(m, &with_rows(eq, ineq, &active, k)) else {
             break;
         };
@@ -208,6 +219,27 @@ pub fn solve_constrained(
     })
 }
 
+/// The rows of `rows` with distinct coefficients: of rows with the same `G` row (bit for
+/// bit), the one with the smallest slack at `theta` (the first on ties).
+fn distinct_rows(ineq: &Inequalities, rows: &[usize], theta: &[f64], k: usize) -> Vec<usize> {
+    let mut kept: Vec<usize> = Vec::with_capacity(rows.len());
+    for &i in rows {
+        let same = kept.iter().position(|&j| {
+            ineq.row(i, k)
+                .iter()
+                .zip(ineq.row(j, k))
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+        });
+        match same {
+            Some(p) if ineq.slack(i, theta) < ineq.slack(kept[p], theta) => kept[p] = i,
+            Some(_) => {}
+            None => kept.push(i),
+        }
+    }
+    kept.sort_unstable();
+    kept
+}
+
 /// `θ − A'(AA')⁻¹(Aθ − b)`: the nearest point satisfying the equalities.
 fn project(theta: &[f64], eq: &Equalities, k: usize) -> Result<Vec<f64>, SolverError> {
     use faer::prelude::*;
@@ -216,7 +248,9 @@ fn project(theta: &[f64], eq: &Equalities, k: usize) -> Result<Vec<f64>, SolverE
         return Ok(theta.to_vec());
     }
     let aat = Mat::from_fn(m, m, |i, j| {
-        (0..k).map(|c| eq.a[i * k + c] * eq.a[j * k + c]).sum::<f64>()
+        (0..k)
+            .map(|c| eq.a[i * k + c] * eq.a[j * k + c])
+            .sum::<f64>()
     });
     let r = Mat::from_fn(m, 1, |i, _| {
         (0..k).map(|c| eq.a[i * k + c] * theta[c]).sum::<f64>() - eq.b[i]
@@ -523,7 +557,11 @@ mod tests {
         let c = solve_constrained(&m, &Equalities::default(), &ineq).unwrap();
         assert!(c.polished);
         assert_eq!(c.active, vec![0]);
-        assert!((c.estimate.theta[0] - 2.5).abs() < 1e-12, "{:?}", c.estimate);
+        assert!(
+            (c.estimate.theta[0] - 2.5).abs() < 1e-12,
+            "{:?}",
+            c.estimate
+        );
         assert!((c.estimate.theta[1] - 1.0).abs() < 1e-12);
     }
 

@@ -266,9 +266,7 @@ pub fn median_fit(
     let status = solver.solution.status;
     if !matches!(status, SolverStatus::Solved | SolverStatus::AlmostSolved) {
         return Err(match status {
-            SolverStatus::PrimalInfeasible | SolverStatus::AlmostPrimalInfeasible
-                if p > 0 =>
-            {
+            SolverStatus::PrimalInfeasible | SolverStatus::AlmostPrimalInfeasible if p > 0 => {
                 crate::qp::least_violation(eq, ineq, k)?
             }
             SolverStatus::PrimalInfeasible | SolverStatus::AlmostPrimalInfeasible => {

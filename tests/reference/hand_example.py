@@ -36,22 +36,23 @@ def participation(plan, resources, mtp, couple=False):
     return F("0.9") * x * (a1 + a2 * (F("0.4") + F("0.6") * x) + a3 * (F("0.2") + F("0.8") * x))
 
 
-print("# APA participation: (year, resources, couple, plan) -> P")
-for year in (2024, 2025, 2026):
-    for r in ("800", "1500", "2600", "5000"):
-        for plan in ("300", "500", "1200"):
-            print(f"({year}, {r}.0, false, {plan}.0, {float(participation(plan, r, MTP[year])):.12}),")
-print(f"(2026, 3000.0, true, 900.0, {float(participation('900', '3000', MTP[2026], True)):.12}),")
+if __name__ == "__main__":
+    print("# APA participation: (year, resources, couple, plan) -> P")
+    for year in (2024, 2025, 2026):
+        for r in ("800", "1500", "2600", "5000"):
+            for plan in ("300", "500", "1200"):
+                print(f"({year}, {r}.0, false, {plan}.0, {float(participation(plan, r, MTP[year])):.12}),")
+    print(f"(2026, 3000.0, true, 900.0, {float(participation('900', '3000', MTP[2026], True)):.12}),")
 
-print("# hand example, 2026")
-m = MTP[2026]
-p1 = participation("1000", "1500", m)
-p4 = participation("900", "2600", m)
-t1, t4 = p1 / 1000, p4 / 900
-print("U1 participation_month", float(p1), "oop", float(t1 * F("27.50")))
-print("U4 participation_month", float(p4), "oop", float(t4 * 25 + 4))
-part1 = 10000 * F("27.50") * t1
-part3 = 6000 * 25 * t4
-print("S1 user_participation", float(part1), "public_cost", float(348750 - part1))
-print("S3 user_participation", float(part3), "public_cost", float(176000 - part3))
-print("national participation", float(2 * part1 + F("1.5") * part3))
+    print("# hand example, 2026")
+    m = MTP[2026]
+    p1 = participation("1000", "1500", m)
+    p4 = participation("900", "2600", m)
+    t1, t4 = p1 / 1000, p4 / 900
+    print("U1 participation_month", float(p1), "oop", float(t1 * F("27.50")))
+    print("U4 participation_month", float(p4), "oop", float(t4 * 25 + 4))
+    part1 = 10000 * F("27.50") * t1
+    part3 = 6000 * 25 * t4
+    print("S1 user_participation", float(part1), "public_cost", float(348750 - part1))
+    print("S3 user_participation", float(part3), "public_cost", float(176000 - part3))
+    print("national participation", float(2 * part1 + F("1.5") * part3))

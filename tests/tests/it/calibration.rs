@@ -3,8 +3,8 @@
 //! compared at 1e-8 relative.
 
 use dotation_solver::SolverError;
-use dotation_solver::wls::{CovarianceKind, Equalities, Moments, covariance, residuals, solve};
 use dotation_solver::qp::Inequalities;
+use dotation_solver::wls::{CovarianceKind, Equalities, Moments, covariance, residuals, solve};
 use serde_json::Value;
 
 fn load(name: &str) -> Value {
@@ -216,7 +216,16 @@ fn huber_iterated_to_its_fixed_point() {
         t: inputs["t"].as_f64().expect("t"),
         ..HuberConfig::default()
     };
-    let fit = huber(&x, &y, &w, k, &Equalities::default(), &Inequalities::default(), &config).expect("identified");
+    let fit = huber(
+        &x,
+        &y,
+        &w,
+        k,
+        &Equalities::default(),
+        &Inequalities::default(),
+        &config,
+    )
+    .expect("identified");
     assert!(fit.converged);
     let e = &v["expected"]["fixed_point"];
     check("params", &fit.estimate.theta, &floats(&e["params"]), 1e-8);
@@ -244,7 +253,15 @@ fn median_regression_reaches_the_exact_vertex() {
     let y = floats(&inputs["y"]);
     let ones = vec![1.0; y.len()];
     let e = &v["expected"];
-    let fit = median_fit(&x, &y, &ones, k, &Equalities::default(), &Inequalities::default()).expect("solves");
+    let fit = median_fit(
+        &x,
+        &y,
+        &ones,
+        k,
+        &Equalities::default(),
+        &Inequalities::default(),
+    )
+    .expect("solves");
     assert!(fit.vertex, "the exact vertex should be found");
     check("params", &fit.theta, &floats(&e["params"]), 1e-8);
     check(
@@ -254,7 +271,15 @@ fn median_regression_reaches_the_exact_vertex() {
         1e-8,
     );
     let w = floats(&inputs["w"]);
-    let fit = median_fit(&x, &y, &w, k, &Equalities::default(), &Inequalities::default()).expect("solves");
+    let fit = median_fit(
+        &x,
+        &y,
+        &w,
+        k,
+        &Equalities::default(),
+        &Inequalities::default(),
+    )
+    .expect("solves");
     check(
         "weighted params",
         &fit.theta,

@@ -20,15 +20,15 @@ use dotation_solver::formula::{Design, DesignInput, build, regression_weights};
 use dotation_solver::spec::JobSpec;
 use dotation_solver::{CalibrationError, SolverError, SpecError};
 
-struct Survey {
-    data: LoadedData,
-    micro: Microdata,
-    drivers: Drivers,
-    baseline: Baseline,
+pub(crate) struct Survey {
+    pub(crate) data: LoadedData,
+    pub(crate) micro: Microdata,
+    pub(crate) drivers: Drivers,
+    pub(crate) baseline: Baseline,
     truth: Truth,
 }
 
-fn survey() -> &'static Survey {
+pub(crate) fn survey() -> &'static Survey {
     static SURVEY: OnceLock<Survey> = OnceLock::new();
     SURVEY.get_or_init(|| {
         let config = SurveyConfig::default();
@@ -322,12 +322,12 @@ fn not_identified_and_impossible_are_typed() {
     ));
 }
 
-fn job(text: &str) -> JobOutput {
+pub(crate) fn job(text: &str) -> JobOutput {
     let spec = JobSpec::parse(text).expect("a valid spec");
     run_spec(&spec, &survey().data, &JobContext::detached()).expect("the job runs")
 }
 
-fn table<'a>(out: &'a JobOutput, name: &str) -> &'a RecordBatch {
+pub(crate) fn table<'a>(out: &'a JobOutput, name: &str) -> &'a RecordBatch {
     &out.tables
         .iter()
         .find(|(n, _)| n == name)

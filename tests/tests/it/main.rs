@@ -9,6 +9,7 @@ mod calibration;
 mod cli;
 mod flight;
 mod formulas;
+mod guarantees;
 mod legal;
 mod rules;
 mod survey;
