@@ -40,7 +40,8 @@ def main() -> int:
         print(f"  {ds['name']}: {ds['tables']}")
 
     # Cell 3: submit a calibration: a forfait per user-month by allowance x GIR band x
-    # entourage, national budget neutrality (the job spec is docs/spec.md's TOML).
+    # entourage, national budget neutrality, and no user's out-of-pocket may rise (the job
+    # spec is docs/spec.md's TOML; the guarantees are docs/guarantees.md).
     spec = f"""kind = "calibrate"
 data = "{args.dataset}"
 
@@ -50,6 +51,10 @@ groups = ["allowance", "gir_band", "entourage"]
 
 [neutrality]
 scope = "national"
+
+[guarantees]
+participation = "unchanged"
+constrain = ["out_of_pocket"]
 """
     if args.floor is not None:
         spec += f"\n[baseline]\nfloor = {args.floor}\n"
@@ -77,7 +82,23 @@ scope = "national"
     print(f"\ndépartements ({len(departements)} rows), by baseline:")
     print(departements.sort_values("baseline_total", ascending=False).head(10).to_string(index=False))
 
-    # Cell 6: the same spec again is served from the stored result.
+    # Cell 6: who gains and who loses, and what users pay.
+    impact = tables["impact"].to_pandas()
+    users = tables["users"].to_pandas()
+    oop = tables["out_of_pocket"].to_pandas()
+    columns = ["group", "services", "delta_pct", "winners_5pct", "losers_5pct", "coverage_before", "coverage_after"]
+    for dimension in ["regime", "status", "size_decile"]:
+        print(f"\nimpact by {dimension}:")
+        print(impact[impact["dimension"] == dimension][columns].to_string(index=False))
+    print("\nout-of-pocket by GIR (EUR/h):")
+    print(oop[oop["dimension"] == "gir"][["group", "users", "oop_before", "oop_after", "rising"]].to_string(index=False))
+    guarantees = summary["guarantees"]
+    print(
+        f"\nHAS services below cost: {guarantees['has_cover']['violations']} of {guarantees['has_cover']['services']}; "
+        f"users paying more per hour: {guarantees['out_of_pocket']['rising']}"
+    )
+
+    # Cell 7: the same spec again is served from the stored result.
     again = d.status(d.submit(spec))
     print(f"\nresubmitted: {again['state']} at once (result {again['result_key'][:12]}…)")
 
@@ -87,6 +108,11 @@ scope = "national"
     assert abs(funding - baseline) <= 1e-9 * abs(baseline), (funding, baseline)
     assert summary["neutrality_residual"] <= 1e-9
     assert again["state"] == "done"
+    assert not users["rises"].fillna(False).any(), users[users["rises"].fillna(False)].head()
+    assert guarantees["out_of_pocket"]["rising"] == 0
+    for dimension in ["size_decile", "status", "regime", "zone", "departement"]:
+        group = impact[impact["dimension"] == dimension]
+        assert int(group["services"].sum()) == len(services), dimension
     print("\nOK: the notebook session ran end to end")
     return 0
 

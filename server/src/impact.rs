@@ -30,7 +30,7 @@ use crate::results::batch;
 /// The groups of one dimension: `(dimension, group)` of every member.
 type Keys = Vec<(&'static str, String)>;
 
-/// Weighted deciles of `size`: `D1` … `D10`, the cumulative weight (in size order, ties by
+/// Weighted deciles of `size`: `D01` … `D10`, the cumulative weight (in size order, ties by
 /// index) deciding the decile.
 fn deciles(size: &[f64], w: &[f64]) -> Vec<String> {
     let n = size.len();
@@ -47,7 +47,7 @@ fn deciles(size: &[f64], w: &[f64]) -> Vec<String> {
         } else {
             0
         };
-        out[s] = format!("D{}", d + 1);
+        out[s] = format!("D{:02}", d + 1);
     }
     out
 }
