@@ -27,8 +27,74 @@ use dotation_solver::neutrality::compensated_sum;
 use crate::error::ServerError;
 use crate::results::batch;
 
-/// The groups of one dimension: `(dimension, group)` of every member.
-type Keys = Vec<(&'static str, String)>;
+/// A statistic of a group's members.
+type Stat<'a> = &'a dyn Fn(&[usize]) -> f64;
+
+/// Members of groups along several dimensions: `(dimension index, group) → members`,
+/// iterated in dimension order, then group order.
+struct Groups {
+    dims: &'static [&'static str],
+    members: BTreeMap<(usize, String), Vec<usize>>,
+}
+
+impl Groups {
+    /// Groups `0..n` by `keys(i)`, one key per dimension (`None`: left out).
+    fn new(
+        dims: &'static [&'static str],
+        n: usize,
+        keys: impl Fn(usize) -> Option<Vec<String>>,
+    ) -> Groups {
+        let mut members: BTreeMap<(usize, String), Vec<usize>> = BTreeMap::new();
+        for i in 0..n {
+            for (dim, g) in keys(i).into_iter().flatten().enumerate() {
+                members.entry((dim, g)).or_default().push(i);
+            }
+        }
+        Groups { dims, members }
+    }
+
+    /// The table: `dimension`, `group`, `count_name` (members), then one column per
+    /// statistic of the members (`u64` for the names in `counts`).
+    fn table(
+        &self,
+        count_name: &str,
+        stats: &[(&str, Stat<'_>)],
+        counts: &[&str],
+    ) -> Result<RecordBatch, ServerError> {
+        let rows = self.members.len();
+        let mut dim_col = Vec::with_capacity(rows);
+        let mut group_col = Vec::with_capacity(rows);
+        let mut count = Vec::with_capacity(rows);
+        let mut values: Vec<Vec<f64>> = vec![Vec::with_capacity(rows); stats.len()];
+        for ((dim, group), members) in &self.members {
+            dim_col.push(self.dims[*dim]);
+            group_col.push(group.as_str());
+            count.push(members.len() as u64);
+            for (v, (_, f)) in values.iter_mut().zip(stats) {
+                v.push(f(members));
+            }
+        }
+        let mut columns: Vec<(&str, ArrayRef)> = vec![
+            ("dimension", Arc::new(StringArray::from(dim_col))),
+            ("group", Arc::new(StringArray::from(group_col))),
+            (count_name, Arc::new(UInt64Array::from(count))),
+        ];
+        for ((name, _), v) in stats.iter().zip(values) {
+            let array: ArrayRef = if counts.contains(name) {
+                Arc::new(UInt64Array::from_iter_values(v.iter().map(|&x| x as u64)))
+            } else {
+                Arc::new(Float64Array::from(v))
+            };
+            columns.push((name, array));
+        }
+        batch(columns)
+    }
+}
+
+/// `a / b`, NaN when `b` is 0.
+fn ratio(a: f64, b: f64) -> f64 {
+    if b != 0.0 { a / b } else { f64::NAN }
+}
 
 /// Weighted deciles of `size`: `D01` … `D10`, the cumulative weight (in size order, ties by
 /// index) deciding the decile.
@@ -86,26 +152,19 @@ pub fn services_impact(
     let hours: Vec<f64> = (0..n).map(|s| sv.hours_funded(s)).collect();
     let decile = deciles(&hours, w);
     let zone = service_zones(m);
-    let keys_of = |s: usize| -> Keys {
-        vec![
-            ("size_decile", decile[s].clone()),
-            ("status", sv.status[s].code().to_string()),
-            ("regime", regime(sv.habilitated[s]).to_string()),
-            ("zone", zone[s].clone()),
-            (
-                "departement",
+    let groups = Groups::new(
+        &["size_decile", "status", "regime", "zone", "departement"],
+        n,
+        |s| {
+            Some(vec![
+                decile[s].clone(),
+                sv.status[s].code().to_string(),
+                regime(sv.habilitated[s]).to_string(),
+                zone[s].clone(),
                 m.departements.code[sv.departement[s] as usize].clone(),
-            ),
-        ]
-    };
-    // Members of every group, in dimension order then group order.
-    let mut groups: BTreeMap<(usize, String), Vec<usize>> = BTreeMap::new();
-    for s in 0..n {
-        for (dim, (_, g)) in keys_of(s).into_iter().enumerate() {
-            groups.entry((dim, g)).or_default().push(s);
-        }
-    }
-    let dims = ["size_decile", "status", "regime", "zone", "departement"];
+            ])
+        },
+    );
     let pct = |s: usize| {
         if design.baseline[s] != 0.0 {
             (funding[s] - design.baseline[s]) / design.baseline[s]
@@ -113,81 +172,39 @@ pub fn services_impact(
             0.0
         }
     };
-    let mut cols: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-    let (mut dim_col, mut group_col, mut count) = (Vec::new(), Vec::new(), Vec::new());
-    for ((dim, group), members) in &groups {
-        let sum = |f: &dyn Fn(usize) -> f64| compensated_sum(members.len(), |i| f(members[i]));
-        let weight = sum(&|s| w[s]);
-        let baseline = sum(&|s| w[s] * design.baseline[s]);
-        let fund = sum(&|s| w[s] * funding[s]);
-        let cost = sum(&|s| w[s] * design.cost[s]);
-        let share = |pred: &dyn Fn(usize) -> bool| {
-            if weight > 0.0 {
-                sum(&|s| if pred(s) { w[s] } else { 0.0 }) / weight
-            } else {
-                0.0
-            }
-        };
-        let ratio = |a: f64, b: f64| if b != 0.0 { a / b } else { f64::NAN };
-        let values = [
-            ("weight", weight),
-            ("baseline_total", baseline),
-            ("funding_total", fund),
-            ("cost_total", cost),
-            ("delta_total", fund - baseline),
-            ("delta_pct", ratio(fund - baseline, baseline)),
-            ("mean_delta_pct", ratio(sum(&|s| w[s] * pct(s)), weight)),
-            (
-                "min_delta_pct",
-                members
-                    .iter()
-                    .map(|&s| pct(s))
-                    .fold(f64::INFINITY, f64::min),
-            ),
-            (
-                "max_delta_pct",
-                members
-                    .iter()
-                    .map(|&s| pct(s))
-                    .fold(f64::NEG_INFINITY, f64::max),
-            ),
-            ("winners_5pct", share(&|s| pct(s) > 0.05)),
-            ("losers_5pct", share(&|s| pct(s) < -0.05)),
-            ("coverage_before", ratio(baseline, cost)),
-            ("coverage_after", ratio(fund, cost)),
-        ];
-        for (name, v) in values {
-            cols.entry(name).or_default().push(v);
-        }
-        dim_col.push(dims[*dim]);
-        group_col.push(group.clone());
-        count.push(members.len() as u64);
-    }
-    let order = [
-        "weight",
-        "baseline_total",
-        "funding_total",
-        "cost_total",
-        "delta_total",
-        "delta_pct",
-        "mean_delta_pct",
-        "min_delta_pct",
-        "max_delta_pct",
-        "winners_5pct",
-        "losers_5pct",
-        "coverage_before",
-        "coverage_after",
-    ];
-    let mut columns: Vec<(&str, ArrayRef)> = vec![
-        ("dimension", Arc::new(StringArray::from(dim_col))),
-        ("group", Arc::new(StringArray::from(group_col))),
-        ("services", Arc::new(UInt64Array::from(count))),
-    ];
-    for name in order {
-        let v = cols.remove(name).unwrap_or_default();
-        columns.push((name, Arc::new(Float64Array::from(v))));
-    }
-    batch(columns)
+    let sum = |g: &[usize], f: &dyn Fn(usize) -> f64| compensated_sum(g.len(), |i| f(g[i]));
+    let weight = |g: &[usize]| sum(g, &|s| w[s]);
+    let baseline = |g: &[usize]| sum(g, &|s| w[s] * design.baseline[s]);
+    let fund = |g: &[usize]| sum(g, &|s| w[s] * funding[s]);
+    let cost = |g: &[usize]| sum(g, &|s| w[s] * design.cost[s]);
+    let share = |g: &[usize], pred: &dyn Fn(usize) -> bool| {
+        ratio(sum(g, &|s| if pred(s) { w[s] } else { 0.0 }), weight(g))
+    };
+    groups.table(
+        "services",
+        &[
+            ("weight", &weight),
+            ("baseline_total", &baseline),
+            ("funding_total", &fund),
+            ("cost_total", &cost),
+            ("delta_total", &|g| fund(g) - baseline(g)),
+            ("delta_pct", &|g| ratio(fund(g) - baseline(g), baseline(g))),
+            ("mean_delta_pct", &|g| {
+                ratio(sum(g, &|s| w[s] * pct(s)), weight(g))
+            }),
+            ("min_delta_pct", &|g| {
+                g.iter().map(|&s| pct(s)).fold(f64::INFINITY, f64::min)
+            }),
+            ("max_delta_pct", &|g| {
+                g.iter().map(|&s| pct(s)).fold(f64::NEG_INFINITY, f64::max)
+            }),
+            ("winners_5pct", &|g| share(g, &|s| pct(s) > 0.05)),
+            ("losers_5pct", &|g| share(g, &|s| pct(s) < -0.05)),
+            ("coverage_before", &|g| ratio(baseline(g), cost(g))),
+            ("coverage_after", &|g| ratio(fund(g), cost(g))),
+        ],
+        &[],
+    )
 }
 
 /// The `users` table of a calibration: out-of-pocket before and after, €/h.
@@ -260,87 +277,47 @@ pub fn out_of_pocket(
 ) -> Result<RecordBatch, ServerError> {
     let us = &m.users;
     let sv = &m.services;
-    let mut groups: BTreeMap<(usize, String), Vec<usize>> = BTreeMap::new();
-    for u in 0..us.len() {
-        if oop.before[u].is_none() || after[u].is_none() {
-            continue;
-        }
-        let s = oop.service(u);
+    let groups = Groups::new(&["gir", "resource_band", "regime"], us.len(), |u| {
+        oop.before[u]?;
+        after[u]?;
         let gir = if us.gir[u] > 0 {
             format!("GIR{}", us.gir[u])
         } else {
             "unknown".to_string()
         };
-        for (dim, g) in [
+        Some(vec![
             gir,
             oop.resource_band(u).name().to_string(),
-            regime(sv.habilitated[s]).to_string(),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            groups.entry((dim, g)).or_default().push(u);
-        }
-    }
-    let dims = ["gir", "resource_band", "regime"];
+            regime(sv.habilitated[oop.service(u)]).to_string(),
+        ])
+    });
     let before = |u: usize| oop.before[u].unwrap_or(0.0);
     let aft = |u: usize| after[u].unwrap_or(0.0);
+    let change = |u: usize| aft(u) - before(u);
+    let rises = |u: usize| change(u) > RISE_TOLERANCE;
     let wu = |u: usize| sv.design_weight[oop.service(u)];
-    let (mut dim_col, mut group_col, mut count) = (Vec::new(), Vec::new(), Vec::new());
-    let mut cols: Vec<Vec<f64>> = vec![Vec::new(); 7];
-    for ((dim, group), members) in &groups {
-        let sum = |f: &dyn Fn(usize) -> f64| compensated_sum(members.len(), |i| f(members[i]));
-        let weight = sum(&|u| wu(u));
-        let mean = |f: &dyn Fn(usize) -> f64| {
-            if weight > 0.0 {
-                sum(&|u| wu(u) * f(u)) / weight
-            } else {
-                f64::NAN
-            }
-        };
-        let rises = |u: usize| aft(u) - before(u) > RISE_TOLERANCE;
-        let values = [
-            weight,
-            mean(&before),
-            mean(&aft),
-            mean(&|u| aft(u) - before(u)),
-            members.iter().filter(|&&u| rises(u)).count() as f64,
-            mean(&|u| if rises(u) { 1.0 } else { 0.0 }),
-            members
-                .iter()
-                .map(|&u| aft(u) - before(u))
-                .fold(f64::NEG_INFINITY, f64::max),
-        ];
-        for (c, v) in cols.iter_mut().zip(values) {
-            c.push(v);
-        }
-        dim_col.push(dims[*dim]);
-        group_col.push(group.clone());
-        count.push(members.len() as u64);
-    }
-    let names = [
-        "weight",
-        "oop_before",
-        "oop_after",
-        "oop_change",
-        "rising",
-        "rising_share",
-        "max_change",
-    ];
-    let mut columns: Vec<(&str, ArrayRef)> = vec![
-        ("dimension", Arc::new(StringArray::from(dim_col))),
-        ("group", Arc::new(StringArray::from(group_col))),
-        ("users", Arc::new(UInt64Array::from(count))),
-    ];
-    for (name, v) in names.into_iter().zip(cols) {
-        if name == "rising" {
-            columns.push((
-                name,
-                Arc::new(UInt64Array::from_iter_values(v.iter().map(|&x| x as u64))),
-            ));
-        } else {
-            columns.push((name, Arc::new(Float64Array::from(v))));
-        }
-    }
-    batch(columns)
+    let sum = |g: &[usize], f: &dyn Fn(usize) -> f64| compensated_sum(g.len(), |i| f(g[i]));
+    let weight = |g: &[usize]| sum(g, &wu);
+    let mean = |g: &[usize], f: &dyn Fn(usize) -> f64| ratio(sum(g, &|u| wu(u) * f(u)), weight(g));
+    groups.table(
+        "users",
+        &[
+            ("weight", &weight),
+            ("oop_before", &|g| mean(g, &before)),
+            ("oop_after", &|g| mean(g, &aft)),
+            ("oop_change", &|g| mean(g, &change)),
+            ("rising", &|g| {
+                g.iter().filter(|&&u| rises(u)).count() as f64
+            }),
+            ("rising_share", &|g| {
+                mean(g, &|u| if rises(u) { 1.0 } else { 0.0 })
+            }),
+            ("max_change", &|g| {
+                g.iter()
+                    .map(|&u| change(u))
+                    .fold(f64::NEG_INFINITY, f64::max)
+            }),
+        ],
+        &["rising"],
+    )
 }
