@@ -1,17 +1,22 @@
 //! One calibration at survey scale (the embedded synthetic survey: 437 services, 132k
 //! users) and at national scale (6,300 services, 800,000 users): building the formula's
 //! design from the users (the one pass over the microdata) and the fit under national
-//! neutrality with clustered standard errors. Inputs are validated and aggregated once,
-//! outside the timed loops.
+//! neutrality with clustered standard errors; then the guarantees (every user's
+//! out-of-pocket, a 50 % transition limit) as bounds, and the fit under them (a quadratic
+//! program). Inputs are validated and aggregated once, outside the timed loops.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use dotation_benches::{BENCH_SPEC, NATIONAL_CALIBRATION, dataset, design, fit, prepare};
+use dotation_benches::{
+    BENCH_SPEC, GUARANTEES, NATIONAL_CALIBRATION, dataset, design, fit, fit_constrained,
+    guarantee_constraints, prepare,
+};
 use dotation_solver::spec::JobSpec;
 
 fn calibrate(c: &mut Criterion) {
     let mut group = c.benchmark_group("calibrate");
     group.sample_size(20);
     let spec = JobSpec::parse(BENCH_SPEC).expect("a valid spec");
+    let guaranteed = JobSpec::parse(&format!("{BENCH_SPEC}{GUARANTEES}")).expect("a valid spec");
     let survey = dotation_server::data::embedded(&dotation_datasets::SurveyConfig::default())
         .expect("generates");
     for (name, raw) in [
@@ -28,6 +33,15 @@ fn calibrate(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("fit", name), &p, |b, p| {
             b.iter(|| fit(p, &spec, &d))
         });
+        group.bench_with_input(BenchmarkId::new("guarantee bounds", name), &p, |b, p| {
+            b.iter(|| guarantee_constraints(p, &guaranteed, &d))
+        });
+        let (_, ineq) = guarantee_constraints(&p, &guaranteed, &d);
+        group.bench_with_input(
+            BenchmarkId::new("fit under guarantees", name),
+            &p,
+            |b, p| b.iter(|| fit_constrained(p, &guaranteed, &d, &ineq)),
+        );
     }
     group.finish();
 }

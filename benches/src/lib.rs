@@ -254,6 +254,11 @@ pub const NATIONAL_CALIBRATION: Size = Size {
 pub const BENCH_SPEC: &str =
     "[formula]\nfunded = [\"APA\"]\ngroups = [\"gir\", \"entourage_level\", \"rurality\"]\n";
 
+/// The guarantees timed by the constrained benches: no user's out-of-pocket rises and no
+/// service loses more than half its baseline, as constraints of the fit.
+pub const GUARANTEES: &str =
+    "[guarantees]\nconstrain = [\"out_of_pocket\", \"transition\"]\ntransition_limit = 0.5\n";
+
 /// Validated microdata with its drivers and baseline: what every calibration starts from.
 #[derive(Debug)]
 pub struct Prepared {
@@ -302,17 +307,51 @@ pub fn fit(
     spec: &dotation_solver::spec::JobSpec,
     design: &dotation_solver::formula::Design,
 ) -> dotation_solver::calibrate::Calibration {
+    fit_constrained(p, spec, design, &Default::default())
+}
+
+/// The guarantees of a spec as lower bounds on services' funding and as inequalities of a
+/// design's parameters (the users' out-of-pocket terms gathered first).
+pub fn guarantee_constraints(
+    p: &Prepared,
+    spec: &dotation_solver::spec::JobSpec,
+    design: &dotation_solver::formula::Design,
+) -> (
+    Vec<dotation_solver::guarantees::FundingBound>,
+    dotation_solver::qp::Inequalities,
+) {
+    let oop = dotation_core::out_of_pocket::OutOfPocket::new(&p.micro, &p.drivers, &p.baseline)
+        .expect("a known year");
+    let input = dotation_solver::guarantees::GuaranteeInput {
+        micro: &p.micro,
+        design,
+        oop: &oop,
+    };
+    let bounds = dotation_solver::guarantees::bounds(&input, &spec.guarantees).expect("guarantees");
+    let ineq = dotation_solver::guarantees::inequalities(&input, &bounds);
+    (bounds, ineq)
+}
+
+/// Calibrates a design under given guarantee constraints.
+pub fn fit_constrained(
+    p: &Prepared,
+    spec: &dotation_solver::spec::JobSpec,
+    design: &dotation_solver::formula::Design,
+    constraints: &dotation_solver::qp::Inequalities,
+) -> dotation_solver::calibrate::Calibration {
     let geo = dotation_solver::calibrate::Geography {
         weights: &p.micro.services.design_weight,
         regression_weights: &p.micro.services.design_weight,
         departement: &p.micro.services.departement,
         codes: &p.micro.departements.code,
     };
-    dotation_solver::calibrate::calibrate(
-        design,
-        &geo,
-        &dotation_server::jobs::calibration_options(spec),
-        &|| false,
-    )
-    .expect("calibrates")
+    let mut options = dotation_server::jobs::calibration_options(spec);
+    options.constraints = constraints.clone();
+    dotation_solver::calibrate::calibrate(design, &geo, &options, &|| false).expect("calibrates")
+}
+
+/// Median of timings (the upper middle for an even count).
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }

@@ -55,6 +55,13 @@ pub enum Participation {
 }
 
 impl Participation {
+    /// Every option, in the order of seed 001 §7.
+    pub const ALL: [Participation; 3] = [
+        Participation::Unchanged,
+        Participation::AcceptedPlan,
+        Participation::ResourcesOnly,
+    ];
+
     /// The name used in specs and results.
     pub fn name(self) -> &'static str {
         match self {

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray, UInt64Array};
-use dotation_core::out_of_pocket::OutOfPocket;
+use dotation_core::out_of_pocket::{OutOfPocket, Participation};
 use dotation_core::tables::{Code, Microdata};
 use dotation_solver::formula::Design;
 use dotation_solver::guarantees::RISE_TOLERANCE;
@@ -207,16 +207,20 @@ pub fn services_impact(
     )
 }
 
-/// The `users` table of a calibration: out-of-pocket before and after, €/h.
+/// The `users` table of a calibration: out-of-pocket before and after, €/h, under the
+/// spec's participation option (`oop_after`) and under each option.
 pub fn users(
     m: &Microdata,
     oop: &OutOfPocket,
-    after: &[Option<f64>],
+    participation: Participation,
+    baseline: &[f64],
+    funding: &[f64],
 ) -> Result<RecordBatch, ServerError> {
     let us = &m.users;
     let n = us.len();
+    let after = oop.after(participation, funding, baseline);
     let change: Vec<Option<f64>> = (0..n).map(|u| Some(after[u]? - oop.before[u]?)).collect();
-    batch(vec![
+    let mut columns: Vec<(&str, ArrayRef)> = vec![
         (
             "user_id",
             Arc::new(StringArray::from_iter_values(us.id.iter())),
@@ -255,7 +259,7 @@ pub fn users(
             "oop_before",
             Arc::new(Float64Array::from(oop.before.clone())),
         ),
-        ("oop_after", Arc::new(Float64Array::from(after.to_vec()))),
+        ("oop_after", Arc::new(Float64Array::from(after))),
         ("oop_change", Arc::new(Float64Array::from(change.clone()))),
         (
             "rises",
@@ -266,7 +270,19 @@ pub fn users(
                     .collect::<Vec<_>>(),
             )),
         ),
-    ])
+    ];
+    const BY_OPTION: [&str; 3] = [
+        "oop_after_unchanged",
+        "oop_after_accepted_plan",
+        "oop_after_resources_only",
+    ];
+    for (name, option) in BY_OPTION.into_iter().zip(Participation::ALL) {
+        columns.push((
+            name,
+            Arc::new(Float64Array::from(oop.after(option, funding, baseline))),
+        ));
+    }
+    batch(columns)
 }
 
 /// The `out_of_pocket` table of a calibration: users by GIR, resource band and regime.

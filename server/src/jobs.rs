@@ -256,9 +256,7 @@ fn calibrate_output(
         }
     })?;
     ctx.step(0.9)?;
-    let participation = spec.guarantees.participation;
-    let after = oop.after(participation, &cal.funding, &design.baseline);
-    let report = guarantees::report(&gi, &spec.guarantees, &cal.funding, &after);
+    let report = guarantees::report(&gi, &spec.guarantees, &cal.funding);
     ctx.step(0.95)?;
     let mut tables = vec![
         ("parameters".into(), results::parameters(&cal)?),
@@ -275,7 +273,12 @@ fn calibrate_output(
         "impact".into(),
         impact::services_impact(m, &design, &cal.funding)?,
     ));
-    tables.push(("users".into(), impact::users(m, &oop, &after)?));
+    let participation = spec.guarantees.participation;
+    tables.push((
+        "users".into(),
+        impact::users(m, &oop, participation, &design.baseline, &cal.funding)?,
+    ));
+    let after = oop.after(participation, &cal.funding, &design.baseline);
     tables.push((
         "out_of_pocket".into(),
         impact::out_of_pocket(m, &oop, &after)?,

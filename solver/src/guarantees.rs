@@ -63,35 +63,32 @@ fn service_value_bounds(
     (lowest, never)
 }
 
-/// The guarantees asked as constraints, as inequalities `G θ ≤ h` over the design's
-/// parameters. Fails when the participation option alone raises some user's out-of-pocket
-/// whatever the funding (no parameter can then satisfy `out_of_pocket`).
-pub fn constraints(
+/// A lower bound on one service's funding required by a guarantee: `F_s ≥ min`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FundingBound {
+    /// The service (index).
+    pub service: usize,
+    /// The guarantee.
+    pub guarantee: Guarantee,
+    /// The funding it requires, €/year.
+    pub min: f64,
+    /// What the bound is, in words (`cost`, `baseline`…).
+    pub what: &'static str,
+}
+
+/// The guarantees asked as constraints, as lower bounds on services' funding, in
+/// guarantee order then service order. Fails when the participation option alone raises
+/// some user's out-of-pocket whatever the funding (no parameter can then satisfy
+/// `out_of_pocket`).
+pub fn bounds(
     input: &GuaranteeInput<'_>,
     spec: &GuaranteesSpec,
-) -> Result<Inequalities, SpecError> {
+) -> Result<Vec<FundingBound>, SpecError> {
     let d = input.design;
     let sv = &input.micro.services;
-    let k = d.k;
-    let mut ineq = Inequalities::default();
-    let lower = |ineq: &mut Inequalities, s: usize, bound: f64, family: Guarantee, what: &str| {
-        // F_s ≥ bound  ⇔  −x_s θ ≤ a_s − bound.
-        let b = bound * (1.0 + MARGIN.copysign(bound));
-        let row: Vec<f64> = d.row(s).iter().map(|v| -v).collect();
-        ineq.push(
-            &row,
-            d.offset[s] - b,
-            format!(
-                "{}[{}]: funding ≥ {what} {bound:.2} €",
-                family.name(),
-                sv.id[s]
-            ),
-            family.name(),
-            d.baseline[s],
-        );
-    };
+    let mut out = Vec::new();
     if spec.constrains(Guarantee::OutOfPocket) {
-        let (bounds, never) = service_value_bounds(input, spec.participation);
+        let (lowest, never) = service_value_bounds(input, spec.participation);
         if !never.is_empty() {
             let us = &input.micro.users;
             let examples: Vec<String> = never
@@ -116,44 +113,79 @@ pub fn constraints(
                 ),
             });
         }
-        for (s, &lo) in bounds.iter().enumerate() {
+        for (s, &lo) in lowest.iter().enumerate() {
             let f0 = d.baseline[s];
             if f0 > 0.0 && lo > 0.0 {
-                lower(
-                    &mut ineq,
-                    s,
-                    f0 * (lo / input.oop.rate(s)),
-                    Guarantee::OutOfPocket,
-                    "what keeps its users' out-of-pocket",
-                );
+                out.push(FundingBound {
+                    service: s,
+                    guarantee: Guarantee::OutOfPocket,
+                    min: f0 * (lo / input.oop.rate(s)),
+                    what: "what keeps its users' out-of-pocket",
+                });
             }
         }
     }
-    for s in 0..d.n {
-        if spec.constrains(Guarantee::NhasPrice) && !sv.habilitated[s] && d.baseline[s] > 0.0 {
-            lower(
-                &mut ineq,
-                s,
-                d.baseline[s],
-                Guarantee::NhasPrice,
-                "baseline",
-            );
+    let mut add = |g: Guarantee, what: &'static str, min: &dyn Fn(usize) -> Option<f64>| {
+        if spec.constrains(g) {
+            for s in 0..d.n {
+                if let Some(min) = min(s) {
+                    out.push(FundingBound {
+                        service: s,
+                        guarantee: g,
+                        min,
+                        what,
+                    });
+                }
+            }
         }
-        if spec.constrains(Guarantee::HasCover) && sv.habilitated[s] && d.cost[s] > 0.0 {
-            lower(&mut ineq, s, d.cost[s], Guarantee::HasCover, "cost");
-        }
-        if spec.constrains(Guarantee::Transition) && d.baseline[s] > 0.0 {
-            lower(
-                &mut ineq,
-                s,
-                (1.0 - spec.transition_limit) * d.baseline[s],
-                Guarantee::Transition,
-                "(1 − ℓ) × baseline",
-            );
-        }
+    };
+    let positive = |s: usize| d.baseline[s] > 0.0;
+    add(Guarantee::NhasPrice, "baseline", &|s| {
+        (!sv.habilitated[s] && positive(s)).then_some(d.baseline[s])
+    });
+    add(Guarantee::HasCover, "cost", &|s| {
+        (sv.habilitated[s] && d.cost[s] > 0.0).then_some(d.cost[s])
+    });
+    add(Guarantee::Transition, "(1 − ℓ) × baseline", &|s| {
+        positive(s).then_some((1.0 - spec.transition_limit) * d.baseline[s])
+    });
+    Ok(out)
+}
+
+/// Funding bounds as inequalities `G θ ≤ h` over the design's parameters:
+/// `F_s ≥ min  ⇔  −x_s θ ≤ a_s − min`, the bound moved inwards by [`MARGIN`].
+pub fn inequalities(input: &GuaranteeInput<'_>, bounds: &[FundingBound]) -> Inequalities {
+    let d = input.design;
+    let sv = &input.micro.services;
+    let mut ineq = Inequalities::default();
+    for b in bounds {
+        let s = b.service;
+        let min = b.min * (1.0 + MARGIN.copysign(b.min));
+        let row: Vec<f64> = d.row(s).iter().map(|v| -v).collect();
+        ineq.push(
+            &row,
+            d.offset[s] - min,
+            format!(
+                "{}[{}]: funding ≥ {} {:.2} €",
+                b.guarantee.name(),
+                sv.id[s],
+                b.what,
+                b.min
+            ),
+            b.guarantee.name(),
+            d.baseline[s],
+        );
     }
-    debug_assert_eq!(ineq.g.len(), ineq.len() * k);
-    Ok(ineq)
+    ineq
+}
+
+/// The guarantees asked as constraints, as inequalities over the design's parameters
+/// ([`bounds`], then [`inequalities`]).
+pub fn constraints(
+    input: &GuaranteeInput<'_>,
+    spec: &GuaranteesSpec,
+) -> Result<Inequalities, SpecError> {
+    Ok(inequalities(input, &bounds(input, spec)?))
 }
 
 /// How a funding fares against one service-level guarantee.
@@ -216,8 +248,10 @@ pub struct Rise {
 /// All guarantees checked on one funding.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Report {
-    /// Users' out-of-pocket.
+    /// Users' out-of-pocket under the spec's participation option.
     pub out_of_pocket: OopCheck,
+    /// Users' out-of-pocket under each participation option, with the same funding.
+    pub out_of_pocket_by_option: Vec<OopCheck>,
     /// NHAS services whose funding falls.
     pub nhas_price: ServiceCheck,
     /// HAS services funded below cost.
@@ -270,18 +304,17 @@ fn service_check(
     }
 }
 
-/// Checks `funding` against every guarantee; `after` is every user's out-of-pocket under
-/// it ([`OutOfPocket::after`]).
-pub fn report(
+/// How users' out-of-pocket fares under `option` when the model pays `funding`.
+fn oop_check(
     input: &GuaranteeInput<'_>,
-    spec: &GuaranteesSpec,
+    option: Participation,
+    constrained: bool,
     funding: &[f64],
-    after: &[Option<f64>],
-) -> Report {
-    let d = input.design;
+) -> OopCheck {
     let m = input.micro;
     let sv = &m.services;
     let oop = input.oop;
+    let after = oop.after(option, funding, &input.design.baseline);
     let users: Vec<usize> = (0..oop.len())
         .filter(|&u| oop.before[u].is_some() && after[u].is_some())
         .collect();
@@ -301,9 +334,9 @@ pub fn report(
         }
     };
     rising.sort_by(|&a, &b| rise(b).total_cmp(&rise(a)).then(a.cmp(&b)));
-    let out_of_pocket = OopCheck {
-        constrained: spec.constrains(Guarantee::OutOfPocket),
-        participation: spec.participation.name(),
+    OopCheck {
+        constrained,
+        participation: option.name(),
         users: users.len(),
         rising: rising.len(),
         rising_share: if total_w > 0.0 {
@@ -325,10 +358,28 @@ pub fn report(
                 after: after[u].unwrap_or(0.0),
             })
             .collect(),
-    };
+    }
+}
+
+/// Checks `funding` against every guarantee, the users' out-of-pocket under the spec's
+/// participation option and, for comparison, under each option.
+pub fn report(input: &GuaranteeInput<'_>, spec: &GuaranteesSpec, funding: &[f64]) -> Report {
+    let d = input.design;
+    let sv = &input.micro.services;
+    let constrained = spec.constrains(Guarantee::OutOfPocket);
+    let by_option: Vec<OopCheck> = Participation::ALL
+        .iter()
+        .map(|&o| oop_check(input, o, constrained && o == spec.participation, funding))
+        .collect();
+    let out_of_pocket = by_option
+        .iter()
+        .find(|c| c.participation == spec.participation.name())
+        .cloned()
+        .unwrap_or_default();
     let positive = |s: usize| d.baseline[s] > 0.0;
     Report {
         out_of_pocket,
+        out_of_pocket_by_option: by_option,
         nhas_price: service_check(input, funding, spec.constrains(Guarantee::NhasPrice), |s| {
             (!sv.habilitated[s] && positive(s)).then_some(d.baseline[s])
         }),

@@ -5,16 +5,11 @@
 
 use std::time::Instant;
 
-use dotation_benches::{Size, dataset};
+use dotation_benches::{Size, dataset, median};
 use dotation_core::aggregate::Drivers;
 use dotation_core::schema::TableKind;
 use dotation_core::validate::{ValidateOptions, validate};
 use dotation_server::io::{Output, read_dataset};
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

@@ -4,20 +4,21 @@
 //!
 //! Usage: `calibrate_peer DIR REPEATS` — writes `DIR/users.parquet`,
 //! `DIR/services.parquet`, `DIR/design.parquet`, `DIR/parameters.parquet` (the fit without
-//! neutrality, what statsmodels computes) and prints one JSON object of median seconds.
+//! neutrality, what statsmodels computes), `DIR/bounds.parquet` (the guarantees of
+//! [`GUARANTEES`] as lower bounds on services' funding: `service_id`, `funding_min`) and
+//! `DIR/parameters_guaranteed.parquet` (the fit under neutrality and those bounds, what a
+//! QP solver computes), and prints one JSON object of median seconds.
 
 use std::time::Instant;
 
-use dotation_benches::{BENCH_SPEC, NATIONAL_CALIBRATION, dataset, design, fit, prepare};
+use dotation_benches::{
+    BENCH_SPEC, GUARANTEES, NATIONAL_CALIBRATION, dataset, design, fit, fit_constrained,
+    guarantee_constraints, median, prepare,
+};
 use dotation_core::schema::TableKind;
 use dotation_server::io::Output;
 use dotation_server::results;
 use dotation_solver::spec::{JobSpec, Scope};
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -30,6 +31,10 @@ fn main() {
     free.neutrality.scope = Scope::None;
     let d = design(&p, &spec);
     let unconstrained = fit(&p, &free, &d);
+    let guaranteed_spec =
+        JobSpec::parse(&format!("{BENCH_SPEC}{GUARANTEES}")).expect("a valid spec");
+    let (bounds, ineq) = guarantee_constraints(&p, &guaranteed_spec, &d);
+    let guaranteed = fit_constrained(&p, &guaranteed_spec, &d, &ineq);
 
     let mut out = Output::new(&dir).expect("output folder");
     let users = &raw.get(TableKind::Users).batches;
@@ -68,10 +73,36 @@ fn main() {
         &results::parameters(&unconstrained).expect("a batch"),
     )
     .expect("write");
+    let row_service: Vec<&str> = bounds
+        .iter()
+        .map(|b| p.micro.services.id[b.service].as_str())
+        .collect();
+    let funding_min: Vec<f64> = bounds.iter().map(|b| b.min).collect();
+    out.parquet(
+        "bounds.parquet",
+        &results::batch(vec![
+            (
+                "service_id",
+                std::sync::Arc::new(arrow::array::StringArray::from(row_service)),
+            ),
+            (
+                "funding_min",
+                std::sync::Arc::new(arrow::array::Float64Array::from(funding_min)),
+            ),
+        ])
+        .expect("a batch"),
+    )
+    .expect("write");
+    out.parquet(
+        "parameters_guaranteed.parquet",
+        &results::parameters(&guaranteed).expect("a batch"),
+    )
+    .expect("write");
     out.commit().expect("commit");
     drop(raw);
 
     let (mut build, mut neutral, mut free_fit, mut total) = (vec![], vec![], vec![], vec![]);
+    let (mut bounds_t, mut guaranteed_t) = (vec![], vec![]);
     for _ in 0..repeats {
         let t0 = Instant::now();
         let d = design(&p, &spec);
@@ -80,7 +111,13 @@ fn main() {
         let t2 = Instant::now();
         let u = fit(&p, &free, &d);
         let t3 = Instant::now();
-        std::hint::black_box((&c, &u));
+        let (_, b) = guarantee_constraints(&p, &guaranteed_spec, &d);
+        let t4 = Instant::now();
+        let g = fit_constrained(&p, &guaranteed_spec, &d, &b);
+        let t5 = Instant::now();
+        std::hint::black_box((&c, &u, &g));
+        bounds_t.push((t4 - t3).as_secs_f64());
+        guaranteed_t.push((t5 - t4).as_secs_f64());
         build.push((t1 - t0).as_secs_f64());
         neutral.push((t2 - t1).as_secs_f64());
         free_fit.push((t3 - t2).as_secs_f64());
@@ -97,6 +134,11 @@ fn main() {
             "fit_neutral": median(neutral),
             "fit_unconstrained": median(free_fit),
             "total": median(total),
+            "bounds": median(bounds_t),
+            "fit_guaranteed": median(guaranteed_t),
+            "bound_rows": ineq.len(),
+            "binding": guaranteed.info.binding.len(),
+            "polished": guaranteed.info.polished,
         })
     );
 }

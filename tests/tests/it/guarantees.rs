@@ -309,7 +309,42 @@ fn a_participation_option_that_alone_raises_out_of_pocket_cannot_be_a_constraint
     let out = job("[guarantees]\nparticipation = \"accepted_plan\"");
     let g = &out.summary["guarantees"]["out_of_pocket"];
     assert_eq!(g["participation"].as_str(), Some("accepted_plan"));
-    assert!(g["rising"].as_u64().unwrap_or(0) > 0);
+    let rising = g["rising"].as_u64().unwrap_or(0);
+    assert!(rising > 0);
+    // Every option is reported on the same funding, and the users table has each.
+    let by_option = out.summary["guarantees"]["out_of_pocket_by_option"]
+        .as_array()
+        .expect("three options");
+    let names: Vec<&str> = by_option
+        .iter()
+        .map(|o| o["participation"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(names, ["unchanged", "accepted_plan", "resources_only"]);
+    assert_eq!(by_option[1]["rising"].as_u64(), Some(rising));
+    let users = table(&out, "users");
+    let chosen = f64s(users, "oop_after");
+    assert_eq!(chosen, f64s(users, "oop_after_accepted_plan"));
+    let rises = |column: &str| {
+        f64s(users, column)
+            .iter()
+            .zip(&survey().baseline.users.oop_per_hour)
+            .filter(|(a, b)| matches!((a, b), (Some(a), Some(b)) if *a > b + 1e-9))
+            .count() as u64
+    };
+    for (i, column) in [
+        "oop_after_unchanged",
+        "oop_after_accepted_plan",
+        "oop_after_resources_only",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        assert_eq!(
+            by_option[i]["rising"].as_u64(),
+            Some(rises(column)),
+            "{column}"
+        );
+    }
 }
 
 #[test]
