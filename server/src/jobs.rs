@@ -18,7 +18,7 @@ use dotation_core::tables::Microdata;
 use dotation_core::validate::{ValidateOptions, validate};
 use dotation_core::{CoreError, VERSION};
 use dotation_solver::calibrate::{Geography, Options, calibrate};
-use dotation_solver::formula::{DesignInput, build, regression_weights};
+use dotation_solver::formula::{DesignInput, ServiceDrivers, build_from, regression_weights_from};
 use dotation_solver::guarantees::{self, GuaranteeInput};
 use dotation_solver::spec::{JobKind, JobSpec};
 use sha2::{Digest, Sha256};
@@ -227,8 +227,9 @@ fn calibrate_output(
         drivers: &p.drivers,
         baseline: &p.baseline,
     };
-    let design = build(&input, &spec.formula)?;
-    let rw = regression_weights(&input, &spec.formula, spec.calibration.variance.as_ref())?;
+    let drivers = ServiceDrivers::compute(&input, &spec.formula)?;
+    let design = build_from(&input, &spec.formula, &drivers)?;
+    let rw = regression_weights_from(&input, &drivers, spec.calibration.variance.as_ref())?;
     ctx.step(0.7)?;
     let geo = Geography {
         weights: &m.services.design_weight,

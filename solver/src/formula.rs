@@ -759,9 +759,18 @@ impl Columns {
 
 /// Builds the design of a formula.
 pub fn build(input: &DesignInput<'_>, f: &FormulaSpec) -> Result<Design, SpecError> {
+    build_from(input, f, &ServiceDrivers::compute(input, f)?)
+}
+
+/// Builds the design of a formula from its service drivers, computed once per job
+/// ([`ServiceDrivers::compute`]).
+pub fn build_from(
+    input: &DesignInput<'_>,
+    f: &FormulaSpec,
+    sd: &ServiceDrivers,
+) -> Result<Design, SpecError> {
     let m = input.micro;
     let n = m.services.len();
-    let sd = ServiceDrivers::compute(input, f)?;
     let hours = sd.get("formula", "hours_funded")?.to_vec();
     let hours_total = sd.get("formula", "hours_total")?;
     let mut cols = Columns::default();
@@ -919,11 +928,22 @@ pub fn regression_weights(
     f: &FormulaSpec,
     variance: Option<&crate::spec::VarianceSpec>,
 ) -> Result<Vec<f64>, SpecError> {
+    match variance {
+        None => Ok(input.micro.services.design_weight.clone()),
+        Some(_) => regression_weights_from(input, &ServiceDrivers::compute(input, f)?, variance),
+    }
+}
+
+/// Regression weights from the service drivers computed once per job.
+pub fn regression_weights_from(
+    input: &DesignInput<'_>,
+    sd: &ServiceDrivers,
+    variance: Option<&crate::spec::VarianceSpec>,
+) -> Result<Vec<f64>, SpecError> {
     let w = &input.micro.services.design_weight;
     let Some(v) = variance else {
         return Ok(w.clone());
     };
-    let sd = ServiceDrivers::compute(input, f)?;
     let values = sd.get("calibration.variance.driver", &v.driver)?;
     w.iter()
         .zip(values)
