@@ -9,6 +9,8 @@ Writes one JSON file per vector in this folder:
     point_values.json      national relative weights, then one point value per departement
     huber.json             Huber M-estimate (statsmodels RLM), default fit and fixed point
     median.json            least absolute deviation (median) regression, exact vertex
+    qp_guarantees.json     WLS under neutrality and guarantee inequalities (active set, exact
+                           solution checked for KKT), and guarantees that cannot all hold
 
 Every input is generated from a fixed numpy seed and written out in full. Inputs are
 integers or short decimals (cents, two-decimal weights) so that any JSON reader recovers
@@ -1008,6 +1010,266 @@ def vec_median():
     })
 
 
+# --------------------------------------------------------------------------------------
+# 8: least squares under neutrality and guarantees (inequalities): the active set
+# --------------------------------------------------------------------------------------
+
+def scipy_ineq_qp(X, y, w, A, b, G, h):
+    """min sum_i w_i (y_i - x_i theta)^2 s.t. A theta = b, G theta <= h through
+    scipy.optimize.minimize(method="SLSQP") on the rescaled copy of scipy_eq_qp
+    (theta = |sqrt(W) y| D z, every constraint row normalised), exact gradient, from z = 0.
+    Returns theta, the multipliers of the equalities and of the inequalities for the
+    Lagrangian sum w (y - x theta)^2 + lambda_eq'(A theta - b) + lambda_in'(G theta - h),
+    and scipy's result."""
+    sw = np.sqrt(w)
+    nb = np.linalg.norm(sw * y)
+    D = 1.0 / np.linalg.norm(sw[:, None] * X, axis=0)
+    M = (sw[:, None] * X) * D
+    H = M.T @ M
+    g0 = -M.T @ (sw * y / nb)
+    Ra = 1.0 / np.linalg.norm(A * D, axis=1)
+    An, bn = (A * D) * Ra[:, None], b * Ra / nb
+    Rg = 1.0 / np.linalg.norm(G * D, axis=1)
+    Gn, hn = (G * D) * Rg[:, None], h * Rg / nb
+    res = so.minimize(lambda z: g0 @ z + 0.5 * z @ H @ z, np.zeros(X.shape[1]),
+                      jac=lambda z: g0 + H @ z, method="SLSQP",
+                      constraints=[{"type": "eq", "fun": lambda z: An @ z - bn, "jac": lambda z: An},
+                                   {"type": "ineq", "fun": lambda z: hn - Gn @ z, "jac": lambda z: -Gn}],
+                      options={"ftol": 1e-16, "maxiter": 1000})
+    # scipy: grad f = sum mu grad c, equalities first; c_eq = An z - bn, c_in = hn - Gn z >= 0
+    m = len(b)
+    lam_eq = -2.0 * nb * Ra * res.multipliers[:m]
+    lam_in = 2.0 * nb * Rg * res.multipliers[m:]
+    return nb * D * res.x, lam_eq, lam_in, res
+
+
+def qp_active_exact(X, y, w, A, b, G, h, active):
+    """The problem with the rows `active` of G theta <= h turned into equalities, solved
+    exactly (KKT system in rationals); returns theta, the multipliers (equalities, then the
+    active rows in order) and the slacks h - G theta of every row, all exact."""
+    Xf, yf, wf, Gf, hf = to_frac(X), to_frac(y), to_frac(w), to_frac(G), to_frac(h)
+    C = to_frac(A) + [Gf[i] for i in active]
+    d = to_frac(b) + [hf[i] for i in active]
+    theta, lam = _kkt_exact_frac(Xf, yf, wf, C, d, with_lambda=True)
+    slack = [hf[i] - sum(g * t for g, t in zip(Gf[i], theta)) for i in range(len(hf))]
+    return theta, lam, slack
+
+
+def farkas_exact(X, w, A, b, G, h):
+    """Exact proof that A theta = b and G theta <= h (G = -X, one row per service) have no
+    common solution: u >= 0 with G'u = -A' and u'h + b < 0. For theta with A theta = b,
+    u'G theta = -b, while G theta <= h would give u'G theta <= u'h < -b. u = w, plus a
+    correction on the first k rows making G'u = -A' exact (A is X'w rounded to double)."""
+    Xf, wf, Af, hf = to_frac(X), to_frac(w), to_frac(A)[0], to_frac(h)
+    n, k = len(Xf), len(Xf[0])
+    gap = [Af[j] - sum(wf[i] * Xf[i][j] for i in range(n)) for j in range(k)]
+    rows = list(range(k))
+    delta = frac_solve([[Xf[i][j] for i in rows] for j in range(k)], gap)
+    u = list(wf)
+    for i, dl in zip(rows, delta):
+        u[i] += dl
+    Gf = to_frac(G)
+    assert all(sum(u[i] * Gf[i][j] for i in range(n)) + Af[j] == 0 for j in range(k))
+    value = sum(u[i] * hf[i] for i in range(n)) + to_frac(b)[0]
+    return min(u) >= 0 and value < 0, u, value, rows
+
+
+def least_violation_lp(A, b, G, h, scale):
+    """min sum_i t_i s.t. A theta = b, (G_i theta - h_i) / scale_i <= t_i, t >= 0 (highs):
+    the least total violation, as shares of the services' baselines (the value is unique, the
+    point need not be)."""
+    p, k = G.shape
+    c = np.concatenate([np.zeros(k), np.ones(p)])
+    A_ub = np.hstack([G / scale[:, None], -np.eye(p)])
+    res = so.linprog(c, A_ub=A_ub, b_ub=h / scale, A_eq=np.hstack([A, np.zeros((len(b), p))]),
+                     b_eq=b, bounds=[(None, None)] * k + [(0, None)] * p, method="highs")
+    assert res.status == 0
+    return float(res.fun)
+
+
+def guarantee_rows(X, bounds):
+    """Rows funding_s = x_s theta >= L_s written G theta <= h: G = -x_s, h = -L_s."""
+    G = np.vstack([-X[s] for s, _, _, _ in bounds])
+    h = np.array([-L for _, L, _, _ in bounds])
+    return G, h
+
+
+def vec_qp_guarantees():
+    name = "qp_guarantees.json"
+    rng = np.random.default_rng(20260109)
+    n = 40
+    um12 = user_months(rng, n, 100, 2000)
+    um34 = user_months(rng, n, 200, 5000)
+    um56 = user_months(rng, n, 100, 3000)
+    X = np.column_stack([np.ones(n), um12, um34, um56])
+    mean = COST["socle"] + COST["gir12"] * um12 + COST["gir34"] * um34 + COST["gir56"] * um56
+    y = noisy_cost(rng, mean)
+    w = design_weights(rng, n)
+    # baseline: hours x 26.50 EUR/h + DC + a fixed allocation of 80,000 EUR; four services were
+    # historically funded 8 to 18 % above that
+    hours = 52 * um12 + 29 * um34 + 13 * um56
+    F0 = cents(baseline(rng, hours, 26.50) + 80_000.0)
+    over = np.sort(rng.choice(n, 4, replace=False))
+    F0[over] = cents(F0[over] * np.round(rng.uniform(1.08, 1.18, 4), 2))
+    cover = np.sort(rng.choice(n, 4, replace=False))  # services with the cover guarantee
+    ids = [f"S{s + 1:02d}" for s in range(n)]
+    k = X.shape[1]
+
+    A = (w[:, None] * X).sum(axis=0)[None, :]
+    b = np.array([np.sum(w * F0)])
+    # case 1: transition (funding >= 90 % of baseline) for every service, cover (funding >= cost)
+    # for four; (service, bound, family, label)
+    low = cents(0.9 * F0)
+    bounds = [(s, low[s], "transition", f"transition[{ids[s]}]: funding >= 90 % of baseline {low[s]:.2f} EUR")
+              for s in range(n)]
+    bounds += [(s, y[s], "has_cover", f"has_cover[{ids[s]}]: funding >= cost {y[s]:.2f} EUR") for s in cover]
+    G, h = guarantee_rows(X, bounds)
+    scale = np.array([F0[s] for s, _, _, _ in bounds])
+
+    th_sq, le_sq, li_sq, res_sq = scipy_ineq_qp(X, y, w, A, b, G, h)
+    assert res_sq.status == 0
+    active = [int(i) for i in np.flatnonzero((h - G @ th_sq) / np.abs(h) < 1e-7)]
+    th_ex, lam_ex, slack_ex = qp_active_exact(X, y, w, A, b, G, h, active)
+    m = A.shape[0]
+    # KKT of the inequality problem, exactly: feasibility, strict slack off the active set,
+    # nonnegative multipliers on it (stationarity and complementarity hold by construction)
+    feasible = all(slack_ex[i] == 0 if i in active else slack_ex[i] > 0 for i in range(len(h)))
+    dual_ok = all(v > 0 for v in lam_ex[m:])
+    assert feasible and dual_ok, "not the optimum"
+    assert 2 <= len(active) <= 3
+    assert len({bounds[i][0] for i in active}) == len(active), "two rows of one service bind"
+    th_np, lam_np, _ = kkt_solve(X, y, w, np.vstack([A, G[active]]), np.concatenate([b, h[active]]))
+    th_neutral = _kkt_exact_frac(to_frac(X), to_frac(y), to_frac(w), to_frac(A), to_frac(b))
+    lam_sq = np.concatenate([le_sq, li_sq[active]])
+    Xf, yf, wf = to_frac(X), to_frac(y), to_frac(w)
+
+    def objective(t):
+        return float(sum(wf[i] * r ** 2 for i, r in enumerate(frac_resid(Xf, yf, t))))
+
+    theta = np.array(to_float(th_ex))
+    cres = A @ theta - b
+    rel_slack = [float(slack_ex[i] / abs(Fraction(float(h[i])))) for i in range(len(h))]
+    inactive = [i for i in range(len(h)) if i not in active]
+    lam_max = max(abs(v) for v in lam_ex)
+
+    # case 2: every service funded at least 120 % of its baseline, with the total kept at the
+    # baseline's: impossible (the weighted sum of the bounds exceeds the neutral total by 20 %)
+    high = cents(1.2 * F0)
+    bounds2 = [(s, high[s], "floor", f"floor[{ids[s]}]: funding >= 120 % of baseline {high[s]:.2f} EUR")
+               for s in range(n)]
+    G2, h2 = guarantee_rows(X, bounds2)
+    scale2 = F0.copy()
+    certified, u, farkas_value, farkas_rows = farkas_exact(X, w, A, b, G2, h2)
+    assert certified
+    _, _, _, res_sq2 = scipy_ineq_qp(X, y, w, A, b, G2, h2)
+    lv = least_violation_lp(A, b, G2, h2, scale2)
+
+    checks = {
+        "binding": {
+            "theta_slsqp_vs_exact_rel": check("qp theta SLSQP vs exact", name, rel_elem(th_sq, th_ex), 1e-6),
+            "lambda_slsqp_vs_exact_rel": check("qp lambda SLSQP vs exact", name, rel_elem(lam_sq, lam_ex), 1e-4),
+            "theta_numpy_solve_on_active_set_vs_exact_rel": check("qp theta solve (active set) vs exact", name,
+                                                                  rel_elem(th_np, th_ex)),
+            "lambda_numpy_solve_on_active_set_vs_exact_rel": check("qp lambda solve (active set) vs exact", name,
+                                                                   rel_elem(lam_np, lam_ex)),
+            "kkt_every_inequality_holds_exact": feasible,
+            "kkt_active_multipliers_positive_exact": dual_ok,
+            "min_relative_slack_of_inactive_rows": min(rel_slack[i] for i in inactive),
+            "min_active_multiplier_over_max_abs_multiplier": float(min(lam_ex[m:]) / lam_max),
+            "slsqp_status": int(res_sq.status), "slsqp_iterations": int(res_sq.nit),
+        },
+        "conflicting": {
+            "farkas_certificate_exact": certified,
+            "slsqp_success": bool(res_sq2.success),
+        },
+        **conditioning(X, w),
+    }
+
+    def case_inputs(bnd, G, h, scale):
+        return {"G": fl(G), "h": fl(h), "service": [ids[s] for s, _, _, _ in bnd],
+                "family": [f for _, _, f, _ in bnd], "label": [lb for _, _, _, lb in bnd],
+                "scale": fl(scale)}
+
+    obj = {
+        "description": "Weighted least squares of cost on a socle and user-months by GIR band under national "
+                       "budget neutrality (one equality) and guarantees on the services' funding "
+                       "(inequalities): the active set and the exact solution; then a set of guarantees "
+                       "that cannot hold with neutrality.",
+        "conventions": {
+            "problem": "min_theta sum_i w_i (y_i - x_i theta)^2 subject to A theta = b and G theta <= h",
+            "A_b": "A = X'w (1 x k, as computed in double by numpy), b = sum_i w_i F0_i: "
+                   "sum_i w_i F_i = sum_i w_i F0_i with F_i = x_i theta",
+            "G_h": "one row per guarantee funding_s >= L_s, written -x_s theta <= -L_s (G row = -x_s, "
+                   "h = -L_s); L_s is a cent amount",
+            "binding": "transition[s]: L_s = 0.9 F0_s rounded to cents, every service (rows 0-39); "
+                       "has_cover[s]: L_s = cost y_s, four services (rows 40-43)",
+            "conflicting": "floor[s]: L_s = 1.2 F0_s rounded to cents, every service; with neutrality "
+                          "sum w F = sum w F0 they cannot all hold",
+            "scale": "the service's baseline F0_s, the amount a row's violation is measured against",
+            "lagrangian": "L = sum_i w_i (y_i - x_i theta)^2 + lambda_eq'(A theta - b) "
+                          "+ lambda_in'(G theta - h), lambda_in >= 0",
+            "lambda": "multipliers of the equality, then of the active rows in increasing row order "
+                      "(the KKT system with the active rows as equalities)",
+            "active_rows_0_based": "the rows with G theta = h at the solution (found by SLSQP: "
+                                   "relative slack below 1e-7), all with lambda > 0; every other row has "
+                                   "a positive slack",
+            "theta": "exact solution of the equality-constrained problem A theta = b, G_active theta = "
+                     "h_active (rational arithmetic on the doubles of the inputs), rounded to double; "
+                     "it is the optimum: primal feasible and lambda_in >= 0 verified exactly",
+            "scipy": "scipy.optimize.minimize(method='SLSQP', ftol 1e-16) on a rescaled copy "
+                     "(theta = |sqrt(W) y| D z, D_j = 1/|sqrt(W) X_j|, rows normalised), from z = 0; "
+                     "lambda_slsqp from its multipliers in the convention above",
+            "farkas": "infeasibility proved exactly: u >= 0 (u = w, corrected on rows 'rows_corrected' so "
+                      "that G'u = -A' exactly) gives u'G theta = -A theta = -b for every theta with "
+                      "neutrality, while G theta <= h would give u'G theta <= u'h < -b",
+            "least_violation": "min sum_i t_i s.t. A theta = b, (G_i theta - h_i) / scale_i <= t_i, t >= 0 "
+                               "(linprog highs): the smallest total violation as shares of the baselines",
+        },
+        "inputs": {
+            "columns": ["socle (1)", "user_months_gir12", "user_months_gir34", "user_months_gir56"],
+            "X": fl(X), "y": fl(y), "w": fl(w), "F0": fl(F0), "service": ids,
+            "historically_overfunded": [ids[s] for s in over], "cover_services": [ids[s] for s in cover],
+            "A": fl(A), "b": fl(b),
+            "cases": {"binding": case_inputs(bounds, G, h, scale),
+                      "conflicting": case_inputs(bounds2, G2, h2, scale2)},
+        },
+        "expected": {
+            "n": n, "k": k, "m": m,
+            "binding": {
+                "infeasible": False,
+                "theta": fl(theta),
+                "lambda": fl(to_float(lam_ex)),
+                "active_rows_0_based": active,
+                "active_labels": [bounds[i][3] for i in active],
+                "constraint_residual": fl(cres),
+                "relative_slack": rel_slack,
+                "funding": fl(to_float([sum(x * t for x, t in zip(row, th_ex)) for row in Xf])),
+                "objective": objective(th_ex),
+                "theta_slsqp": fl(th_sq),
+                "lambda_slsqp": fl(lam_sq),
+                "theta_neutrality_only": fl(to_float(th_neutral)),
+                "objective_neutrality_only": objective(th_neutral),
+            },
+            "conflicting": {
+                "infeasible": True,
+                "farkas": {"rows_corrected": farkas_rows,
+                           "u_minus_w_max_abs": float(max(abs(ui - Fraction(float(wi))) for ui, wi in zip(u, w))),
+                           "u_h_plus_b": float(farkas_value),
+                           "u_h_plus_b_over_b": float(farkas_value / Fraction(float(b[0])))},
+                "least_violation_sum_relative": lv,
+                "slsqp_status": int(res_sq2.status),
+                "slsqp_message": str(res_sq2.message),
+            },
+        },
+        "checks": checks,
+    }
+    write(name, obj)
+    back = json.loads((HERE / name).read_text())["inputs"]["cases"]
+    for case, val in obj["inputs"]["cases"].items():
+        for key in ("G", "h", "scale"):
+            assert np.array_equal(np.asarray(back[case][key]), np.asarray(val[key])), (name, case, key)
+
+
 def main():
     vec_wls_small()
     vec_wls_clustered()
@@ -1020,6 +1282,7 @@ def main():
     vec_point_values()
     vec_huber()
     vec_median()
+    vec_qp_guarantees()
     print()
     print(f"{'file':24s} {'check':45s} value")
     for f, c, v in SUMMARY:

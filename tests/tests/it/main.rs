@@ -11,6 +11,7 @@ mod flight;
 mod formulas;
 mod guarantees;
 mod legal;
+mod qp;
 mod rules;
 mod survey;
 mod validation;
