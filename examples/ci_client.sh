@@ -18,41 +18,11 @@ fi
 py="$venv/bin/python"
 
 tmp="$(mktemp -d)"
-server_pid=""
-cleanup() {
-    if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+. examples/lib/local_server.sh
 
 "$bin" --quiet generate --out "$tmp/survey"
 password="ci-$RANDOM-$RANDOM"
-hash="$(printf '%s\n' "$password" | "$bin" serve --hash-password)"
-cat > "$tmp/server.toml" <<EOF
-listen = "127.0.0.1:0"
-data_dir = "data"
-[[auth.users]]
-name = "ci"
-password_hash = "$hash"
-EOF
-
-start_server() {
-    : > "$tmp/server.log"
-    "$bin" serve --config "$tmp/server.toml" >> "$tmp/server.log" 2>&1 &
-    server_pid=$!
-    for _ in $(seq 1 300); do
-        address="$(sed -n 's/.*listening on grpc:\/\/\([0-9.:]*\).*/\1/p' "$tmp/server.log")"
-        if [ -n "$address" ]; then return 0; fi
-        if ! kill -0 "$server_pid" 2>/dev/null; then cat "$tmp/server.log"; return 1; fi
-        sleep 0.1
-    done
-    echo "the server did not start"; cat "$tmp/server.log"; return 1
-}
-stop_server() {
-    kill -TERM "$server_pid"
-    wait "$server_pid"
-    server_pid=""
-}
+local_server_config ci "$password"
 
 start_server
 echo "== notebook session against grpc://$address"

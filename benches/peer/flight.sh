@@ -12,30 +12,10 @@ benches/peer/.venv/bin/pip install --quiet -r benches/peer/requirements.txt
 py=benches/peer/.venv/bin/python
 
 tmp="$(mktemp -d)"
-server_pid=""
-cleanup() {
-    if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+. examples/lib/local_server.sh
 "$bin" --quiet generate --out "$tmp/survey"
 password="bench-$RANDOM"
-hash="$(printf '%s\n' "$password" | "$bin" serve --hash-password)"
-cat > "$tmp/server.toml" <<TOML
-listen = "127.0.0.1:0"
-data_dir = "data"
-[[auth.users]]
-name = "bench"
-password_hash = "$hash"
-TOML
-"$bin" serve --config "$tmp/server.toml" > "$tmp/server.log" 2>&1 &
-server_pid=$!
-address=""
-for _ in $(seq 1 300); do
-    address="$(sed -n 's/.*listening on grpc:\/\/\([0-9.:]*\).*/\1/p' "$tmp/server.log")"
-    [ -n "$address" ] && break
-    sleep 0.1
-done
-[ -n "$address" ] || { cat "$tmp/server.log"; exit 1; }
+local_server_config bench "$password"
+start_server
 "$py" benches/peer/flight_bench.py "grpc://$address" bench "$password" "$tmp/survey" \
     benches/peer/flight_peer_server.py "${1:-5}" "${2:-20}"
