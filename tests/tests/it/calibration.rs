@@ -7,24 +7,7 @@ use dotation_solver::qp::Inequalities;
 use dotation_solver::wls::{CovarianceKind, Equalities, Moments, covariance, residuals, solve};
 use serde_json::Value;
 
-fn load(name: &str) -> Value {
-    let path = format!(
-        "{}/reference/calibration/{name}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    serde_json::from_str(&std::fs::read_to_string(&path).expect("a reference file")).expect("JSON")
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .expect("an array")
-        .iter()
-        .flat_map(|x| match x {
-            Value::Array(_) => floats(x),
-            _ => vec![x.as_f64().expect("a number")],
-        })
-        .collect()
-}
+use crate::{floats, reference_vector};
 
 fn check(what: &str, got: &[f64], expected: &[f64], rel: f64) {
     assert_eq!(got.len(), expected.len(), "{what}");
@@ -57,7 +40,7 @@ fn data(v: &Value) -> Data {
 
 #[test]
 fn wls_parameters_and_heteroskedasticity_robust_errors() {
-    let v = load("wls_small");
+    let v = reference_vector("wls_small");
     let d = data(&v);
     let e = &v["expected"];
     let fit = solve(
@@ -76,7 +59,7 @@ fn wls_parameters_and_heteroskedasticity_robust_errors() {
 
 #[test]
 fn wls_cluster_robust_errors() {
-    let v = load("wls_clustered");
+    let v = reference_vector("wls_clustered");
     let d = data(&v);
     let e = &v["expected"];
     let cluster: Vec<u32> = floats(&v["inputs"]["cluster"])
@@ -113,7 +96,7 @@ fn wls_cluster_robust_errors() {
 }
 
 fn check_kkt(name: &str) {
-    let v = load(name);
+    let v = reference_vector(name);
     let d = data(&v);
     let e = &v["expected"];
     let eq = Equalities {
@@ -157,7 +140,7 @@ fn an_unidentified_parameter_is_named() {
 #[test]
 fn point_values_restore_every_departement_budget() {
     use dotation_solver::point_value::point_value;
-    let v = load("point_values");
+    let v = reference_vector("point_values");
     let d = data(&v);
     let e = &v["expected"];
     let fit = solve(
@@ -206,7 +189,7 @@ fn a_floor_above_the_budget_makes_neutrality_impossible_and_says_where() {
 #[test]
 fn huber_iterated_to_its_fixed_point() {
     use dotation_solver::robust::{HuberConfig, huber};
-    let v = load("huber");
+    let v = reference_vector("huber");
     let inputs = &v["inputs"];
     let k = inputs["X"][0].as_array().expect("rows").len();
     let x = floats(&inputs["X"]);
@@ -246,7 +229,7 @@ fn huber_iterated_to_its_fixed_point() {
 #[test]
 fn median_regression_reaches_the_exact_vertex() {
     use dotation_solver::robust::median_fit;
-    let v = load("median");
+    let v = reference_vector("median");
     let inputs = &v["inputs"];
     let k = inputs["X"][0].as_array().expect("rows").len();
     let x = floats(&inputs["X"]);
@@ -294,7 +277,7 @@ fn median_regression_under_a_neutrality_equality() {
     // that no feasible direction lowers the objective (the optimality of a vertex, probed
     // along the null space of the constraint).
     use dotation_solver::robust::median_fit;
-    let v = load("median");
+    let v = reference_vector("median");
     let inputs = &v["inputs"];
     let k = inputs["X"][0].as_array().expect("rows").len();
     let x = floats(&inputs["X"]);

@@ -16,26 +16,7 @@ use dotation_solver::qp::{Inequalities, solve_constrained};
 use dotation_solver::wls::{Equalities, Moments};
 use serde_json::Value;
 
-use crate::close;
-
-fn load() -> Value {
-    let path = format!(
-        "{}/reference/calibration/qp_guarantees.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    serde_json::from_str(&std::fs::read_to_string(&path).expect("a reference file")).expect("JSON")
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .expect("an array")
-        .iter()
-        .flat_map(|x| match x {
-            Value::Array(_) => floats(x),
-            _ => vec![x.as_f64().expect("a number")],
-        })
-        .collect()
-}
+use crate::{close, floats, reference_vector};
 
 fn strings(v: &Value) -> Vec<&str> {
     v.as_array()
@@ -101,7 +82,7 @@ fn check(what: &str, got: &[f64], expected: &[f64], rel: f64) {
 
 #[test]
 fn binding_guarantees_give_the_exact_active_set_solution() {
-    let v = load();
+    let v = reference_vector("qp_guarantees");
     let e = &v["expected"]["binding"];
     assert_eq!(e["infeasible"].as_bool(), Some(false));
     let p = problem(&v, "binding");
@@ -134,7 +115,7 @@ fn binding_guarantees_give_the_exact_active_set_solution() {
 
 #[test]
 fn guarantees_that_cannot_hold_with_neutrality_are_named() {
-    let v = load();
+    let v = reference_vector("qp_guarantees");
     assert_eq!(
         v["expected"]["conflicting"]["infeasible"].as_bool(),
         Some(true)

@@ -938,69 +938,39 @@ fn cli_avenant43_writes_aids_and_rejects_bad_rows() {
     assert!(close(balance[1].expect("B"), 4e6, 1e-12));
     assert_eq!(balance[2], None);
 
-    let bad = write(
-        dir.path(),
-        "bad.csv",
-        "departement,hours_year,hours_apa,hours_pch,hours_aide_menagere,cost_forecast\nA,2019,x,1,1,1\n",
-    );
-    let e = run(&cli(&[
-        "avenant43",
-        "--input",
-        &bad,
-        "--year",
-        "2022",
-        "--out",
-        o,
-    ]))
-    .expect_err("bad input");
-    assert_eq!(e.exit_code(), 1);
-    assert!(
-        e.to_string()
-            .contains("bad.csv: table departements, row 1, column hours_apa, value \"x\": the value must be a number"),
-        "{e}"
-    );
-    let no_cost = write(
-        dir.path(),
-        "no_cost.csv",
-        "departement,hours_year,hours_apa,hours_pch,hours_aide_menagere\nA,2019,1,1,1\n",
-    );
-    let e = run(&cli(&[
-        "avenant43",
-        "--input",
-        &no_cost,
-        "--year",
-        "2022",
-        "--out",
-        o,
-    ]))
-    .expect_err("no cost column");
-    assert_eq!(e.exit_code(), 1);
-    assert!(
-        e.to_string()
-            .contains("no_cost.csv: table departements, column cost_forecast, value \"\": the column is required"),
-        "{e}"
-    );
-    let wrong_year = write(
-        dir.path(),
-        "year.csv",
-        "departement,hours_year,hours_apa,hours_pch,hours_aide_menagere,cost_forecast\nA,2021,1,1,1,1\n",
-    );
-    let e = run(&cli(&[
-        "avenant43",
-        "--input",
-        &wrong_year,
-        "--year",
-        "2022",
-        "--out",
-        o,
-    ]))
-    .expect_err("bad input");
-    assert_eq!(e.exit_code(), 1);
-    assert!(
-        e.to_string()
-            .contains("year.csv: table departements, row 1, column hours_year, value \"2021\""),
-        "{e}"
-    );
+    // Each bad file is refused with exit code 1, naming file, table, row, column and value.
+    let header = "departement,hours_year,hours_apa,hours_pch,hours_aide_menagere";
+    for (file, text, expected) in [
+        (
+            "bad.csv",
+            format!("{header},cost_forecast\nA,2019,x,1,1,1\n"),
+            "bad.csv: table departements, row 1, column hours_apa, value \"x\": the value must be a number",
+        ),
+        (
+            "no_cost.csv",
+            format!("{header}\nA,2019,1,1,1\n"),
+            "no_cost.csv: table departements, column cost_forecast, value \"\": the column is required",
+        ),
+        (
+            "year.csv",
+            format!("{header},cost_forecast\nA,2021,1,1,1,1\n"),
+            "year.csv: table departements, row 1, column hours_year, value \"2021\"",
+        ),
+    ] {
+        let input = write(dir.path(), file, &text);
+        let e = run(&cli(&[
+            "avenant43",
+            "--input",
+            &input,
+            "--year",
+            "2022",
+            "--out",
+            o,
+        ]))
+        .expect_err(file);
+        assert_eq!(e.exit_code(), 1, "{file}");
+        assert!(e.to_string().contains(expected), "{e}");
+    }
 }
 
 #[test]
