@@ -198,6 +198,9 @@ fn calibrate_writes_the_contract_tables_and_the_same_bytes_twice() {
         "services.parquet",
         "departements.parquet",
         "groups.parquet",
+        "impact.parquet",
+        "users.parquet",
+        "out_of_pocket.parquet",
     ] {
         let x = std::fs::read(a.path().join(name)).expect("written");
         let y = std::fs::read(b.path().join(name)).expect("written");

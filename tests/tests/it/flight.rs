@@ -78,6 +78,15 @@ async fn anonymous(server: &Server) -> FlightClient {
 }
 
 /// A client logged in through `Handshake` (a BasicAuth payload), carrying its bearer token.
+/// A server on a fresh data directory (kept as long as the returned guard).
+async fn serve() -> (tempfile::TempDir, Server) {
+    let data_dir = tempfile::tempdir().expect("tmp");
+    let server = Server::start(config(data_dir.path()))
+        .await
+        .expect("starts");
+    (data_dir, server)
+}
+
 async fn login(server: &Server, user: &str) -> FlightClient {
     let mut client = anonymous(server).await;
     let payload = BasicAuth {
@@ -227,10 +236,7 @@ async fn upload_submit_poll_fetch_gives_the_cli_tables() {
     ]))
     .expect("baseline");
 
-    let data_dir = tempfile::tempdir().expect("tmp");
-    let server = Server::start(config(data_dir.path()))
-        .await
-        .expect("starts");
+    let (_data_dir, server) = serve().await;
     let mut alice = login(&server, "alice").await;
     for (i, t) in TableKind::ALL.iter().enumerate() {
         let batches = read_parquet_batches(&survey.path().join(format!("{}.parquet", t.name())));
@@ -313,10 +319,7 @@ async fn upload_submit_poll_fetch_gives_the_cli_tables() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_are_cancelled_queued_or_running() {
-    let data_dir = tempfile::tempdir().expect("tmp");
-    let server = Server::start(config(data_dir.path()))
-        .await
-        .expect("starts");
+    let (_data_dir, server) = serve().await;
     let mut alice = login(&server, "alice").await;
     upload_fixture(&mut alice, "hand", &Fixture::hand_example()).await;
 
@@ -366,10 +369,7 @@ async fn jobs_are_cancelled_queued_or_running() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_embedded_survey_needs_no_upload_and_a_data_directory_one_server() {
-    let data_dir = tempfile::tempdir().expect("tmp");
-    let server = Server::start(config(data_dir.path()))
-        .await
-        .expect("starts");
+    let (data_dir, server) = serve().await;
     let e = Server::start(config(data_dir.path()))
         .await
         .expect_err("a second server on the same data");
@@ -435,10 +435,7 @@ fn a_running_job_stops_at_its_next_checkpoint() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callers_are_authenticated_and_see_only_their_own() {
-    let data_dir = tempfile::tempdir().expect("tmp");
-    let server = Server::start(config(data_dir.path()))
-        .await
-        .expect("starts");
+    let (_data_dir, server) = serve().await;
     let mut alice = login(&server, "alice").await;
     upload_fixture(&mut alice, "hand", &Fixture::hand_example()).await;
     let id = submit(&mut alice, "kind = \"baseline\"\ndata = \"hand\"")
@@ -543,10 +540,7 @@ async fn callers_are_authenticated_and_see_only_their_own() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_uploads_and_specs_are_refused_without_disturbing_jobs() {
-    let data_dir = tempfile::tempdir().expect("tmp");
-    let server = Server::start(config(data_dir.path()))
-        .await
-        .expect("starts");
+    let (_data_dir, server) = serve().await;
     let mut alice = login(&server, "alice").await;
     let good = Fixture::hand_example();
     upload_fixture(&mut alice, "hand", &good).await;
