@@ -6,9 +6,12 @@
 //! min Σ w (y − xθ)²   subject to   A θ = b  (neutrality),   G θ ≤ h  (guarantees)
 //! ```
 //!
-//! solved by clarabel's interior-point method on a rescaled problem (unit diagonal of
-//! `X'WX`, right-hand sides of order one), from the sufficient statistics. The solution is
-//! then polished: the inequalities the interior point found binding (primal slack below the
+//! from the sufficient statistics. Few guarantees bind in practice, so a working-set
+//! method on the parameters' space comes first (each step one exact KKT solve; it stops at
+//! a point satisfying the KKT conditions, hence the optimum). When it cannot finish
+//! (dependent binding rows, too many changes), clarabel's interior-point method solves
+//! the rescaled problem (unit diagonal of `X'WX`, right-hand sides of order one) and the
+//! solution is polished: the inequalities the interior point found binding (primal slack below the
 //! dual) join the equalities, and the KKT system is solved exactly ([`crate::wls::solve`]);
 //! the polished point is kept when it satisfies every inequality and the multipliers of the
 //! binding ones have the right sign (a few active-set corrections are tried), so neutrality
@@ -111,6 +114,9 @@ pub struct Constrained {
 /// Feasibility tolerance of the polish, relative to each row's terms.
 const FEASIBILITY: f64 = 1e-9;
 
+/// Working-set changes allowed per parameter before the interior point takes over.
+const ACTIVE_SET_STEPS: usize = 4;
+
 /// Active-set corrections tried by the polish.
 const POLISH_ROUNDS: usize = 8;
 
@@ -142,6 +148,18 @@ pub fn solve_constrained(
             iterations: 0,
         });
     }
+    if let Some(done) = active_set(m, eq, ineq, free) {
+        return Ok(done);
+    }
+    interior_point(m, eq, ineq)
+}
+
+/// The interior-point path: clarabel on the rescaled program, then the polish.
+fn interior_point(
+    m: &Moments,
+    eq: &Equalities,
+    ineq: &Inequalities,
+) -> Result<Constrained, SolverError> {
     let k = m.k;
     let scaling = Scaling::new(m);
     let problem = scaling.problem(m, eq, ineq);
@@ -224,12 +242,7 @@ pub fn solve_constrained(
 fn distinct_rows(ineq: &Inequalities, rows: &[usize], theta: &[f64], k: usize) -> Vec<usize> {
     let mut kept: Vec<usize> = Vec::with_capacity(rows.len());
     for &i in rows {
-        let same = kept.iter().position(|&j| {
-            ineq.row(i, k)
-                .iter()
-                .zip(ineq.row(j, k))
-                .all(|(a, b)| a.to_bits() == b.to_bits())
-        });
+        let same = kept.iter().position(|&j| same_row(ineq, i, j, k));
         match same {
             Some(p) if ineq.slack(i, theta) < ineq.slack(kept[p], theta) => kept[p] = i,
             Some(_) => {}
@@ -238,6 +251,68 @@ fn distinct_rows(ineq: &Inequalities, rows: &[usize], theta: &[f64], k: usize) -
     }
     kept.sort_unstable();
     kept
+}
+
+/// Whether rows `i` and `j` have the same coefficients, bit for bit.
+fn same_row(ineq: &Inequalities, i: usize, j: usize, k: usize) -> bool {
+    ineq.row(i, k)
+        .iter()
+        .zip(ineq.row(j, k))
+        .all(|(a, b)| a.to_bits() == b.to_bits())
+}
+
+/// The working-set method on the parameters' space, from the fit under the equalities:
+/// while some multiplier of the working set is negative, drop the most negative; else add
+/// the most violated inequality (relative to its scale; replacing a working row of the
+/// same service); each step one exact KKT solve of `k + m + |working set|` unknowns from
+/// the moments. When it stops, every inequality holds and every working multiplier is
+/// non-negative: the KKT conditions of the convex program, so the point is the optimum.
+/// `None` (the interior point takes over) when a solve fails (dependent rows) or after
+/// [`ACTIVE_SET_STEPS`] per parameter.
+fn active_set(
+    m: &Moments,
+    eq: &Equalities,
+    ineq: &Inequalities,
+    free: Estimate,
+) -> Option<Constrained> {
+    let k = m.k;
+    let m_eq = eq.len();
+    let mut active: Vec<usize> = Vec::new();
+    let mut est = free;
+    let violation = |i: usize, theta: &[f64]| -ineq.slack(i, theta) / ineq.scale[i].abs().max(1.0);
+    for step in 0..ACTIVE_SET_STEPS * (k + 1) {
+        let size = est.lambda.iter().fold(0.0f64, |a, l| a.max(l.abs()));
+        let negative = (0..active.len())
+            .filter(|&j| est.lambda[m_eq + j] < -1e-9 * size)
+            .min_by(|&a, &b| est.lambda[m_eq + a].total_cmp(&est.lambda[m_eq + b]));
+        if let Some(j) = negative {
+            active.remove(j);
+        } else {
+            let worst = (0..ineq.len())
+                .filter(|&i| !ineq.holds(i, &est.theta, FEASIBILITY))
+                .max_by(|&a, &b| {
+                    violation(a, &est.theta)
+                        .total_cmp(&violation(b, &est.theta))
+                        .then(b.cmp(&a))
+                });
+            let Some(i) = worst else {
+                active.sort_unstable();
+                let estimate = solve(m, &with_rows(eq, ineq, &active, k)).ok()?;
+                return Some(Constrained {
+                    estimate,
+                    active,
+                    polished: true,
+                    iterations: step as u32,
+                });
+            };
+            match active.iter().position(|&j| same_row(ineq, i, j, k)) {
+                Some(p) => active[p] = i,
+                None => active.push(i),
+            }
+        }
+        est = solve(m, &with_rows(eq, ineq, &active, k)).ok()?;
+    }
+    None
 }
 
 /// `θ − A'(AA')⁻¹(Aθ − b)`: the nearest point satisfying the equalities.
@@ -563,6 +638,33 @@ mod tests {
             c.estimate
         );
         assert!((c.estimate.theta[1] - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_working_set_and_the_interior_point_agree() {
+        let m = line();
+        let eq = Equalities {
+            a: vec![1.0, 1.0],
+            b: vec![4.0],
+        };
+        let mut ineq = Inequalities::default();
+        ineq.push(&[0.0, 1.0], 1.0, "slope ≤ 1".into(), "test", 1.0);
+        ineq.push(&[-1.0, 0.0], -0.5, "intercept ≥ 0.5".into(), "test", 1.0);
+        ineq.push(&[0.0, 1.0], 1.5, "slope ≤ 1.5".into(), "test", 1.0);
+        let free = solve(&m, &eq).unwrap();
+        let a = active_set(&m, &eq, &ineq, free).expect("finishes");
+        let b = interior_point(&m, &eq, &ineq).unwrap();
+        assert!(a.polished && b.polished);
+        assert_eq!(a.active, b.active);
+        for j in 0..2 {
+            assert!((a.estimate.theta[j] - b.estimate.theta[j]).abs() < 1e-12);
+        }
+        // Intercept + slope = 4 with slope ≤ 1: slope 1, intercept 3.
+        assert!(
+            (a.estimate.theta[0] - 3.0).abs() < 1e-12,
+            "{:?}",
+            a.estimate
+        );
     }
 
     #[test]
