@@ -30,7 +30,7 @@ use clarabel::solver::{
 };
 
 use crate::error::{Conflict, SolverError};
-use crate::wls::{Equalities, Estimate, Moments, solve};
+use crate::wls::{Equalities, Estimate, Moments, kkt_point, solve};
 
 /// Linear inequalities `G θ ≤ h`, each with a name, a family and a scale (€) in which its
 /// violation is reported.
@@ -86,13 +86,21 @@ impl Inequalities {
 
     /// Whether row `i` holds at `theta`, to `tol` relative to its terms.
     fn holds(&self, i: usize, theta: &[f64], tol: f64) -> bool {
+        self.holds_with(i, theta, self.slack(i, theta), tol)
+    }
+
+    /// [`Self::holds`] with the row's slack already computed.
+    fn holds_with(&self, i: usize, theta: &[f64], slack: f64, tol: f64) -> bool {
+        if slack >= 0.0 {
+            return true;
+        }
         let k = theta.len();
         let size = self
             .row(i, k)
             .iter()
             .zip(theta)
             .fold(self.h[i].abs(), |m, (a, b)| m.max((a * b).abs()));
-        self.slack(i, theta) >= -tol * size.max(f64::MIN_POSITIVE)
+        slack >= -tol * size.max(f64::MIN_POSITIVE)
     }
 }
 
@@ -277,25 +285,29 @@ fn active_set(
 ) -> Option<Constrained> {
     let k = m.k;
     let m_eq = eq.len();
+    let p = ineq.len();
     let mut active: Vec<usize> = Vec::new();
-    let mut est = free;
-    let violation = |i: usize, theta: &[f64]| -ineq.slack(i, theta) / ineq.scale[i].abs().max(1.0);
+    let (mut theta, mut lambda) = (free.theta, free.lambda);
     for step in 0..ACTIVE_SET_STEPS * (k + 1) {
-        let size = est.lambda.iter().fold(0.0f64, |a, l| a.max(l.abs()));
+        let size = lambda.iter().fold(0.0f64, |a, l| a.max(l.abs()));
         let negative = (0..active.len())
-            .filter(|&j| est.lambda[m_eq + j] < -1e-9 * size)
-            .min_by(|&a, &b| est.lambda[m_eq + a].total_cmp(&est.lambda[m_eq + b]));
+            .filter(|&j| lambda[m_eq + j] < -1e-9 * size)
+            .min_by(|&a, &b| lambda[m_eq + a].total_cmp(&lambda[m_eq + b]));
         if let Some(j) = negative {
             active.remove(j);
         } else {
-            let worst = (0..ineq.len())
-                .filter(|&i| !ineq.holds(i, &est.theta, FEASIBILITY))
-                .max_by(|&a, &b| {
-                    violation(a, &est.theta)
-                        .total_cmp(&violation(b, &est.theta))
-                        .then(b.cmp(&a))
-                });
-            let Some(i) = worst else {
+            // The most violated row, relative to its scale (ties: the first).
+            let mut worst: Option<(usize, f64)> = None;
+            for i in 0..p {
+                let sl = ineq.slack(i, &theta);
+                if !ineq.holds_with(i, &theta, sl, FEASIBILITY) {
+                    let v = -sl / ineq.scale[i].abs().max(1.0);
+                    if worst.is_none_or(|(_, w)| v > w) {
+                        worst = Some((i, v));
+                    }
+                }
+            }
+            let Some((i, _)) = worst else {
                 active.sort_unstable();
                 let estimate = solve(m, &with_rows(eq, ineq, &active, k)).ok()?;
                 return Some(Constrained {
@@ -306,11 +318,11 @@ fn active_set(
                 });
             };
             match active.iter().position(|&j| same_row(ineq, i, j, k)) {
-                Some(p) => active[p] = i,
+                Some(q) => active[q] = i,
                 None => active.push(i),
             }
         }
-        est = solve(m, &with_rows(eq, ineq, &active, k)).ok()?;
+        (theta, lambda) = kkt_point(m, &with_rows(eq, ineq, &active, k))?;
     }
     None
 }

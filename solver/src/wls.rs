@@ -149,6 +149,49 @@ pub fn solve(m: &Moments, eq: &Equalities) -> Result<Estimate, SolverError> {
     })
 }
 
+/// θ and the multipliers of `min Σ w (y − xθ)²` subject to `A θ = b`: the KKT system of
+/// [`solve`] alone, without the identification check or the bread (the working-set
+/// method's inner steps; its final point goes through [`solve`]). `None` when the system is
+/// singular or the solution not finite.
+pub fn kkt_point(m: &Moments, eq: &Equalities) -> Option<(Vec<f64>, Vec<f64>)> {
+    let k = m.k;
+    let r = eq.len();
+    let dim = k + r;
+    let kkt = Mat::from_fn(dim, dim, |i, j| match (i < k, j < k) {
+        (true, true) => 2.0 * m.xtwx[i * k + j],
+        (true, false) => eq.a[(j - k) * k + i],
+        (false, true) => eq.a[(i - k) * k + j],
+        (false, false) => 0.0,
+    });
+    let rhs = Mat::from_fn(
+        dim,
+        1,
+        |i, _| {
+            if i < k { 2.0 * m.xtwy[i] } else { eq.b[i - k] }
+        },
+    );
+    let sol = kkt.full_piv_lu().solve(&rhs);
+    let v: Vec<f64> = (0..dim).map(|i| sol[(i, 0)]).collect();
+    if !v.iter().all(|x| x.is_finite()) {
+        return None;
+    }
+    // A singular system gives a finite but wrong point: check it solves the system.
+    let scale = (0..dim)
+        .fold(0.0f64, |a, i| a.max(rhs[(i, 0)].abs()))
+        .max(1.0);
+    let residual = (0..dim).fold(0.0f64, |a, i| {
+        let row: f64 = (0..dim).map(|j| kkt[(i, j)] * v[j]).sum();
+        a.max((row - rhs[(i, 0)]).abs())
+    });
+    if residual > 1e-8 * scale {
+        return None;
+    }
+    let lambda = v[k..].to_vec();
+    let mut theta = v;
+    theta.truncate(k);
+    Some((theta, lambda))
+}
+
 /// Refuses a KKT matrix whose smallest singular value is negligible against its largest
 /// (after scaling rows and columns to unit norm, so units do not matter).
 fn check_identified(kkt: &Mat<f64>, k: usize) -> Result<(), SolverError> {
