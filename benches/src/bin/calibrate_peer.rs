@@ -18,7 +18,9 @@ use dotation_benches::{
 use dotation_core::schema::TableKind;
 use dotation_server::io::Output;
 use dotation_server::results;
+use dotation_solver::qp::solve_constrained;
 use dotation_solver::spec::{JobSpec, Scope};
+use dotation_solver::wls::{Equalities, Moments};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -102,7 +104,17 @@ fn main() {
     drop(raw);
 
     let (mut build, mut neutral, mut free_fit, mut total) = (vec![], vec![], vec![], vec![]);
-    let (mut bounds_t, mut guaranteed_t) = (vec![], vec![]);
+    let (mut bounds_t, mut guaranteed_t, mut qp_t) = (vec![], vec![], vec![]);
+    // The program alone, as quadprog gets it: moments from the design, national
+    // neutrality, the bounds; parameters only.
+    let yn: Vec<f64> = d.cost.iter().zip(&d.offset).map(|(c, a)| c - a).collect();
+    let w = &p.micro.services.design_weight;
+    let national = Equalities {
+        a: (0..d.k)
+            .map(|j| (0..d.n).map(|s| w[s] * d.x[s * d.k + j]).sum())
+            .collect(),
+        b: vec![(0..d.n).map(|s| w[s] * (d.baseline[s] - d.offset[s])).sum()],
+    };
     for _ in 0..repeats {
         let t0 = Instant::now();
         let d = design(&p, &spec);
@@ -116,6 +128,11 @@ fn main() {
         let g = fit_constrained(&p, &guaranteed_spec, &d, &b);
         let t5 = Instant::now();
         std::hint::black_box((&c, &u, &g));
+        let q = solve_constrained(&Moments::from_rows(&d.x, &yn, w, d.k), &national, &ineq)
+            .expect("solves");
+        let t6 = Instant::now();
+        std::hint::black_box(&q);
+        qp_t.push((t6 - t5).as_secs_f64());
         bounds_t.push((t4 - t3).as_secs_f64());
         guaranteed_t.push((t5 - t4).as_secs_f64());
         build.push((t1 - t0).as_secs_f64());
@@ -136,6 +153,7 @@ fn main() {
             "total": median(total),
             "bounds": median(bounds_t),
             "fit_guaranteed": median(guaranteed_t),
+            "qp_parameters": median(qp_t),
             "bound_rows": ineq.len(),
             "binding": guaranteed.info.binding.len(),
             "polished": guaranteed.info.polished,
