@@ -259,6 +259,10 @@ pub const BENCH_SPEC: &str =
 pub const GUARANTEES: &str =
     "[guarantees]\nconstrain = [\"out_of_pocket\", \"transition\"]\ntransition_limit = 0.5\n";
 
+/// The guaranteed spec of the survey-scale benches: the default forfait (allowance × GIR
+/// band × entourage) under the out-of-pocket guarantee.
+pub const SURVEY_GUARANTEES: &str = "[guarantees]\nconstrain = [\"out_of_pocket\"]\n";
+
 /// Validated microdata with its drivers and baseline: what every calibration starts from.
 #[derive(Debug)]
 pub struct Prepared {

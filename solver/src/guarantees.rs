@@ -162,11 +162,16 @@ pub fn inequalities(input: &GuaranteeInput<'_>, bounds: &[FundingBound]) -> Ineq
         let s = b.service;
         let min = b.min * (1.0 + MARGIN.copysign(b.min));
         let row: Vec<f64> = d.row(s).iter().map(|v| -v).collect();
+        let unreached = if row.iter().all(|&v| v == 0.0) {
+            " (the formula reaches none of its drivers: its funding is fixed)"
+        } else {
+            ""
+        };
         ineq.push(
             &row,
             d.offset[s] - min,
             format!(
-                "{}[{}]: funding ≥ {} {:.2} €",
+                "{}[{}]: funding ≥ {} {:.2} €{unreached}",
                 b.guarantee.name(),
                 sv.id[s],
                 b.what,

@@ -156,6 +156,13 @@ pub fn solve_constrained(
             iterations: 0,
         });
     }
+    // A row without coefficients bounds nothing the parameters move: violated, it cannot
+    // hold whatever they are (a service the formula does not reach, asked to get more
+    // than its fixed part).
+    let k = m.k;
+    if (0..ineq.len()).any(|i| ineq.row(i, k).iter().all(|&g| g == 0.0) && ineq.h[i] < 0.0) {
+        return Err(least_violation(eq, ineq, k)?);
+    }
     if let Some(done) = active_set(m, eq, ineq, free) {
         return Ok(done);
     }
@@ -181,9 +188,11 @@ fn interior_point(
         return Err(least_violation(eq, ineq, k)?);
     }
     if !matches!(status, SolverStatus::Solved | SolverStatus::AlmostSolved) {
-        return Err(SolverError::Numerical(
-            "the constrained fit's quadratic program did not converge",
-        ));
+        // An infeasible program the interior point failed to certify is still named.
+        return Err(match least_violation(eq, ineq, k)? {
+            e @ SolverError::Infeasible { violated, .. } if violated > 0 => e,
+            _ => SolverError::Numerical("the constrained fit's quadratic program did not converge"),
+        });
     }
     let iterations = solver.solution.iterations;
     let ipm = scaling.theta(&solver.solution.x);
@@ -421,10 +430,8 @@ impl Scaling {
             .enumerate()
             .map(|(j, v)| v * self.sigma / self.col[j])
             .collect();
-        let norm = scaled
-            .iter()
-            .fold(0.0f64, |m, v| m.max(v.abs()))
-            .max(f64::MIN_POSITIVE);
+        let largest = scaled.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let norm = if largest > 0.0 { largest } else { 1.0 };
         for (j, v) in scaled.iter().enumerate() {
             if *v != 0.0 {
                 t.push(r, j, v / norm);
@@ -677,6 +684,21 @@ mod tests {
             "{:?}",
             a.estimate
         );
+    }
+
+    #[test]
+    fn a_violated_row_without_coefficients_is_named_at_once() {
+        let m = line();
+        let mut ineq = Inequalities::default();
+        ineq.push(&[0.0, 0.0], 0.0, "0 ≤ 0".into(), "test", 1.0);
+        ineq.push(&[0.0, 0.0], -2.0, "0 ≤ −2".into(), "test", 1.0);
+        let err = solve_constrained(&m, &Equalities::default(), &ineq).unwrap_err();
+        let SolverError::Infeasible { conflicts, .. } = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(conflicts.len(), 1);
+        assert_eq!(conflicts[0].constraint, "0 ≤ −2");
+        assert!((conflicts[0].gap - 2.0).abs() < 1e-9);
     }
 
     #[test]
