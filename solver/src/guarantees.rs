@@ -153,7 +153,7 @@ pub fn bounds(
 }
 
 /// Funding bounds as inequalities `G θ ≤ h` over the design's parameters:
-/// `F_s ≥ min  ⇔  −x_s θ ≤ a_s − min`, the bound moved inwards by [`MARGIN`].
+/// `F_s ≥ min  ⇔  −x_s θ ≤ a_s − min`, the bound moved inwards by 1e-12 relative.
 pub fn inequalities(input: &GuaranteeInput<'_>, bounds: &[FundingBound]) -> Inequalities {
     let d = input.design;
     let sv = &input.micro.services;
