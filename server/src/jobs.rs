@@ -326,6 +326,7 @@ fn calibrate_output(
                 "binding": cal.info.binding.len(),
                 "binding_first": cal.info.binding.iter().take(20).collect::<Vec<_>>(),
                 "polished": cal.info.polished,
+                "order": order_report(spec, &cal),
             },
             "national": {
                 "baseline_total": weighted(&m.services.design_weight, &design.baseline),
@@ -337,6 +338,34 @@ fn calibrate_output(
         provenance(spec, data),
     );
     Ok(JobOutput { tables, summary })
+}
+
+/// Each order of `guarantees.order` at the estimates: the two values and whether it holds.
+fn order_report(
+    spec: &JobSpec,
+    cal: &dotation_solver::calibrate::Calibration,
+) -> serde_json::Value {
+    let value = |name: &str| {
+        cal.names
+            .iter()
+            .position(|n| n == name)
+            .map(|j| cal.estimate[j])
+    };
+    spec.guarantees
+        .order
+        .iter()
+        .filter_map(|text| dotation_solver::spec::Order::parse(text))
+        .map(|o| {
+            let (g, l) = (value(&o.greater), value(&o.lesser));
+            serde_json::json!({
+                "greater": o.greater,
+                "lesser": o.lesser,
+                "greater_estimate": g,
+                "lesser_estimate": l,
+                "holds": matches!((g, l), (Some(g), Some(l)) if g >= l - 1e-9 * g.abs().max(l.abs()).max(1.0)),
+            })
+        })
+        .collect()
 }
 
 fn weighted(w: &[f64], v: &[f64]) -> f64 {

@@ -53,15 +53,21 @@ pub struct Conflict {
     pub constraint: String,
     /// Its guarantee, e.g. `has_cover`.
     pub family: String,
-    /// How far it is from holding, €.
+    /// How far it is from holding, € (in the parameters' unit for an order).
     pub gap: f64,
-    /// The gap as a share of the service's baseline.
+    /// The gap as a share of the service's baseline (the gap itself for an order).
     pub relative: f64,
 }
 
 impl Conflict {
     /// `label` misses by `gap` € (`relative` % of its baseline).
     pub fn describe(&self) -> String {
+        if self.family == "order" {
+            return format!(
+                "{} misses by {:.4} (in the parameters' unit)",
+                self.constraint, self.gap
+            );
+        }
         format!(
             "{} misses by {:.2} € ({:.3} % of its baseline)",
             self.constraint,

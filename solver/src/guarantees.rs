@@ -23,7 +23,7 @@ use crate::error::SpecError;
 use crate::formula::Design;
 use crate::neutrality::compensated_sum;
 use crate::qp::Inequalities;
-use crate::spec::{Guarantee, GuaranteesSpec};
+use crate::spec::{Guarantee, GuaranteesSpec, Order};
 
 /// Inward margin of every bound, relative.
 const MARGIN: f64 = 1e-12;
@@ -190,7 +190,48 @@ pub fn constraints(
     input: &GuaranteeInput<'_>,
     spec: &GuaranteesSpec,
 ) -> Result<Inequalities, SpecError> {
-    Ok(inequalities(input, &bounds(input, spec)?))
+    let mut ineq = inequalities(input, &bounds(input, spec)?);
+    order_rows(input.design, spec, &mut ineq)?;
+    Ok(ineq)
+}
+
+/// The orders between parameters (`guarantees.order`) as rows `θ_lesser − θ_greater ≤ 0`,
+/// each measured against the larger of the two parameters' unit scales (1).
+pub fn order_rows(
+    design: &Design,
+    spec: &GuaranteesSpec,
+    ineq: &mut Inequalities,
+) -> Result<(), SpecError> {
+    let index = |name: &str| {
+        design
+            .names
+            .iter()
+            .position(|n| n == name)
+            .ok_or_else(|| SpecError::Unknown {
+                key: "guarantees.order".into(),
+                what: "parameter",
+                name: name.to_string(),
+                known: design.names.clone(),
+            })
+    };
+    for text in &spec.order {
+        let o = Order::parse(text).ok_or_else(|| SpecError::Inconsistent {
+            key: "guarantees.order".into(),
+            message: format!("\"{text}\" is not an order: write \"A >= B\""),
+        })?;
+        let (g, l) = (index(&o.greater)?, index(&o.lesser)?);
+        let mut row = vec![0.0; design.k];
+        row[l] = 1.0;
+        row[g] = -1.0;
+        ineq.push(
+            &row,
+            0.0,
+            format!("order[{} >= {}]", o.greater, o.lesser),
+            "order",
+            1.0,
+        );
+    }
+    Ok(())
 }
 
 /// How a funding fares against one service-level guarantee.

@@ -505,6 +505,41 @@ pub struct GuaranteesSpec {
     /// The guarantees the calibration must satisfy (as inequality constraints).
     #[serde(default)]
     pub constrain: Vec<Guarantee>,
+    /// Orders between parameters the calibration must respect, each `"A >= B"` (or
+    /// `"A <= B"`) with parameter names as in parameters.parquet, e.g.
+    /// `"forfait[APA/1-2/low] >= forfait[APA/3-4/low]"` (DOMAIN.md §4: monotone parameters).
+    #[serde(default)]
+    pub order: Vec<String>,
+}
+
+/// One order between two parameters: `greater ≥ lesser`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Order {
+    /// The parameter that must not be below the other.
+    pub greater: String,
+    /// The other.
+    pub lesser: String,
+}
+
+impl Order {
+    /// Parses `"A >= B"` or `"A <= B"`.
+    pub fn parse(text: &str) -> Option<Order> {
+        let (a, b, flip) = if let Some((a, b)) = text.split_once(">=") {
+            (a, b, false)
+        } else {
+            let (a, b) = text.split_once("<=")?;
+            (a, b, true)
+        };
+        let (a, b) = (a.trim(), b.trim());
+        if a.is_empty() || b.is_empty() || a == b || b.contains(">=") || b.contains("<=") {
+            return None;
+        }
+        let (greater, lesser) = if flip { (b, a) } else { (a, b) };
+        Some(Order {
+            greater: greater.to_string(),
+            lesser: lesser.to_string(),
+        })
+    }
 }
 
 fn default_transition_limit() -> f64 {
@@ -517,6 +552,7 @@ impl Default for GuaranteesSpec {
             participation: Participation::default(),
             transition_limit: default_transition_limit(),
             constrain: Vec::new(),
+            order: Vec::new(),
         }
     }
 }
@@ -756,7 +792,15 @@ impl JobSpec {
                 format!("\"{}\" is listed twice", w[0].name()),
             );
         }
-        if !g.constrain.is_empty() && c.method == Method::PointValues {
+        if let Some(bad_order) = g.order.iter().find(|o| Order::parse(o).is_none()) {
+            return bad(
+                "guarantees.order",
+                format!(
+                    "\"{bad_order}\" is not an order: write \"A >= B\" (or \"A <= B\") with two different parameter names"
+                ),
+            );
+        }
+        if (!g.constrain.is_empty() || !g.order.is_empty()) && c.method == Method::PointValues {
             return bad(
                 "guarantees.constrain",
                 "guarantees are linear constraints of the parameters: with point values funding is not linear in them; set calibration.method = \"kkt\" or leave constrain empty".into(),

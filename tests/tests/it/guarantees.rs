@@ -470,3 +470,52 @@ fn impact_tables_add_up_to_the_services() {
         assert!(close(oa[i], sa / sw, 1e-9), "{}", ogroups[i]);
     }
 }
+
+#[test]
+fn orders_between_parameters_hold_and_are_reported() {
+    // Unconstrained, the forfait pays a social-aid user with little help less than one
+    // with strong help: ordering them binds.
+    let (low, high) = ("forfait[social_aid/-/low]", "forfait[social_aid/-/high]");
+    let free = job("");
+    let params = table(&free, "parameters");
+    let names = strings(params, "parameter");
+    let est = values(params, "estimate");
+    let at = |n: &str| names.iter().position(|x| x == n).expect("a parameter");
+    assert!(
+        est[at(low)] < est[at(high)],
+        "{} vs {}",
+        est[at(low)],
+        est[at(high)]
+    );
+
+    let out = job(&format!("[guarantees]\norder = [\"{low} >= {high}\"]"));
+    let est = values(table(&out, "parameters"), "estimate");
+    let (a, b) = (est[at(low)], est[at(high)]);
+    assert!(a >= b - 1e-9 * a.abs(), "{a} < {b}");
+    assert!(close(a, b, 1e-9), "the order binds: {a} vs {b}");
+    assert!(neutrality_gap(table(&out, "services")) <= 1e-9);
+    let order = &out.summary["constraints"]["order"][0];
+    assert_eq!(order["holds"].as_bool(), Some(true));
+    assert_eq!(order["greater"].as_str(), Some(low));
+
+    // The same with "<=", and names the formula does not have.
+    let flipped = job(&format!("[guarantees]\norder = [\"{high} <= {low}\"]"));
+    assert_eq!(
+        values(table(&flipped, "parameters"), "estimate"),
+        values(table(&out, "parameters"), "estimate")
+    );
+    match calibrate_with_guarantees("[guarantees]\norder = [\"forfait[x] >= forfait[y]\"]") {
+        Err(CalibrationError::Spec(SpecError::Unknown {
+            key, name, known, ..
+        })) => {
+            assert_eq!(key, "guarantees.order");
+            assert_eq!(name, "forfait[x]");
+            assert!(known.contains(&low.to_string()));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        JobSpec::parse("[guarantees]\norder = [\"forfait[x] > forfait[y]\"]"),
+        Err(SpecError::Inconsistent { key, .. }) if key == "guarantees.order"
+    ));
+}
