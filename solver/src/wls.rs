@@ -116,21 +116,9 @@ pub fn solve(m: &Moments, eq: &Equalities) -> Result<Estimate, SolverError> {
     let r = eq.len();
     assert_eq!(eq.a.len(), r * k, "A must be m × k");
     let dim = k + r;
-    let kkt = Mat::from_fn(dim, dim, |i, j| match (i < k, j < k) {
-        (true, true) => 2.0 * m.xtwx[i * k + j],
-        (true, false) => eq.a[(j - k) * k + i],
-        (false, true) => eq.a[(i - k) * k + j],
-        (false, false) => 0.0,
-    });
+    let (kkt, rhs) = kkt_system(m, eq);
     check_identified(&kkt, k)?;
     let lu = kkt.full_piv_lu();
-    let rhs = Mat::from_fn(
-        dim,
-        1,
-        |i, _| {
-            if i < k { 2.0 * m.xtwy[i] } else { eq.b[i - k] }
-        },
-    );
     let sol = lu.solve(&rhs);
     let theta: Vec<f64> = (0..k).map(|i| sol[(i, 0)]).collect();
     let lambda: Vec<f64> = (0..r).map(|i| sol[(k + i, 0)]).collect();
@@ -149,14 +137,10 @@ pub fn solve(m: &Moments, eq: &Equalities) -> Result<Estimate, SolverError> {
     })
 }
 
-/// θ and the multipliers of `min Σ w (y − xθ)²` subject to `A θ = b`: the KKT system of
-/// [`solve`] alone, without the identification check or the bread (the working-set
-/// method's inner steps; its final point goes through [`solve`]). `None` when the system is
-/// singular or the solution not finite.
-pub fn kkt_point(m: &Moments, eq: &Equalities) -> Option<(Vec<f64>, Vec<f64>)> {
+/// The KKT system `[[2 X'WX, A'], [A, 0]]` and its right-hand side `[2 X'Wy; b]`.
+fn kkt_system(m: &Moments, eq: &Equalities) -> (Mat<f64>, Mat<f64>) {
     let k = m.k;
-    let r = eq.len();
-    let dim = k + r;
+    let dim = k + eq.len();
     let kkt = Mat::from_fn(dim, dim, |i, j| match (i < k, j < k) {
         (true, true) => 2.0 * m.xtwx[i * k + j],
         (true, false) => eq.a[(j - k) * k + i],
@@ -170,6 +154,18 @@ pub fn kkt_point(m: &Moments, eq: &Equalities) -> Option<(Vec<f64>, Vec<f64>)> {
             if i < k { 2.0 * m.xtwy[i] } else { eq.b[i - k] }
         },
     );
+    (kkt, rhs)
+}
+
+/// θ and the multipliers of `min Σ w (y − xθ)²` subject to `A θ = b`: the KKT system of
+/// [`solve`] alone, without the identification check or the bread (the working-set
+/// method's inner steps; its final point goes through [`solve`]). `None` when the system is
+/// singular or the solution not finite.
+pub fn kkt_point(m: &Moments, eq: &Equalities) -> Option<(Vec<f64>, Vec<f64>)> {
+    let k = m.k;
+    let r = eq.len();
+    let dim = k + r;
+    let (kkt, rhs) = kkt_system(m, eq);
     let sol = kkt.full_piv_lu().solve(&rhs);
     let v: Vec<f64> = (0..dim).map(|i| sol[(i, 0)]).collect();
     if !v.iter().all(|x| x.is_finite()) {
