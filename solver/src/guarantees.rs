@@ -125,10 +125,14 @@ pub fn bounds(
             }
         }
     }
-    let mut add = |g: Guarantee, what: &'static str, min: &dyn Fn(usize) -> Option<f64>| {
+    for (g, what) in [
+        (Guarantee::NhasPrice, "baseline"),
+        (Guarantee::HasCover, "cost"),
+        (Guarantee::Transition, "(1 − ℓ) × baseline"),
+    ] {
         if spec.constrains(g) {
             for s in 0..d.n {
-                if let Some(min) = min(s) {
+                if let Some(min) = required(input, spec, g, s) {
                     out.push(FundingBound {
                         service: s,
                         guarantee: g,
@@ -138,18 +142,30 @@ pub fn bounds(
                 }
             }
         }
-    };
-    let positive = |s: usize| d.baseline[s] > 0.0;
-    add(Guarantee::NhasPrice, "baseline", &|s| {
-        (!sv.habilitated[s] && positive(s)).then_some(d.baseline[s])
-    });
-    add(Guarantee::HasCover, "cost", &|s| {
-        (sv.habilitated[s] && d.cost[s] > 0.0).then_some(d.cost[s])
-    });
-    add(Guarantee::Transition, "(1 − ℓ) × baseline", &|s| {
-        positive(s).then_some((1.0 - spec.transition_limit) * d.baseline[s])
-    });
+    }
     Ok(out)
+}
+
+/// The funding service `s` needs under a service-level guarantee (`None`: it does not
+/// concern the service): its baseline for an NHAS service (`nhas_price`), its cost for an
+/// HAS service (`has_cover`), `(1 − ℓ)` × its baseline (`transition`).
+fn required(
+    input: &GuaranteeInput<'_>,
+    spec: &GuaranteesSpec,
+    g: Guarantee,
+    s: usize,
+) -> Option<f64> {
+    let d = input.design;
+    let habilitated = input.micro.services.habilitated[s];
+    let baseline = d.baseline[s];
+    match g {
+        Guarantee::NhasPrice => (!habilitated && baseline > 0.0).then_some(baseline),
+        Guarantee::HasCover => (habilitated && d.cost[s] > 0.0).then_some(d.cost[s]),
+        Guarantee::Transition => {
+            (baseline > 0.0).then_some((1.0 - spec.transition_limit) * baseline)
+        }
+        Guarantee::OutOfPocket => None,
+    }
 }
 
 /// Funding bounds as inequalities `G θ ≤ h` over the design's parameters:
@@ -410,8 +426,6 @@ fn oop_check(
 /// Checks `funding` against every guarantee, the users' out-of-pocket under the spec's
 /// participation option and, for comparison, under each option.
 pub fn report(input: &GuaranteeInput<'_>, spec: &GuaranteesSpec, funding: &[f64]) -> Report {
-    let d = input.design;
-    let sv = &input.micro.services;
     let constrained = spec.constrains(Guarantee::OutOfPocket);
     let by_option: Vec<OopCheck> = Participation::ALL
         .iter()
@@ -422,22 +436,17 @@ pub fn report(input: &GuaranteeInput<'_>, spec: &GuaranteesSpec, funding: &[f64]
         .find(|c| c.participation == spec.participation.name())
         .cloned()
         .unwrap_or_default();
-    let positive = |s: usize| d.baseline[s] > 0.0;
+    let check = |g: Guarantee| {
+        service_check(input, funding, spec.constrains(g), |s| {
+            required(input, spec, g, s)
+        })
+    };
     Report {
         out_of_pocket,
         out_of_pocket_by_option: by_option,
-        nhas_price: service_check(input, funding, spec.constrains(Guarantee::NhasPrice), |s| {
-            (!sv.habilitated[s] && positive(s)).then_some(d.baseline[s])
-        }),
-        has_cover: service_check(input, funding, spec.constrains(Guarantee::HasCover), |s| {
-            (sv.habilitated[s] && d.cost[s] > 0.0).then_some(d.cost[s])
-        }),
-        transition: service_check(
-            input,
-            funding,
-            spec.constrains(Guarantee::Transition),
-            |s| positive(s).then_some((1.0 - spec.transition_limit) * d.baseline[s]),
-        ),
+        nhas_price: check(Guarantee::NhasPrice),
+        has_cover: check(Guarantee::HasCover),
+        transition: check(Guarantee::Transition),
         transition_limit: spec.transition_limit,
     }
 }
