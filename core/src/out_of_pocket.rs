@@ -62,6 +62,11 @@ impl Participation {
         Participation::ResourcesOnly,
     ];
 
+    /// Position in [`Participation::ALL`].
+    pub fn ordinal(self) -> usize {
+        self as usize
+    }
+
     /// The name used in specs and results.
     pub fn name(self) -> &'static str {
         match self {
@@ -261,6 +266,12 @@ impl OutOfPocket {
     pub fn per_hour(&self, u: usize, option: Participation, v: f64) -> Option<f64> {
         self.before[u]?;
         Some(self.participation(u, option) + self.extra_legal(self.service(u), v))
+    }
+
+    /// Every user's out-of-pocket under each option of [`Participation::ALL`], in that
+    /// order, with the same funding.
+    pub fn after_by_option(&self, funding: &[f64], baseline: &[f64]) -> [Vec<Option<f64>>; 3] {
+        Participation::ALL.map(|o| self.after(o, funding, baseline))
     }
 
     /// Every user's out-of-pocket under a model paying `funding` where the baseline paid

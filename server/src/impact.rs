@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray, UInt64Array};
-use dotation_core::out_of_pocket::{OutOfPocket, Participation};
+use dotation_core::out_of_pocket::OutOfPocket;
 use dotation_core::tables::{Code, Microdata};
 use dotation_solver::formula::Design;
 use dotation_solver::guarantees::RISE_TOLERANCE;
@@ -208,18 +208,20 @@ pub fn services_impact(
 }
 
 /// The `users` table of a calibration: out-of-pocket before and after, €/h, under the
-/// spec's participation option (`oop_after`) and under each option.
+/// spec's participation option (`oop_after`, `after[chosen]`) and under each option
+/// (`after`, in the order of `Participation::ALL`).
 pub fn users(
     m: &Microdata,
     oop: &OutOfPocket,
-    participation: Participation,
-    baseline: &[f64],
-    funding: &[f64],
+    after: &[Vec<Option<f64>>; 3],
+    chosen: usize,
 ) -> Result<RecordBatch, ServerError> {
     let us = &m.users;
     let n = us.len();
-    let after = oop.after(participation, funding, baseline);
-    let change: Vec<Option<f64>> = (0..n).map(|u| Some(after[u]? - oop.before[u]?)).collect();
+    let chosen_after = &after[chosen];
+    let change: Vec<Option<f64>> = (0..n)
+        .map(|u| Some(chosen_after[u]? - oop.before[u]?))
+        .collect();
     let mut columns: Vec<(&str, ArrayRef)> = vec![
         (
             "user_id",
@@ -259,7 +261,10 @@ pub fn users(
             "oop_before",
             Arc::new(Float64Array::from(oop.before.clone())),
         ),
-        ("oop_after", Arc::new(Float64Array::from(after))),
+        (
+            "oop_after",
+            Arc::new(Float64Array::from(chosen_after.clone())),
+        ),
         ("oop_change", Arc::new(Float64Array::from(change.clone()))),
         (
             "rises",
@@ -276,11 +281,8 @@ pub fn users(
         "oop_after_accepted_plan",
         "oop_after_resources_only",
     ];
-    for (name, option) in BY_OPTION.into_iter().zip(Participation::ALL) {
-        columns.push((
-            name,
-            Arc::new(Float64Array::from(oop.after(option, funding, baseline))),
-        ));
+    for (name, values) in BY_OPTION.into_iter().zip(after) {
+        columns.push((name, Arc::new(Float64Array::from(values.clone()))));
     }
     batch(columns)
 }

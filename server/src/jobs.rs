@@ -257,7 +257,9 @@ fn calibrate_output(
         }
     })?;
     ctx.step(0.9)?;
-    let report = guarantees::report(&gi, &spec.guarantees, &cal.funding);
+    let after = oop.after_by_option(&cal.funding, &design.baseline);
+    let chosen = spec.guarantees.participation.ordinal();
+    let report = guarantees::report(&gi, &spec.guarantees, &cal.funding, &after);
     ctx.step(0.95)?;
     let mut tables = vec![
         ("parameters".into(), results::parameters(&cal)?),
@@ -274,15 +276,10 @@ fn calibrate_output(
         "impact".into(),
         impact::services_impact(m, &design, &cal.funding)?,
     ));
-    let participation = spec.guarantees.participation;
-    tables.push((
-        "users".into(),
-        impact::users(m, &oop, participation, &design.baseline, &cal.funding)?,
-    ));
-    let after = oop.after(participation, &cal.funding, &design.baseline);
+    tables.push(("users".into(), impact::users(m, &oop, &after, chosen)?));
     tables.push((
         "out_of_pocket".into(),
-        impact::out_of_pocket(m, &oop, &after)?,
+        impact::out_of_pocket(m, &oop, &after[chosen])?,
     ));
     if !design.groups.is_empty() {
         tables.push(("groups".into(), results::groups(&design)?));

@@ -371,12 +371,11 @@ fn oop_check(
     input: &GuaranteeInput<'_>,
     option: Participation,
     constrained: bool,
-    funding: &[f64],
+    after: &[Option<f64>],
 ) -> OopCheck {
     let m = input.micro;
     let sv = &m.services;
     let oop = input.oop;
-    let after = oop.after(option, funding, &input.design.baseline);
     let users: Vec<usize> = (0..oop.len())
         .filter(|&u| oop.before[u].is_some() && after[u].is_some())
         .collect();
@@ -424,12 +423,25 @@ fn oop_check(
 }
 
 /// Checks `funding` against every guarantee, the users' out-of-pocket under the spec's
-/// participation option and, for comparison, under each option.
-pub fn report(input: &GuaranteeInput<'_>, spec: &GuaranteesSpec, funding: &[f64]) -> Report {
+/// participation option and, for comparison, under each option; `after` is every user's
+/// out-of-pocket under each option ([`OutOfPocket::after_by_option`]).
+pub fn report(
+    input: &GuaranteeInput<'_>,
+    spec: &GuaranteesSpec,
+    funding: &[f64],
+    after: &[Vec<Option<f64>>; 3],
+) -> Report {
     let constrained = spec.constrains(Guarantee::OutOfPocket);
     let by_option: Vec<OopCheck> = Participation::ALL
         .iter()
-        .map(|&o| oop_check(input, o, constrained && o == spec.participation, funding))
+        .map(|&o| {
+            oop_check(
+                input,
+                o,
+                constrained && o == spec.participation,
+                &after[o.ordinal()],
+            )
+        })
         .collect();
     let out_of_pocket = by_option
         .iter()
