@@ -25,7 +25,13 @@ fn calibrate(c: &mut Criterion) {
     let survey = dotation_server::data::embedded(&dotation_datasets::SurveyConfig::default())
         .expect("generates");
     for (name, raw) in [
-        ("survey", survey.raw),
+        (
+            "survey",
+            match survey.tables {
+                dotation_server::io::Tables::Memory(raw) => raw,
+                dotation_server::io::Tables::Files(_) => unreachable!("generated in memory"),
+            },
+        ),
         ("national", dataset(NATIONAL_CALIBRATION, 42)),
     ] {
         let p = prepare(&raw);

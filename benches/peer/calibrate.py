@@ -1,7 +1,8 @@
 """Times statsmodels (and numpy) on dotation's national calibration bench, in the same run
 as dotation, and checks that they find the same parameters.
 
-Run by benches/peer/run_calibrate.sh. The data: 6,300 services, 800,000 APA users, a
+Run by benches/peer/run_calibrate.sh (the tool: $CALIBRATE_PEER, else
+target/release/calibrate_peer). The data: 6,300 services, 800,000 APA users, a
 forfait on 32 groups (GIR x entourage level x rurality), weighted least squares with
 standard errors clustered by service.
 
@@ -19,6 +20,7 @@ standard errors clustered by service.
 """
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -70,12 +72,14 @@ def fit(x, y, w):
 
 def main():
     repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 7
-    work = ROOT / "target" / "peer-calibrate"
+    target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+    work = target / "peer-calibrate"
+    tool = os.environ.get("CALIBRATE_PEER", str(target / "release" / "calibrate_peer"))
     ours = json.loads(
         subprocess.run(
-            [str(ROOT / "target" / "release" / "calibrate_peer"), str(work), str(repeats)],
+            [tool, str(work), str(repeats)],
             check=True,
-            capture_output=True,
+            stdout=subprocess.PIPE,
             text=True,
         ).stdout
     )

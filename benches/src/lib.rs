@@ -277,8 +277,8 @@ pub struct Prepared {
 /// Validates, aggregates and computes the baseline of a raw dataset.
 pub fn prepare(raw: &RawDataset) -> Prepared {
     use dotation_core::validate::{ValidateOptions, validate};
-    let micro = validate(raw, &ValidateOptions::default()).expect("valid bench data");
-    let drivers = dotation_core::aggregate::Drivers::compute(&micro);
+    let dotation_core::Dataset { micro, drivers } =
+        validate(raw, &ValidateOptions::default()).expect("valid bench data");
     let baseline = dotation_core::baseline::baseline(
         &micro,
         &drivers,

@@ -1,34 +1,34 @@
 //! Aggregation of visits and users into the drivers of cost, per service and per user.
 //!
-//! The visit table is read once, column by column, by one fused kernel that adds each
-//! visit's contribution to a row of [`VISIT_DRIVERS`] accumulators of its service (or
-//! user). Two strategies share that kernel, chosen by the number of groups:
+//! Visits are never held whole: they arrive in record batches (validated and resolved to
+//! [`Visits`] by [`crate::validate`]) and are folded into a mergeable state,
+//! [`VisitSums`] — [`VISIT_DRIVERS`] sums per service and per user, the visit count and
+//! the first and last start — whose size depends on the number of services and users,
+//! never on the number of visits. [`VisitAggregator`] does the folding.
 //!
-//! - **few groups** (services): fixed chunks of [`CHUNK_ROWS`] visits are summed into
-//!   private dense partials in parallel, then the partials are added in chunk order;
-//! - **many groups** (users): a counting sort builds each group's list of rows in row
-//!   order, then groups are summed in parallel, each sequentially in row order.
-//!
-//! In both, the order of every floating-point addition depends only on the row order of
-//! the visits — never on the number of threads or on how the input was split into record
-//! batches — so results are bit-identical from run to run.
+//! The order of every floating-point addition is fixed by the global row numbers of the
+//! visits, not by batch boundaries or threads: the visits are cut into fixed chunks of
+//! [`CHUNK_ROWS`] global rows; each chunk's sums per group are taken in row order (one
+//! fused kernel, [`add_visit`], adds a visit to its service's and its user's row), and
+//! the chunks' partial sums are added to the totals in chunk order. Chunks are summed in
+//! parallel, and a chunk may span several batches. So results are bit-identical whatever
+//! the batch sizes of the file, the number of threads, or the instruction set.
 //!
 //! User-months are counted per service and per cell of allowance × GIR × entourage × zone ×
 //! PCH band, the crossings from which formula groups are built.
+
+use std::sync::Mutex;
 
 use rayon::prelude::*;
 
 use crate::tables::{Allowance, Code, Microdata, Qualification, Slot, Visits, Zone};
 
-/// Visits per chunk of the dense strategy. Fixed: the chunking defines the order of
-/// additions, so it must not depend on the machine.
+/// Visits per chunk: the unit of the order of additions. Fixed: the chunking defines the
+/// result's bits, so it must not depend on the machine or the input's batches.
 pub const CHUNK_ROWS: usize = 1 << 16;
 
-/// Chunks summed in parallel before their partials are folded into the total.
+/// Complete chunks gathered before they are summed in parallel.
 const CHUNKS_IN_FLIGHT: usize = 8;
-
-/// Above this many accumulators (groups × drivers), the counting-sort strategy is used.
-const DENSE_LIMIT: usize = 1 << 18;
 
 /// The visit drivers accumulated per group, in the order of the accumulator rows.
 pub const VISIT_DRIVERS: [&str; 13] = [
@@ -98,111 +98,290 @@ fn add_visit(v: &Visits, i: usize, row: &mut [f64]) {
     row[12] += v.travel_km[i];
 }
 
-/// Adds visits `rows` of `v` into `acc`, a row of `D` accumulators per group, the group of
-/// visit `i` being `key[i]`.
-#[inline]
-fn accumulate(v: &Visits, key: &[u32], rows: std::ops::Range<usize>, acc: &mut [f64]) {
-    for i in rows {
-        let base = key[i] as usize * D;
-        add_visit(v, i, &mut acc[base..base + D]);
-    }
+/// The visit drivers of a set of visits: the mergeable state of the aggregation. Its
+/// size is `(services + users) × D`, whatever the number of visits.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VisitSums {
+    /// Visit drivers per service, `services × D`, row-major.
+    pub service: Vec<f64>,
+    /// Visit drivers per user, `users × D`, row-major.
+    pub user: Vec<f64>,
+    /// Visits folded.
+    pub visits: u64,
+    /// Earliest start, µs (`i64::MAX` when there is no visit).
+    pub first_start: i64,
+    /// Latest start, µs (`i64::MIN` when there is no visit).
+    pub last_start: i64,
 }
 
-/// Sums the visit drivers per group, `key[i]` being visit `i`'s group, `n_groups` groups.
-/// Returns `n_groups × D` accumulators, row-major. Bit-identical whatever the thread count.
-pub fn visit_sums(v: &Visits, key: &[u32], n_groups: usize) -> Vec<f64> {
-    assert_eq!(key.len(), v.len(), "one key per visit");
-    if n_groups * D <= DENSE_LIMIT {
-        dense_sums(v, key, n_groups)
-    } else {
-        sorted_sums(v, key, n_groups)
-    }
-}
-
-/// The few-groups strategy: private dense partials per fixed chunk, folded in chunk order.
-fn dense_sums(v: &Visits, key: &[u32], n_groups: usize) -> Vec<f64> {
-    let width = n_groups * D;
-    let mut total = vec![0.0; width];
-    let n = v.len();
-    let chunks = n.div_ceil(CHUNK_ROWS);
-    if chunks <= 1 {
-        accumulate(v, key, 0..n, &mut total);
-        return total;
-    }
-    let mut partials = vec![vec![0.0; width]; CHUNKS_IN_FLIGHT.min(chunks)];
-    let mut first = 0;
-    while first < chunks {
-        let in_flight = CHUNKS_IN_FLIGHT.min(chunks - first);
-        partials[..in_flight]
-            .par_iter_mut()
-            .enumerate()
-            .for_each(|(j, partial)| {
-                partial.fill(0.0);
-                let c = first + j;
-                let rows = c * CHUNK_ROWS..((c + 1) * CHUNK_ROWS).min(n);
-                accumulate(v, key, rows, partial);
-            });
-        for partial in &partials[..in_flight] {
-            for (t, p) in total.iter_mut().zip(partial) {
-                *t += p;
-            }
+impl VisitSums {
+    /// The state of no visit, for `services` services and `users` users.
+    pub fn new(services: usize, users: usize) -> VisitSums {
+        VisitSums {
+            service: vec![0.0; services * D],
+            user: vec![0.0; users * D],
+            visits: 0,
+            first_start: i64::MAX,
+            last_start: i64::MIN,
         }
-        first += in_flight;
-    }
-    total
-}
-
-/// Rows of each group, in row order: `rows[offsets[g]..offsets[g + 1]]`.
-#[derive(Clone, Debug)]
-pub struct GroupRows {
-    /// Start of each group's rows in `rows`; `n_groups + 1` entries.
-    pub offsets: Vec<usize>,
-    /// Row indices, grouped, in row order within a group.
-    pub rows: Vec<u32>,
-}
-
-impl GroupRows {
-    /// Counting sort of `key` (each below `n_groups`).
-    pub fn new(key: &[u32], n_groups: usize) -> GroupRows {
-        let mut offsets = vec![0usize; n_groups + 1];
-        for &k in key {
-            offsets[k as usize + 1] += 1;
-        }
-        for g in 0..n_groups {
-            offsets[g + 1] += offsets[g];
-        }
-        let mut next = offsets[..n_groups].to_vec();
-        let mut rows = vec![0u32; key.len()];
-        for (i, &k) in key.iter().enumerate() {
-            rows[next[k as usize]] = i as u32;
-            next[k as usize] += 1;
-        }
-        GroupRows { offsets, rows }
     }
 
-    /// The rows of group `g`.
-    pub fn of(&self, g: usize) -> &[u32] {
-        &self.rows[self.offsets[g]..self.offsets[g + 1]]
-    }
-}
-
-/// The many-groups strategy: counting sort, then each group summed in row order.
-fn sorted_sums(v: &Visits, key: &[u32], n_groups: usize) -> Vec<f64> {
-    let groups = GroupRows::new(key, n_groups);
-    let mut total = vec![0.0; n_groups * D];
-    // Groups are independent: any split over threads gives the same bits.
-    total
-        .par_chunks_mut(D * 1024)
-        .enumerate()
-        .for_each(|(c, out)| {
-            let g0 = c * 1024;
-            for (j, acc) in out.chunks_mut(D).enumerate() {
-                for &r in groups.of(g0 + j) {
-                    add_visit(v, r as usize, acc);
+    /// Adds the partial sums of the next chunk (chunks must come in chunk order).
+    fn merge_chunk(&mut self, p: &ChunkPartial) {
+        for (total, part) in [(&mut self.service, &p.services), (&mut self.user, &p.users)] {
+            for (j, &k) in part.keys.iter().enumerate() {
+                let row = &mut total[k as usize * D..(k as usize + 1) * D];
+                for (t, x) in row.iter_mut().zip(&part.sums[j * D..(j + 1) * D]) {
+                    *t += x;
                 }
             }
-        });
-    total
+        }
+        self.visits += p.visits;
+        self.first_start = self.first_start.min(p.first_start);
+        self.last_start = self.last_start.max(p.last_start);
+    }
+
+    /// Length of the observation period, in weeks: whole days from the first to the last
+    /// visit, divided by 7 (0 when there is no visit).
+    pub fn weeks(&self) -> f64 {
+        const DAY_US: i64 = 86_400_000_000;
+        if self.first_start > self.last_start {
+            return 0.0;
+        }
+        let days = self.last_start.div_euclid(DAY_US) - self.first_start.div_euclid(DAY_US) + 1;
+        days as f64 / 7.0
+    }
+}
+
+/// Sums per group touched by one chunk, in the order the groups were first touched.
+#[derive(Debug, Default)]
+struct Sparse {
+    keys: Vec<u32>,
+    sums: Vec<f64>,
+}
+
+/// What one chunk adds to the totals.
+#[derive(Debug)]
+struct ChunkPartial {
+    services: Sparse,
+    users: Sparse,
+    visits: u64,
+    first_start: i64,
+    last_start: i64,
+}
+
+/// A group → row-of-the-partial map, reused from chunk to chunk (reset after each).
+#[derive(Debug)]
+struct SlotMap {
+    slot: Vec<u32>,
+}
+
+impl SlotMap {
+    fn new(groups: usize) -> SlotMap {
+        SlotMap {
+            slot: vec![u32::MAX; groups],
+        }
+    }
+
+    /// The partial's row of group `k`, created at zero on first touch.
+    #[inline(always)]
+    fn row<'a>(&mut self, part: &'a mut Sparse, k: u32) -> &'a mut [f64] {
+        let s = &mut self.slot[k as usize];
+        if *s == u32::MAX {
+            *s = part.keys.len() as u32;
+            part.keys.push(k);
+            part.sums.extend_from_slice(&[0.0; D]);
+        }
+        let j = *s as usize;
+        &mut part.sums[j * D..(j + 1) * D]
+    }
+
+    fn reset(&mut self, part: &Sparse) {
+        for &k in &part.keys {
+            self.slot[k as usize] = u32::MAX;
+        }
+    }
+}
+
+/// The per-thread scratch of the chunk kernel.
+#[derive(Debug)]
+struct Scratch {
+    services: SlotMap,
+    users: SlotMap,
+}
+
+/// Sums one chunk, given as consecutive pieces of resolved visits, in row order.
+fn sum_chunk(pieces: &[(&Visits, std::ops::Range<usize>)], scratch: &mut Scratch) -> ChunkPartial {
+    let mut p = ChunkPartial {
+        services: Sparse::default(),
+        users: Sparse::default(),
+        visits: 0,
+        first_start: i64::MAX,
+        last_start: i64::MIN,
+    };
+    for (v, rows) in pieces {
+        for i in rows.clone() {
+            add_visit(v, i, scratch.services.row(&mut p.services, v.service[i]));
+            add_visit(v, i, scratch.users.row(&mut p.users, v.user[i]));
+        }
+        let (first, last) = crate::simd::min_max(&v.start[rows.clone()]);
+        p.first_start = p.first_start.min(first);
+        p.last_start = p.last_start.max(last);
+        p.visits += rows.len() as u64;
+    }
+    scratch.services.reset(&p.services);
+    scratch.users.reset(&p.users);
+    p
+}
+
+/// Folds resolved visits, given in global row order in pieces of any size, into
+/// [`VisitSums`]. Holds at most a few chunks of visits at a time.
+#[derive(Debug)]
+pub struct VisitAggregator {
+    sums: VisitSums,
+    services: usize,
+    users: usize,
+    /// Visits received but not yet summed; the first `consumed` rows of `pending[0]`
+    /// are already summed.
+    pending: Vec<Visits>,
+    consumed: usize,
+    pending_rows: usize,
+    scratch: Mutex<Vec<Scratch>>,
+}
+
+impl VisitAggregator {
+    /// An aggregator for `services` services and `users` users (the ranges of the
+    /// resolved indices).
+    pub fn new(services: usize, users: usize) -> VisitAggregator {
+        VisitAggregator {
+            sums: VisitSums::new(services, users),
+            services,
+            users,
+            pending: Vec::new(),
+            consumed: 0,
+            pending_rows: 0,
+            scratch: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Adds the next visits (in row order after those already pushed).
+    pub fn push(&mut self, visits: Visits) {
+        if visits.is_empty() {
+            return;
+        }
+        self.pending_rows += visits.len();
+        self.pending.push(visits);
+        if self.pending_rows >= CHUNKS_IN_FLIGHT * CHUNK_ROWS {
+            self.sum_pending(false);
+        }
+    }
+
+    /// Sums what is pending and returns the totals.
+    pub fn finish(mut self) -> VisitSums {
+        self.sum_pending(true);
+        self.sums
+    }
+
+    /// Sums the complete chunks pending (and the last, incomplete one when `all`).
+    fn sum_pending(&mut self, all: bool) {
+        let full = self.pending_rows / CHUNK_ROWS;
+        let chunks = if all {
+            self.pending_rows.div_ceil(CHUNK_ROWS)
+        } else {
+            full
+        };
+        if chunks == 0 {
+            return;
+        }
+        // Cut the pending pieces into chunks.
+        let mut plan: Vec<Vec<(&Visits, std::ops::Range<usize>)>> = Vec::with_capacity(chunks);
+        let (mut part, mut at) = (0usize, self.consumed);
+        for _ in 0..chunks {
+            let mut need = CHUNK_ROWS;
+            let mut pieces = Vec::new();
+            while need > 0 && part < self.pending.len() {
+                let v = &self.pending[part];
+                let take = need.min(v.len() - at);
+                pieces.push((v, at..at + take));
+                need -= take;
+                at += take;
+                if at == v.len() {
+                    part += 1;
+                    at = 0;
+                }
+            }
+            plan.push(pieces);
+        }
+        let pool = &self.scratch;
+        let (services, users) = (self.services, self.users);
+        let partials: Vec<ChunkPartial> = plan
+            .par_iter()
+            .map(|pieces| {
+                let mut scratch =
+                    pool.lock()
+                        .expect("scratch pool")
+                        .pop()
+                        .unwrap_or_else(|| Scratch {
+                            services: SlotMap::new(services),
+                            users: SlotMap::new(users),
+                        });
+                let p = sum_chunk(pieces, &mut scratch);
+                pool.lock().expect("scratch pool").push(scratch);
+                p
+            })
+            .collect();
+        drop(plan);
+        for p in &partials {
+            self.sums.merge_chunk(p);
+        }
+        // Drop what was summed.
+        if all {
+            self.pending.clear();
+            self.consumed = 0;
+            self.pending_rows = 0;
+        } else {
+            self.pending.drain(..part);
+            self.consumed = at;
+            self.pending_rows -= chunks * CHUNK_ROWS;
+        }
+    }
+}
+
+/// The plain, sequential definition of the visit sums (fixed chunks of global rows, each
+/// summed per group in row order into a dense partial, partials added in chunk order),
+/// for tests of [`VisitAggregator`].
+pub fn visit_sums_reference(v: &Visits, services: usize, users: usize) -> VisitSums {
+    let mut sums = VisitSums::new(services, users);
+    let mut start = 0;
+    while start < v.len() {
+        let end = (start + CHUNK_ROWS).min(v.len());
+        let mut ps = vec![0.0; services * D];
+        let mut pu = vec![0.0; users * D];
+        let mut touched_s = vec![false; services];
+        let mut touched_u = vec![false; users];
+        for i in start..end {
+            let (s, u) = (v.service[i] as usize, v.user[i] as usize);
+            add_visit(v, i, &mut ps[s * D..(s + 1) * D]);
+            add_visit(v, i, &mut pu[u * D..(u + 1) * D]);
+            touched_s[s] = true;
+            touched_u[u] = true;
+            sums.first_start = sums.first_start.min(v.start[i]);
+            sums.last_start = sums.last_start.max(v.start[i]);
+        }
+        for (total, part, touched) in [
+            (&mut sums.service, &ps, &touched_s),
+            (&mut sums.user, &pu, &touched_u),
+        ] {
+            for (g, _) in touched.iter().enumerate().filter(|(_, t)| **t) {
+                for j in 0..D {
+                    total[g * D + j] += part[g * D + j];
+                }
+            }
+        }
+        sums.visits += (end - start) as u64;
+        start = end;
+    }
+    sums
 }
 
 /// PCH bands of human-aid hours per month (the thresholds of 70 and 90 h are those of the
@@ -287,32 +466,16 @@ pub fn user_cells(m: &Microdata) -> Vec<UserCell> {
     out
 }
 
-/// Length of the observation period of the visits, in weeks: whole days from the first to
-/// the last visit, divided by 7 (0 when there is no visit).
-pub fn observed_weeks(v: &Visits) -> f64 {
-    const DAY_US: i64 = 86_400_000_000;
-    let (lo, hi) = v
-        .start
-        .par_iter()
-        .fold(
-            || (i64::MAX, i64::MIN),
-            |(lo, hi), &t| (lo.min(t), hi.max(t)),
-        )
-        .reduce(|| (i64::MAX, i64::MIN), |a, b| (a.0.min(b.0), a.1.max(b.1)));
-    if lo > hi {
-        return 0.0;
-    }
-    let days = hi.div_euclid(DAY_US) - lo.div_euclid(DAY_US) + 1;
-    days as f64 / 7.0
-}
-
 /// The cost drivers of every service and every user.
 #[derive(Clone, Debug)]
 pub struct Drivers {
-    /// Visit drivers per service, `services × D`, row-major.
+    /// Visit drivers per service, `services × D`, row-major (zeros without visits).
     pub service_visits: Vec<f64>,
-    /// Visit drivers per user, `users × D`, row-major.
+    /// Visit drivers per user, `users × D`, row-major (zeros without visits).
     pub user_visits: Vec<f64>,
+    /// Visits aggregated; `None` when the dataset has no visits table (census data), so
+    /// that nothing is computed from visit drivers that do not exist.
+    pub visits: Option<u64>,
     /// Users with at least one visit, per service.
     pub users_with_visits: Vec<u32>,
     /// User-months per service and cell.
@@ -322,32 +485,40 @@ pub struct Drivers {
 }
 
 impl Drivers {
-    /// Aggregates visits and users of validated microdata.
-    pub fn compute(m: &Microdata) -> Drivers {
+    /// The drivers of validated microdata from the sums of its visits (`None` for a
+    /// dataset without visits).
+    pub fn new(m: &Microdata, sums: Option<VisitSums>) -> Drivers {
         let n_services = m.services.len();
         let n_users = m.users.len();
-        let (service_visits, (user_visits, (user_cells, weeks))) = rayon::join(
-            || visit_sums(&m.visits, &m.visits.service, n_services),
-            || {
-                rayon::join(
-                    || visit_sums(&m.visits, &m.visits.user, n_users),
-                    || rayon::join(|| user_cells(m), || observed_weeks(&m.visits)),
-                )
-            },
-        );
+        let (sums, visits) = match sums {
+            Some(s) => {
+                let n = s.visits;
+                (s, Some(n))
+            }
+            None => (VisitSums::new(n_services, n_users), None),
+        };
+        assert_eq!(sums.service.len(), n_services * D, "sums of these services");
+        assert_eq!(sums.user.len(), n_users * D, "sums of these users");
+        let weeks = sums.weeks();
         let mut users_with_visits = vec![0u32; n_services];
-        for (u, acc) in user_visits.chunks_exact(D).enumerate() {
+        for (u, acc) in sums.user.chunks_exact(D).enumerate() {
             if acc[VisitDriver::Visits as usize] > 0.0 {
                 users_with_visits[m.users.service[u] as usize] += 1;
             }
         }
         Drivers {
-            service_visits,
-            user_visits,
+            service_visits: sums.service,
+            user_visits: sums.user,
+            visits,
             users_with_visits,
-            user_cells,
+            user_cells: user_cells(m),
             weeks,
         }
+    }
+
+    /// Whether the dataset had a visits table.
+    pub fn has_visits(&self) -> bool {
+        self.visits.is_some()
     }
 
     /// The visit drivers of service `s`.
@@ -398,11 +569,4 @@ pub struct ServiceRatios {
     pub slot_share: [f64; 4],
     /// Share of hours by carer category, in [`Qualification::ALL`] order.
     pub qualification_share: [f64; 3],
-}
-
-/// The plain, sequential definition of [`visit_sums`], for tests of the parallel kernels.
-pub fn visit_sums_reference(v: &Visits, key: &[u32], n_groups: usize) -> Vec<f64> {
-    let mut acc = vec![0.0; n_groups * D];
-    accumulate(v, key, 0..v.len(), &mut acc);
-    acc
 }

@@ -4,8 +4,12 @@
 //! - [`schema`]: the data contract — the four input tables, column by column, with units;
 //! - [`validate`]: checks record batches against the contract, collecting every problem
 //!   ([`validate::Report`]), and converts them to typed columns ([`tables::Microdata`]);
+//!   the visits are streamed ([`validate::VisitCheck`]): checked batch by batch and folded
+//!   into drivers, never held whole; the result is a [`Dataset`];
 //! - [`aggregate`]: visits and users into the cost drivers of each service and user
-//!   ([`aggregate::Drivers`]), in parallel and bit-identical whatever the thread count;
+//!   ([`aggregate::Drivers`]) through a mergeable state ([`aggregate::VisitSums`]),
+//!   bit-identical whatever the thread count or the record-batch boundaries;
+//! - [`simd`]: the vector kernels of validation, with runtime dispatch to AVX2;
 //! - [`legal`]: the floor tariff, the MTP, APA ceilings and participation (R.232-10/11);
 //! - [`baseline`]: today's hourly funding per service, user, département and nation
 //!   ([`baseline::Baseline`]);
@@ -26,10 +30,12 @@ pub mod forfait_global;
 pub mod legal;
 pub mod out_of_pocket;
 pub mod schema;
+pub mod simd;
 pub mod tables;
 pub mod validate;
 
 pub use error::{CoreError, InputProblem};
+pub use validate::Dataset;
 
 /// The version of the computations, written into every result.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -235,7 +235,8 @@ impl Users {
     }
 }
 
-/// The `visits` table, without its string keys: `user` and `service` are indices.
+/// Visits resolved to indices (`user` and `service` index [`Users`] and [`Services`]): a
+/// batch on its way to the aggregation, never the whole table.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Visits {
     /// Index of the user visited.
@@ -267,7 +268,7 @@ impl Visits {
     pub fn is_empty(&self) -> bool {
         self.user.is_empty()
     }
-    /// Appends another block of visits (used to assemble blocks validated in parallel).
+    /// Appends another block of visits (used to assemble blocks checked in parallel).
     pub fn append(&mut self, mut other: Visits) {
         self.user.append(&mut other.user);
         self.service.append(&mut other.service);
@@ -281,7 +282,8 @@ impl Visits {
     }
 }
 
-/// A validated dataset: the four tables, for one year.
+/// A validated dataset's tables, for one year. The visits are not kept: they are folded
+/// into drivers as they are read ([`crate::aggregate`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Microdata {
     /// The year of the figures and tariffs.
@@ -292,6 +294,4 @@ pub struct Microdata {
     pub services: Services,
     /// Users.
     pub users: Users,
-    /// Visits.
-    pub visits: Visits,
 }

@@ -11,9 +11,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
-use dotation_core::CoreError;
-use dotation_core::tables::Microdata;
-use dotation_core::validate::{ValidateOptions, validate};
+use dotation_core::Dataset;
+use dotation_core::validate::ValidateOptions;
 use dotation_datasets::{Scale, SurveyConfig};
 use dotation_solver::spec::{BaselineSpec, JobKind, JobSpec};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -233,39 +232,40 @@ fn generate(a: &GenerateArgs, quiet: bool) -> Result<(), ServerError> {
 pub fn load_valid(
     dir: Option<&Path>,
     mtp: Option<f64>,
-) -> Result<(LoadedData, Microdata), ServerError> {
+) -> Result<(LoadedData, Dataset), ServerError> {
     let data = load(dir)?;
     let options = ValidateOptions {
         mtp_override: mtp,
         ..ValidateOptions::default()
     };
-    let micro = validate(&data.raw, &options).map_err(|r| CoreError::Invalid(Box::new(r)))?;
-    Ok((data, micro))
+    let dataset = data.validate(&options, &|_| {})?;
+    Ok((data, dataset))
 }
 
 fn run_validate(a: &ValidateArgs, quiet: bool) -> Result<(), ServerError> {
+    let t0 = Instant::now();
     let data = load(Some(&a.dir))?;
     let options = ValidateOptions {
         max_listed_per_rule: a.max_listed,
         mtp_override: a.mtp,
     };
-    match validate(&data.raw, &options) {
-        Ok(m) => {
-            if !quiet {
-                println!(
-                    "{}: valid — year {}, {} départements, {} services, {} users, {} visits",
-                    a.dir.display(),
-                    m.year,
-                    m.departements.len(),
-                    m.services.len(),
-                    m.users.len(),
-                    m.visits.len()
-                );
-            }
-            Ok(())
-        }
-        Err(report) => Err(CoreError::Invalid(Box::new(report)).into()),
+    let Dataset { micro: m, drivers } = data.validate(&options, &|_| {})?;
+    if !quiet {
+        let visits = match drivers.visits {
+            Some(n) => format!("{} visits", thousands(n as f64, 0)),
+            None => "no visits table".to_string(),
+        };
+        println!(
+            "{}: valid — year {}, {} départements, {} services, {} users, {visits} ({:.1} s)",
+            a.dir.display(),
+            m.year,
+            m.departements.len(),
+            m.services.len(),
+            thousands(m.users.len() as f64, 0),
+            t0.elapsed().as_secs_f64()
+        );
     }
+    Ok(())
 }
 
 fn run_baseline(a: &BaselineArgs, quiet: bool) -> Result<(), ServerError> {

@@ -7,20 +7,21 @@ use std::path::Path;
 
 use arrow::array::RecordBatch;
 use dotation_core::schema::TableKind;
-use dotation_core::validate::{RawDataset, Source};
+use dotation_core::validate::{RawDataset, Source, ValidateOptions};
+use dotation_core::{CoreError, Dataset};
 use dotation_datasets::{SurveyConfig, Table};
 use indicatif::ProgressBar;
 use parquet::arrow::ArrowWriter;
 use sha2::{Digest, Sha256};
 
 use crate::error::ServerError;
-use crate::io::{self, Output};
+use crate::io::{self, Output, Tables};
 
 /// A dataset ready for validation, with what identifies it in results.
 #[derive(Debug)]
 pub struct LoadedData {
-    /// The four tables.
-    pub raw: RawDataset,
+    /// Its tables: files (streamed when validated) or batches in memory.
+    pub tables: Tables,
     /// Where the data came from, in words.
     pub description: String,
     /// SHA-256 of the data files (or of the embedded survey's definition).
@@ -43,11 +44,12 @@ pub fn embedded_hash(config: &SurveyConfig) -> String {
     hex::encode(Sha256::digest(embedded_description(config).as_bytes()))
 }
 
-/// Loads a dataset folder, or the embedded survey when `dir` is `None`.
+/// Finds a dataset folder's tables (nothing is read yet), or generates the embedded
+/// survey when `dir` is `None`.
 pub fn load(dir: Option<&Path>) -> Result<LoadedData, ServerError> {
     match dir {
         Some(dir) => Ok(LoadedData {
-            raw: io::read_dataset(dir)?,
+            tables: Tables::Files(io::dataset_files(dir)?),
             description: dir.display().to_string(),
             hash: io::hash_files(dir)?,
         }),
@@ -64,11 +66,11 @@ pub fn embedded(config: &SurveyConfig) -> Result<LoadedData, ServerError> {
         departements: Source::new(file(TableKind::Departements), vec![survey.departements]),
         services: Source::new(file(TableKind::Services), vec![survey.services]),
         users: Source::new(file(TableKind::Users), survey.users),
-        visits: Source::new(file(TableKind::Visits), survey.visits),
+        visits: Some(Source::new(file(TableKind::Visits), survey.visits)),
     };
     let hash = embedded_hash(config);
     Ok(LoadedData {
-        raw,
+        tables: Tables::Memory(raw),
         description,
         hash,
     })
@@ -132,4 +134,17 @@ pub fn write_generated(
     out.text("truth.json", &truth)?;
     out.commit()?;
     Ok(rows)
+}
+
+impl LoadedData {
+    /// Validates the data — the visits streamed and folded into drivers — into a
+    /// [`Dataset`]; a contract breach is [`CoreError::Invalid`] with every problem.
+    pub fn validate(
+        &self,
+        options: &ValidateOptions,
+        progress: &dyn Fn(u64),
+    ) -> Result<Dataset, ServerError> {
+        io::validate_tables(&self.tables, options, progress)?
+            .map_err(|r| CoreError::Invalid(Box::new(r)).into())
+    }
 }

@@ -1,6 +1,8 @@
-//! Files in and out: the four input tables read from Parquet, CSV or Arrow IPC; result
-//! tables written as Parquet, never half-written (each file goes to a temporary name and
-//! is renamed into place only once every file of the result is complete).
+//! Files in and out: the input tables read from Parquet, CSV or Arrow IPC — the small
+//! ones whole, the visits streamed in batches, decoded in parallel and folded into
+//! drivers as they come ([`validate_tables`]); result tables written as Parquet, never
+//! half-written (each file goes to a temporary name and is renamed into place only once
+//! every file of the result is complete).
 //!
 //! CSV files are read with every column as text: types are checked by validation, which
 //! then reports *every* unreadable value with its row, instead of the reader stopping at
@@ -13,12 +15,19 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use dotation_core::schema::TableKind;
-use dotation_core::validate::{RawDataset, Source};
-use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use dotation_core::Dataset;
+use dotation_core::schema::{ColumnType, TableKind};
+use dotation_core::validate::{
+    PreparedVisits, RawDataset, Report, Source, ValidateOptions, VisitCheck, check_frame, validate,
+};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
+    ParquetRecordBatchReaderBuilder,
+};
+use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::error::ServerError;
@@ -46,19 +55,61 @@ pub const EXTENSIONS: &[(&str, Format)] = &[
 /// Rows per batch when reading.
 const READ_BATCH_ROWS: usize = 1 << 16;
 
+/// One table's file, and how it is named in messages.
+#[derive(Clone, Debug)]
+pub struct TableFile {
+    /// The table.
+    pub table: TableKind,
+    /// The file.
+    pub path: PathBuf,
+    /// Its format.
+    pub format: Format,
+    /// The file as validation messages name it.
+    pub label: String,
+}
+
+impl TableFile {
+    /// A file named in messages by its path.
+    pub fn new(table: TableKind, path: PathBuf, format: Format) -> TableFile {
+        TableFile {
+            table,
+            label: path.display().to_string(),
+            path,
+            format,
+        }
+    }
+}
+
+/// Where a dataset's tables are: files (read in batches, the visits streamed), or record
+/// batches already in memory (the embedded survey).
+#[derive(Debug)]
+pub enum Tables {
+    /// One file per table; `visits` may be absent (census data).
+    Files(Vec<TableFile>),
+    /// Batches in memory.
+    Memory(RawDataset),
+}
+
 /// Finds the file of `table` in `dir`: exactly one of `TABLE.parquet`, `.csv`, `.arrow`…
 pub fn find_table(dir: &Path, table: TableKind) -> Result<(PathBuf, Format), ServerError> {
+    find_table_opt(dir, table)?.ok_or_else(|| ServerError::MissingTable {
+        dir: dir.to_path_buf(),
+        table: table.name(),
+    })
+}
+
+/// Like [`find_table`], `None` when the folder has no file for the table.
+pub fn find_table_opt(
+    dir: &Path,
+    table: TableKind,
+) -> Result<Option<(PathBuf, Format)>, ServerError> {
     let found: Vec<(PathBuf, Format)> = EXTENSIONS
         .iter()
         .map(|(ext, f)| (dir.join(format!("{}.{ext}", table.name())), *f))
         .filter(|(p, _)| p.is_file())
         .collect();
     match found.len() {
-        1 => Ok(found.into_iter().next().expect("one file")),
-        0 => Err(ServerError::MissingTable {
-            dir: dir.to_path_buf(),
-            table: table.name(),
-        }),
+        0 | 1 => Ok(found.into_iter().next()),
         _ => Err(ServerError::AmbiguousTable {
             dir: dir.to_path_buf(),
             table: table.name(),
@@ -67,40 +118,259 @@ pub fn find_table(dir: &Path, table: TableKind) -> Result<(PathBuf, Format), Ser
     }
 }
 
-/// Reads the four tables of a dataset folder (not validated yet).
-pub fn read_dataset(dir: &Path) -> Result<RawDataset, ServerError> {
+/// The table files of a dataset folder: départements, services and users are required,
+/// visits optional.
+pub fn dataset_files(dir: &Path) -> Result<Vec<TableFile>, ServerError> {
     if !dir.is_dir() {
         return Err(ServerError::NotADirectory(dir.to_path_buf()));
     }
-    let mut raw = RawDataset::default();
+    let mut files = Vec::new();
     for table in TableKind::ALL {
-        let (path, format) = find_table(dir, table)?;
-        *raw.get_mut(table) = read_table(&path, format, table)?;
+        let found = if table == TableKind::Visits {
+            find_table_opt(dir, table)?
+        } else {
+            Some(find_table(dir, table)?)
+        };
+        if let Some((path, format)) = found {
+            files.push(TableFile::new(table, path, format));
+        }
     }
-    Ok(raw)
+    Ok(files)
 }
 
-/// Reads one table file.
-pub fn read_table(path: &Path, format: Format, table: TableKind) -> Result<Source, ServerError> {
+/// Validates a dataset: the small tables read whole, the visits streamed through the
+/// core's [`VisitCheck`] with parallel decoding (Parquet row groups, or batches read
+/// ahead), folded into drivers as they come. `progress` receives the visits rows done.
+pub fn validate_tables(
+    tables: &Tables,
+    options: &ValidateOptions,
+    progress: &dyn Fn(u64),
+) -> Result<Result<Dataset, Report>, ServerError> {
+    match tables {
+        Tables::Memory(raw) => Ok(validate(raw, options)),
+        Tables::Files(files) => {
+            let file_of = |t: TableKind| files.iter().find(|f| f.table == t);
+            let mut frame_sources = Vec::new();
+            for t in [
+                TableKind::Departements,
+                TableKind::Services,
+                TableKind::Users,
+            ] {
+                let f = file_of(t).ok_or_else(|| {
+                    ServerError::BadRequest(format!("the dataset has no {} table", t.name()))
+                })?;
+                frame_sources.push(read_table_as(&f.path, f.format, &f.label)?);
+            }
+            let frame = check_frame(
+                &frame_sources[0],
+                &frame_sources[1],
+                &frame_sources[2],
+                options,
+            );
+            drop(frame_sources);
+            let visits = match file_of(TableKind::Visits) {
+                Some(f) => {
+                    let mut check = frame.check_visits(f.label.clone());
+                    stream_visits(f, &mut check, progress)?;
+                    Some(check.finish())
+                }
+                None => None,
+            };
+            Ok(frame.finish(visits))
+        }
+    }
+}
+
+/// Record batches decoded at once per worker thread, ahead of the ordered fold.
+const READ_AHEAD_PER_THREAD: usize = 2;
+
+/// Streams a visits file through `check`: batches are decoded and prepared in parallel
+/// (a Parquet file by row groups, other formats by batches read ahead), then absorbed in
+/// row order. At most a few row groups are held at a time.
+pub fn stream_visits(
+    file: &TableFile,
+    check: &mut VisitCheck<'_>,
+    progress: &dyn Fn(u64),
+) -> Result<(), ServerError> {
+    let ahead = (rayon::current_num_threads() * READ_AHEAD_PER_THREAD).max(2);
+    let read = |e: String| ServerError::Read {
+        path: file.path.clone(),
+        message: e,
+    };
+    match file.format {
+        Format::Parquet => {
+            let parquet = ParquetTable::open(&file.path, TableKind::Visits)?;
+            let groups = parquet.metadata.metadata().num_row_groups();
+            let mut row1 = Vec::with_capacity(groups);
+            let mut next = check.next_row();
+            for g in 0..groups {
+                row1.push(next);
+                next += parquet.metadata.metadata().row_group(g).num_rows() as u64;
+            }
+            for wave in (0..groups).collect::<Vec<_>>().chunks(ahead) {
+                let check_ref: &VisitCheck<'_> = check;
+                let prepared: Vec<Result<Vec<PreparedVisits>, ServerError>> = wave
+                    .par_iter()
+                    .map(|&g| {
+                        let mut row = row1[g];
+                        let mut out = Vec::new();
+                        for batch in parquet.row_group(g)? {
+                            let batch = batch.map_err(|e| read(e.to_string()))?;
+                            out.push(check_ref.prepare(&batch, row));
+                            row += batch.num_rows() as u64;
+                        }
+                        Ok(out)
+                    })
+                    .collect();
+                for group in prepared {
+                    for p in group? {
+                        check.absorb(p);
+                    }
+                }
+                progress(check.next_row() - 1);
+            }
+        }
+        Format::Ipc | Format::Csv => {
+            let mut batches = open_batches(&file.path, file.format)?;
+            loop {
+                let mut wave = Vec::with_capacity(ahead);
+                for b in batches.by_ref().take(ahead) {
+                    wave.push(b?);
+                }
+                if wave.is_empty() {
+                    break;
+                }
+                let mut row1 = Vec::with_capacity(wave.len());
+                let mut next = check.next_row();
+                for b in &wave {
+                    row1.push(next);
+                    next += b.num_rows() as u64;
+                }
+                let check_ref: &VisitCheck<'_> = check;
+                let prepared: Vec<PreparedVisits> = wave
+                    .par_iter()
+                    .zip(row1)
+                    .map(|(b, r)| check_ref.prepare(b, r))
+                    .collect();
+                for p in prepared {
+                    check.absorb(p);
+                }
+                progress(check.next_row() - 1);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A Parquet file opened for reading by row groups: its metadata read once, only the
+/// contract's columns decoded, and the text columns of the visits read as dictionaries so
+/// that each distinct key is resolved once.
+struct ParquetTable {
+    path: PathBuf,
+    metadata: ArrowReaderMetadata,
+    projection: ProjectionMask,
+}
+
+impl ParquetTable {
+    fn open(path: &Path, table: TableKind) -> Result<ParquetTable, ServerError> {
+        let read = |e: parquet::errors::ParquetError| ServerError::Read {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        };
+        let file = File::open(path).map_err(|e| ServerError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        let plain = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(read)?;
+        let schema = plain.schema();
+        let is_text = |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8);
+        let hinted: Vec<Field> = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let contract = table.column(f.name());
+                match contract {
+                    Some(c) if c.ty == ColumnType::Text && is_text(f.data_type()) => {
+                        f.as_ref().clone().with_data_type(DataType::Dictionary(
+                            Box::new(DataType::Int32),
+                            Box::new(f.data_type().clone()),
+                        ))
+                    }
+                    _ => f.as_ref().clone(),
+                }
+            })
+            .collect();
+        let hinted = Arc::new(Schema::new_with_metadata(hinted, schema.metadata().clone()));
+        // A hint the reader refuses (nested or unusual types) falls back to the plain schema.
+        let metadata = ArrowReaderMetadata::try_new(
+            Arc::clone(plain.metadata()),
+            ArrowReaderOptions::new().with_schema(hinted),
+        )
+        .unwrap_or(plain);
+        let roots: Vec<usize> = metadata
+            .schema()
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| table.column(f.name()).is_some())
+            .map(|(i, _)| i)
+            .collect();
+        let projection =
+            ProjectionMask::roots(metadata.metadata().file_metadata().schema_descr(), roots);
+        Ok(ParquetTable {
+            path: path.to_path_buf(),
+            metadata,
+            projection,
+        })
+    }
+
+    /// A reader of one row group.
+    fn row_group(&self, g: usize) -> Result<ParquetRecordBatchReader, ServerError> {
+        let file = File::open(&self.path).map_err(|e| ServerError::Io {
+            path: self.path.clone(),
+            source: e,
+        })?;
+        ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.metadata.clone())
+            .with_projection(self.projection.clone())
+            .with_row_groups(vec![g])
+            .with_batch_size(READ_BATCH_ROWS)
+            .build()
+            .map_err(|e| ServerError::Read {
+                path: self.path.clone(),
+                message: e.to_string(),
+            })
+    }
+}
+
+/// The batches of an IPC or CSV file, read one after the other.
+fn open_batches(
+    path: &Path,
+    format: Format,
+) -> Result<Box<dyn Iterator<Item = Result<RecordBatch, ServerError>> + Send>, ServerError> {
     let io = |e: std::io::Error| ServerError::Io {
         path: path.to_path_buf(),
         source: e,
     };
-    let read = |e: String| ServerError::Read {
-        path: path.to_path_buf(),
-        message: e,
+    let owned = path.to_path_buf();
+    let read = move |e: arrow::error::ArrowError| ServerError::Read {
+        path: owned.clone(),
+        message: e.to_string(),
     };
     let file = File::open(path).map_err(io)?;
-    let batches = match format {
+    match format {
         Format::Parquet => {
             let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-                .map_err(|e| read(e.to_string()))?
+                .map_err(|e| ServerError::Read {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                })?
                 .with_batch_size(READ_BATCH_ROWS)
                 .build()
-                .map_err(|e| read(e.to_string()))?;
-            reader
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| read(e.to_string()))?
+                .map_err(|e| ServerError::Read {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                })?;
+            Ok(Box::new(reader.map(move |b| b.map_err(&read))))
         }
         Format::Ipc => {
             let mut file = file;
@@ -109,27 +379,48 @@ pub fn read_table(path: &Path, format: Format, table: TableKind) -> Result<Sourc
             file.seek(SeekFrom::Start(0)).map_err(io)?;
             if is_file_format {
                 let reader = arrow::ipc::reader::FileReader::try_new(BufReader::new(file), None)
-                    .map_err(|e| read(e.to_string()))?;
-                reader
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| read(e.to_string()))?
+                    .map_err(&read)?;
+                Ok(Box::new(reader.map(move |b| b.map_err(&read))))
             } else {
                 let reader = arrow::ipc::reader::StreamReader::try_new(BufReader::new(file), None)
-                    .map_err(|e| read(e.to_string()))?;
-                reader
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| read(e.to_string()))?
+                    .map_err(&read)?;
+                Ok(Box::new(reader.map(move |b| b.map_err(&read))))
             }
         }
-        Format::Csv => read_csv(file, path)?,
-    };
-    let _ = table;
-    Ok(Source::new(path.display().to_string(), batches))
+        Format::Csv => csv_batches(file, path),
+    }
 }
 
-fn read_csv(file: File, path: &Path) -> Result<Vec<RecordBatch>, ServerError> {
-    let read = |e: String| ServerError::Read {
-        path: path.to_path_buf(),
+/// Reads the four tables of a dataset folder into memory (not validated yet).
+pub fn read_dataset(dir: &Path) -> Result<RawDataset, ServerError> {
+    let mut raw = RawDataset::default();
+    for f in dataset_files(dir)? {
+        *raw.get_mut(f.table) = read_table_as(&f.path, f.format, &f.label)?;
+    }
+    Ok(raw)
+}
+
+/// Reads one table file whole.
+pub fn read_table(path: &Path, format: Format, table: TableKind) -> Result<Source, ServerError> {
+    let _ = table;
+    read_table_as(path, format, &path.display().to_string())
+}
+
+/// Reads one table file whole, naming it `label` in messages.
+pub fn read_table_as(path: &Path, format: Format, label: &str) -> Result<Source, ServerError> {
+    let batches = open_batches(path, format)?.collect::<Result<Vec<_>, _>>()?;
+    Ok(Source::new(label.to_string(), batches))
+}
+
+/// A CSV file as batches of text columns (types are checked by validation, which then
+/// reports every unreadable value with its row).
+fn csv_batches(
+    file: File,
+    path: &Path,
+) -> Result<Box<dyn Iterator<Item = Result<RecordBatch, ServerError>> + Send>, ServerError> {
+    let owned = path.to_path_buf();
+    let read = move |e: String| ServerError::Read {
+        path: owned.clone(),
         message: e,
     };
     let mut reader = BufReader::new(file);
@@ -158,19 +449,21 @@ fn read_csv(file: File, path: &Path) -> Result<Vec<RecordBatch>, ServerError> {
         .with_batch_size(READ_BATCH_ROWS)
         .build(reader)
         .map_err(|e| read(e.to_string()))?;
-    csv.collect::<Result<Vec<_>, _>>().map_err(|e| {
-        read(format!(
-            "{e} (line numbers count from the line after the header)"
-        ))
-    })
+    Ok(Box::new(csv.map(move |b| {
+        b.map_err(|e| {
+            read(format!(
+                "{e} (line numbers count from the line after the header)"
+            ))
+        })
+    })))
 }
 
 /// SHA-256 of the dataset's files, in table order, as hex: identifies the data a result
 /// was computed from.
 pub fn hash_files(dir: &Path) -> Result<String, ServerError> {
     let mut h = Sha256::new();
-    for table in TableKind::ALL {
-        let (path, _) = find_table(dir, table)?;
+    for f in dataset_files(dir)? {
+        let (table, path) = (f.table, f.path);
         let mut f = File::open(&path).map_err(|e| ServerError::Io {
             path: path.clone(),
             source: e,

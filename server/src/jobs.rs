@@ -15,8 +15,8 @@ use dotation_core::aggregate::Drivers;
 use dotation_core::baseline::{BaselineOptions, baseline};
 use dotation_core::out_of_pocket::OutOfPocket;
 use dotation_core::tables::Microdata;
-use dotation_core::validate::{ValidateOptions, validate};
-use dotation_core::{CoreError, VERSION};
+use dotation_core::validate::ValidateOptions;
+use dotation_core::{Dataset, VERSION};
 use dotation_solver::calibrate::{Geography, Options, calibrate};
 use dotation_solver::formula::{DesignInput, ServiceDrivers, build_from, regression_weights_from};
 use dotation_solver::guarantees::{self, GuaranteeInput};
@@ -106,7 +106,7 @@ fn prepare(spec: &JobSpec, data: &LoadedData, ctx: &JobContext) -> Result<Prepar
         mtp_override: spec.baseline.mtp,
         ..ValidateOptions::default()
     };
-    let micro = validate(&data.raw, &options).map_err(|r| CoreError::Invalid(Box::new(r)))?;
+    let Dataset { micro, drivers } = data.validate(&options, &|_| {})?;
     if let Some(year) = spec.year
         && year != micro.year
     {
@@ -118,8 +118,6 @@ fn prepare(spec: &JobSpec, data: &LoadedData, ctx: &JobContext) -> Result<Prepar
             ),
         }));
     }
-    ctx.step(0.3)?;
-    let drivers = Drivers::compute(&micro);
     ctx.step(0.5)?;
     let options = BaselineOptions {
         mtp: spec.baseline.mtp,
@@ -171,13 +169,16 @@ fn baseline_output(
     p: &Prepared,
 ) -> Result<JobOutput, ServerError> {
     let (m, b, d) = (&p.micro, &p.baseline, &p.drivers);
-    let tables = vec![
+    let mut tables = vec![
         ("services".into(), results::baseline_services(m, b)?),
         ("departements".into(), results::baseline_departements(m, b)?),
         ("users".into(), results::baseline_users(m, b)?),
-        ("drivers".into(), results::service_drivers(m, d)?),
-        ("user_cells".into(), results::user_cells(m, d)?),
     ];
+    // Visit drivers exist only where there are visits.
+    if d.has_visits() {
+        tables.push(("drivers".into(), results::service_drivers(m, d)?));
+    }
+    tables.push(("user_cells".into(), results::user_cells(m, d)?));
     let summary = merge(
         serde_json::json!({
             "command": "baseline",
@@ -186,7 +187,7 @@ fn baseline_output(
             "mtp": b.rules.mtp,
             "services": m.services.len(),
             "users": m.users.len(),
-            "visits": m.visits.len(),
+            "visits": d.visits,
             "weeks_observed": d.weeks,
             "services_without_apa_users": b.services_without_apa_users,
             "national": results::totals_json(&b.national),

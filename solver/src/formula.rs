@@ -169,10 +169,35 @@ fn funded_mask(f: &FormulaSpec) -> Result<[bool; 4], SpecError> {
     Ok(mask)
 }
 
+/// The service drivers computed from visits: a dataset without visits cannot give them.
+pub const VISIT_SERVICE_DRIVERS: [&str; 9] = [
+    "hours_weekday",
+    "hours_evening",
+    "hours_sunday_holiday",
+    "hours_night",
+    "carer_hours",
+    "double_staffed_hours",
+    "travel_hours",
+    "travel_km",
+    "visits",
+];
+
+/// The error of a spec that needs visits on data without them.
+fn no_visits(key: &str, driver: &str) -> SpecError {
+    SpecError::Data {
+        key: key.into(),
+        message: format!(
+            "{driver} is computed from visits, and the dataset has no visits table: add the visits, or choose a driver that does not need them (every service driver but {})",
+            VISIT_SERVICE_DRIVERS.join(", ")
+        ),
+    }
+}
+
 /// Per-service drivers of the funded activity, by name.
 #[derive(Clone, Debug)]
 pub struct ServiceDrivers {
     values: BTreeMap<&'static str, Vec<f64>>,
+    has_visits: bool,
 }
 
 impl ServiceDrivers {
@@ -297,11 +322,17 @@ impl ServiceDrivers {
                 .collect(),
         );
         values.insert("cost_total", sv.cost_total.clone());
-        Ok(ServiceDrivers { values })
+        Ok(ServiceDrivers {
+            values,
+            has_visits: d.has_visits(),
+        })
     }
 
     /// A driver's values, or the error naming the key and the known drivers.
     pub fn get(&self, key: &str, name: &str) -> Result<&[f64], SpecError> {
+        if !self.has_visits && VISIT_SERVICE_DRIVERS.contains(&name) {
+            return Err(no_visits(key, name));
+        }
         self.values
             .get(name)
             .map(Vec::as_slice)
@@ -462,6 +493,9 @@ impl<'a> Grouper<'a> {
         let mut kinds = Vec::new();
         let funded = funded_mask(f)?;
         for name in names {
+            if matches!(Attr::of(name), Some(Attr::WeekendEvening)) && !input.drivers.has_visits() {
+                return Err(no_visits("formula.groups", name));
+            }
             let Some(kind) = Attr::of(name) else {
                 return Err(SpecError::Unknown {
                     key: "formula.groups".into(),

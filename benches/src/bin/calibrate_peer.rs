@@ -39,7 +39,7 @@ fn main() {
     let guaranteed = fit_constrained(&p, &guaranteed_spec, &d, &ineq);
 
     let mut out = Output::new(&dir).expect("output folder");
-    let users = &raw.get(TableKind::Users).batches;
+    let users = &raw.get(TableKind::Users).expect("users").batches;
     let mut w = out
         .parquet_writer("users.parquet", users[0].schema())
         .expect("writer");

@@ -4,8 +4,10 @@
 //! A table is checked against the tables already stored: while the dataset is incomplete,
 //! only the problems of the tables present and that do not need an absent table count
 //! (references to absent tables are checked when the set is complete); the upload that
-//! completes the set is checked together with the other three. A table with problems is
-//! not stored, so a dataset whose four tables are present is always valid as a whole.
+//! completes the set is checked together with the others. A table with problems is not
+//! stored, so a complete dataset — départements, services, users, and visits when there
+//! are any — is always valid as a whole. Stored visits are streamed from their blob when
+//! another table is checked against them, never loaded whole.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,12 +16,13 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use dotation_core::CoreError;
 use dotation_core::schema::TableKind;
-use dotation_core::validate::{RawDataset, Report, Source, ValidateOptions, validate};
+use dotation_core::validate::{Report, Source, ValidateOptions, check_frame};
 use dotation_datasets::SurveyConfig;
 
 use super::store::{JobRecord, Store};
 use crate::data::{self, LoadedData};
 use crate::error::ServerError;
+use crate::io::{self, Format, TableFile, Tables};
 
 /// Rules that relate a table to another one.
 const CROSS_TABLE_RULES: [&str; 3] = [
@@ -71,11 +74,21 @@ pub struct PutSummary {
     pub table: String,
     /// Rows stored.
     pub rows: i64,
-    /// Tables still missing before the dataset can be used.
+    /// Tables still missing before the dataset can be used (visits are optional).
     pub missing: Vec<String>,
-    /// Whether the four tables are present (and valid together).
+    /// Whether départements, services and users are present (and valid together, with
+    /// the visits if there are any): jobs can run.
     pub complete: bool,
+    /// Whether the dataset has visits (formulas on visit drivers need them).
+    pub visits: bool,
 }
+
+/// The tables every dataset needs; visits are optional (census data have none).
+const FRAME_TABLES: [TableKind; 3] = [
+    TableKind::Departements,
+    TableKind::Services,
+    TableKind::Users,
+];
 
 /// A dataset: its owner and its name.
 type DatasetKey = (String, String);
@@ -107,21 +120,56 @@ impl Uploads {
         );
         let _guard = lock.lock().expect("dataset lock");
         let stored = store.dataset_tables(owner, dataset)?;
-        let mut raw = RawDataset::default();
+        let stored_blob = |t: TableKind| {
+            stored
+                .iter()
+                .find(|(k, _, _)| *k == t)
+                .map(|(_, blob, _)| blob.clone())
+        };
         let mut present = vec![table];
-        for t in TableKind::ALL {
+        let mut frame_sources = Vec::new();
+        for t in FRAME_TABLES {
             let batches = if t == table {
                 batches.clone()
-            } else if let Some((_, blob, _)) = stored.iter().find(|(k, _, _)| *k == t) {
+            } else if let Some(blob) = stored_blob(t) {
                 present.push(t);
-                store.read_blob(blob)?
+                store.read_blob(&blob)?
             } else {
                 Vec::new()
             };
-            *raw.get_mut(t) = Source::new(source_label(dataset, t), batches);
+            frame_sources.push(Source::new(source_label(dataset, t), batches));
         }
-        let complete = present.len() == TableKind::ALL.len();
-        if let Err(report) = validate(&raw, &ValidateOptions::default()) {
+        let options = ValidateOptions::default();
+        let frame = check_frame(
+            &frame_sources[0],
+            &frame_sources[1],
+            &frame_sources[2],
+            &options,
+        );
+        drop(frame_sources);
+        // The visits checked against the frame: the uploaded ones, or those stored.
+        let visits = if table == TableKind::Visits {
+            let mut check = frame.check_visits(source_label(dataset, table));
+            for b in &batches {
+                check.push(b);
+            }
+            Some(check.finish())
+        } else if let Some(blob) = stored_blob(TableKind::Visits) {
+            present.push(TableKind::Visits);
+            let file = TableFile {
+                table: TableKind::Visits,
+                path: store.blob_path(&blob),
+                format: Format::Parquet,
+                label: source_label(dataset, TableKind::Visits),
+            };
+            let mut check = frame.check_visits(file.label.clone());
+            io::stream_visits(&file, &mut check, &|_| {})?;
+            Some(check.finish())
+        } else {
+            None
+        };
+        let complete = FRAME_TABLES.iter().all(|t| present.contains(t));
+        if let Err(report) = frame.finish(visits) {
             let report = if complete {
                 report
             } else {
@@ -134,7 +182,7 @@ impl Uploads {
         let rows = batches.iter().map(|b| b.num_rows() as i64).sum();
         let blob = store.write_blob(schema, &batches)?;
         store.put_table(owner, dataset, table, &blob, rows)?;
-        let missing = TableKind::ALL
+        let missing = FRAME_TABLES
             .into_iter()
             .filter(|t| !present.contains(t))
             .map(|t| t.name().to_string())
@@ -145,6 +193,7 @@ impl Uploads {
             rows,
             missing,
             complete,
+            visits: present.contains(&TableKind::Visits),
         })
     }
 }
@@ -168,16 +217,20 @@ fn relevant(report: Report, present: &[TableKind]) -> Report {
     }
 }
 
-/// The data of a dataset ready for a job: the blobs of its four tables, or an error
-/// saying what is missing.
-pub fn resolve(store: &Store, owner: &str, dataset: &str) -> Result<Vec<String>, ServerError> {
+/// The data of a dataset ready for a job: the blobs of its tables in table order (`None`
+/// for absent visits), or an error saying what is missing.
+pub fn resolve(
+    store: &Store,
+    owner: &str,
+    dataset: &str,
+) -> Result<Vec<Option<String>>, ServerError> {
     let stored = store.dataset_tables(owner, dataset)?;
     if stored.is_empty() {
         return Err(ServerError::NotFound(format!(
             "no dataset {dataset:?}: upload its tables with DoPut to [\"datasets\", \"{dataset}\", TABLE]"
         )));
     }
-    let missing: Vec<&str> = TableKind::ALL
+    let missing: Vec<&str> = FRAME_TABLES
         .into_iter()
         .filter(|t| !stored.iter().any(|(k, _, _)| k == t))
         .map(TableKind::name)
@@ -188,19 +241,35 @@ pub fn resolve(store: &Store, owner: &str, dataset: &str) -> Result<Vec<String>,
             missing.join(", ")
         )));
     }
-    Ok(stored.into_iter().map(|(_, blob, _)| blob).collect())
+    Ok(TableKind::ALL
+        .into_iter()
+        .map(|t| {
+            stored
+                .iter()
+                .find(|(k, _, _)| *k == t)
+                .map(|(_, blob, _)| blob.clone())
+        })
+        .collect())
 }
 
-/// The data a job was submitted with: its blobs, or the embedded survey.
+/// The data a job was submitted with: its blobs (read as files, the visits streamed), or
+/// the embedded survey.
 pub fn load_for_job(store: &Store, job: &JobRecord) -> Result<LoadedData, ServerError> {
     match (&job.dataset, &job.blobs) {
         (Some(name), Some(blobs)) => {
-            let mut raw = RawDataset::default();
-            for (t, blob) in TableKind::ALL.into_iter().zip(blobs) {
-                *raw.get_mut(t) = Source::new(source_label(name, t), store.read_blob(blob)?);
-            }
+            let files = TableKind::ALL
+                .into_iter()
+                .zip(blobs)
+                .filter(|(_, blob)| !blob.is_empty())
+                .map(|(t, blob)| TableFile {
+                    table: t,
+                    path: store.blob_path(blob),
+                    format: Format::Parquet,
+                    label: source_label(name, t),
+                })
+                .collect();
             Ok(LoadedData {
-                raw,
+                tables: Tables::Files(files),
                 description: format!("dataset {name}"),
                 hash: job.data_hash.clone(),
             })

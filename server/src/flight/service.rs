@@ -323,7 +323,11 @@ impl Service {
             None => (None, datasets::embedded_hash()),
             Some(name) => {
                 check_name("dataset", name)?;
-                let blobs = datasets::resolve(&self.store, user, name)?;
+                // An absent table (visits of census data) is recorded as an empty name.
+                let blobs: Vec<String> = datasets::resolve(&self.store, user, name)?
+                    .into_iter()
+                    .map(Option::unwrap_or_default)
+                    .collect();
                 let hash = store::data_hash(&blobs);
                 (Some(blobs), hash)
             }

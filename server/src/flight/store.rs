@@ -86,7 +86,8 @@ pub struct JobRecord {
     pub spec: String,
     /// The dataset named by the spec (`None`: the embedded survey).
     pub dataset: Option<String>,
-    /// The blobs of the dataset's four tables at submission, in table order.
+    /// The blobs of the dataset's four tables at submission, in table order (an empty
+    /// name for a table the dataset does not have: visits of census data).
     pub blobs: Option<Vec<String>>,
     /// Hash of the data.
     pub data_hash: String,

@@ -1,9 +1,10 @@
-//! Visit aggregation: hand-computed drivers of the hand example, the parallel kernels
-//! against their plain sequential definition, and bit-identical results whatever the
-//! number of threads or the record-batch boundaries (proptest).
+//! Visit aggregation: hand-computed drivers of the hand example, the streamed fold against
+//! its plain sequential definition, and bit-identical results whatever the number of
+//! threads or the record-batch boundaries (proptest).
 
+use dotation_core::Dataset;
 use dotation_core::aggregate::{
-    D, Drivers, VisitDriver, user_cells, visit_sums, visit_sums_reference,
+    D, VisitAggregator, VisitDriver, VisitSums, user_cells, visit_sums_reference,
 };
 use dotation_core::tables::{Allowance, Code, Qualification, Slot, Visits, Zone};
 use dotation_core::validate::{RawDataset, Source, ValidateOptions, validate};
@@ -12,8 +13,10 @@ use proptest::prelude::*;
 
 #[test]
 fn hand_example_drivers() {
-    let m = validate(&Fixture::hand_example().raw(), &ValidateOptions::default()).expect("valid");
-    let d = Drivers::compute(&m);
+    let Dataset {
+        micro: m,
+        drivers: d,
+    } = validate(&Fixture::hand_example().raw(), &ValidateOptions::default()).expect("valid");
     // S1: U1's 60 min weekday (1 carer, A, 10 min, 5 km) and 60 min evening (2 carers, B,
     // 12 min, 6 km), U2's 90 min Sunday (C, 20 min, 15 km).
     let s1 = d.service(0);
@@ -52,10 +55,11 @@ fn hand_example_drivers() {
     assert_eq!(cells.iter().map(|c| c.user_months).sum::<f64>(), 54.0);
 }
 
-fn visits_strategy(max_len: usize, groups: u32) -> impl Strategy<Value = (Visits, Vec<u32>)> {
+/// Visits of `users` users, user `u` belonging to service `u % services`.
+fn visits_strategy(max_len: usize, users: u32, services: u32) -> impl Strategy<Value = Visits> {
     prop::collection::vec(
         (
-            0..groups,
+            0..users,
             1.0f64..240.0,
             0.0f64..60.0,
             0.0f64..40.0,
@@ -65,13 +69,11 @@ fn visits_strategy(max_len: usize, groups: u32) -> impl Strategy<Value = (Visits
         ),
         0..max_len,
     )
-    .prop_map(|rows| {
+    .prop_map(move |rows| {
         let mut v = Visits::default();
-        let mut key = Vec::new();
-        for (i, (g, dur, tmin, km, slot, carers, q)) in rows.into_iter().enumerate() {
-            key.push(g);
-            v.user.push(g);
-            v.service.push(g);
+        for (i, (u, dur, tmin, km, slot, carers, q)) in rows.into_iter().enumerate() {
+            v.user.push(u);
+            v.service.push(u % services);
             v.start.push(i as i64 * 1_000_000);
             v.duration_min.push(dur);
             v.travel_min.push(tmin);
@@ -80,8 +82,23 @@ fn visits_strategy(max_len: usize, groups: u32) -> impl Strategy<Value = (Visits
             v.carers.push(carers);
             v.qualification.push(Qualification::ALL[q]);
         }
-        (v, key)
+        v
     })
+}
+
+/// Rows `r` of `v`.
+fn slice(v: &Visits, r: std::ops::Range<usize>) -> Visits {
+    Visits {
+        user: v.user[r.clone()].to_vec(),
+        service: v.service[r.clone()].to_vec(),
+        start: v.start[r.clone()].to_vec(),
+        duration_min: v.duration_min[r.clone()].to_vec(),
+        travel_min: v.travel_min[r.clone()].to_vec(),
+        travel_km: v.travel_km[r.clone()].to_vec(),
+        slot: v.slot[r.clone()].to_vec(),
+        carers: v.carers[r.clone()].to_vec(),
+        qualification: v.qualification[r].to_vec(),
+    }
 }
 
 fn pool(threads: usize) -> rayon::ThreadPool {
@@ -91,39 +108,46 @@ fn pool(threads: usize) -> rayon::ThreadPool {
         .expect("a thread pool")
 }
 
-fn assert_close_to_reference(got: &[f64], reference: &[f64]) {
-    for (g, r) in got.iter().zip(reference) {
-        assert!((g - r).abs() <= 1e-9 * r.abs().max(1.0), "{g} vs {r}");
+/// Folds `v` cut at `cuts` through an aggregator.
+fn aggregate(v: &Visits, cuts: &[usize], services: usize, users: usize) -> VisitSums {
+    let mut cuts: Vec<usize> = cuts.iter().map(|&c| c.min(v.len())).collect();
+    cuts.push(0);
+    cuts.push(v.len());
+    cuts.sort_unstable();
+    let mut agg = VisitAggregator::new(services, users);
+    for w in cuts.windows(2) {
+        agg.push(slice(v, w[0]..w[1]));
     }
+    agg.finish()
+}
+
+fn same_bits(a: &[f64], b: &[f64]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(48))]
+    #![proptest_config(ProptestConfig::with_cases(24))]
 
-    /// Few groups (the dense strategy), lengths 0, 1, odd, across chunk boundaries.
+    /// The streamed fold equals its sequential definition bit for bit, whatever the
+    /// pieces the visits arrive in (lengths 0, 1, odd, across chunk boundaries) and the
+    /// number of threads; few groups (services) and many (users) alike.
     #[test]
-    fn dense_kernel_matches_reference_and_threads(
-        (v, key) in visits_strategy(150_000, 50)
+    fn aggregator_matches_reference_whatever_the_pieces(
+        v in visits_strategy(150_000, 30_000, 40),
+        cuts in prop::collection::vec(0usize..150_000, 0..7),
     ) {
-        let reference = visit_sums_reference(&v, &key, 50);
-        let one = pool(1).install(|| visit_sums(&v, &key, 50));
-        let two = pool(2).install(|| visit_sums(&v, &key, 50));
-        prop_assert_eq!(one.len(), 50 * D);
-        assert_close_to_reference(&one, &reference);
-        prop_assert!(one.iter().zip(&two).all(|(a, b)| a.to_bits() == b.to_bits()));
-    }
-
-    /// Many groups (the counting-sort strategy): summed in row order, so equal to the
-    /// sequential definition bit for bit.
-    #[test]
-    fn sorted_kernel_matches_reference_exactly(
-        (v, key) in visits_strategy(3_000, 40_000)
-    ) {
-        let reference = visit_sums_reference(&v, &key, 40_000);
-        let one = pool(1).install(|| visit_sums(&v, &key, 40_000));
-        let two = pool(2).install(|| visit_sums(&v, &key, 40_000));
-        prop_assert!(one.iter().zip(&reference).all(|(a, b)| a.to_bits() == b.to_bits()));
-        prop_assert!(one.iter().zip(&two).all(|(a, b)| a.to_bits() == b.to_bits()));
+        let reference = visit_sums_reference(&v, 40, 30_000);
+        let one = pool(1).install(|| aggregate(&v, &cuts, 40, 30_000));
+        let two = pool(2).install(|| aggregate(&v, &cuts, 40, 30_000));
+        prop_assert_eq!(one.service.len(), 40 * D);
+        prop_assert!(same_bits(&one.service, &reference.service));
+        prop_assert!(same_bits(&one.user, &reference.user));
+        prop_assert!(same_bits(&two.service, &reference.service));
+        prop_assert!(same_bits(&two.user, &reference.user));
+        prop_assert_eq!(
+            (one.visits, one.first_start, one.last_start),
+            (reference.visits, reference.first_start, reference.last_start)
+        );
     }
 }
 
@@ -145,22 +169,18 @@ proptest! {
     #[test]
     fn drivers_unchanged_under_rebatching(cuts in prop::collection::vec(0usize..140_007, 0..6)) {
         let raw = big_fixture(20_000);
-        let whole = raw.visits.batches[0].clone();
+        let whole = raw.visits.as_ref().expect("visits").batches[0].clone();
         let mut cuts = cuts;
         cuts.push(0);
         cuts.push(whole.num_rows());
         cuts.sort_unstable();
         let batches: Vec<_> = cuts.windows(2).map(|w| whole.slice(w[0], w[1] - w[0])).collect();
         let mut split = raw.clone();
-        split.visits = Source::new("visits.csv", batches);
-        let a = pool(1).install(|| {
-            Drivers::compute(&validate(&raw, &ValidateOptions::default()).expect("valid"))
-        });
-        let b = pool(2).install(|| {
-            Drivers::compute(&validate(&split, &ValidateOptions::default()).expect("valid"))
-        });
-        prop_assert!(a.service_visits.iter().zip(&b.service_visits).all(|(x, y)| x.to_bits() == y.to_bits()));
-        prop_assert!(a.user_visits.iter().zip(&b.user_visits).all(|(x, y)| x.to_bits() == y.to_bits()));
+        split.visits = Some(Source::new("visits.csv", batches));
+        let a = pool(1).install(|| validate(&raw, &ValidateOptions::default()).expect("valid").drivers);
+        let b = pool(2).install(|| validate(&split, &ValidateOptions::default()).expect("valid").drivers);
+        prop_assert!(same_bits(&a.service_visits, &b.service_visits));
+        prop_assert!(same_bits(&a.user_visits, &b.user_visits));
         prop_assert_eq!(a.users_with_visits, b.users_with_visits);
         prop_assert_eq!(a.weeks.to_bits(), b.weeks.to_bits());
     }

@@ -2,7 +2,7 @@
 //! (`dotation_tests::fixtures::Fixture::hand_example`). Expected values are worked out in
 //! the comments and, for the participation, by `tests/reference/hand_example.py`.
 
-use dotation_core::aggregate::Drivers;
+use dotation_core::Dataset;
 use dotation_core::baseline::{BaselineOptions, baseline};
 use dotation_core::validate::{ValidateOptions, validate};
 use dotation_tests::fixtures::Fixture;
@@ -11,9 +11,11 @@ use crate::close;
 
 #[test]
 fn hand_example_services_departements_and_nation() {
-    let m = validate(&Fixture::hand_example().raw(), &ValidateOptions::default())
+    let Dataset {
+        micro: m,
+        drivers: d,
+    } = validate(&Fixture::hand_example().raw(), &ValidateOptions::default())
         .expect("the hand example is valid");
-    let d = Drivers::compute(&m);
     let b = baseline(&m, &d, &BaselineOptions::default()).expect("2026 is known");
     assert_eq!(b.rules.floor, 25.00);
 
@@ -64,8 +66,11 @@ fn hand_example_services_departements_and_nation() {
 
 #[test]
 fn hand_example_users_participation_and_out_of_pocket() {
-    let m = validate(&Fixture::hand_example().raw(), &ValidateOptions::default()).expect("valid");
-    let b = baseline(&m, &Drivers::compute(&m), &BaselineOptions::default()).expect("2026");
+    let Dataset {
+        micro: m,
+        drivers: d,
+    } = validate(&Fixture::hand_example().raw(), &ValidateOptions::default()).expect("valid");
+    let b = baseline(&m, &d, &BaselineOptions::default()).expect("2026");
     let u = &b.users;
     // U1 (APA, S1 HAS at 27.50): 136.19159497894384 €/month; per hour P/A × 27.50.
     assert!(close(u.participation_month[0], 136.19159497894384, 1e-12));
@@ -92,12 +97,15 @@ fn hand_example_users_participation_and_out_of_pocket() {
 
 #[test]
 fn a_floor_scenario_changes_the_rate_of_services_below_it() {
-    let m = validate(&Fixture::hand_example().raw(), &ValidateOptions::default()).expect("valid");
+    let Dataset {
+        micro: m,
+        drivers: d,
+    } = validate(&Fixture::hand_example().raw(), &ValidateOptions::default()).expect("valid");
     let options = BaselineOptions {
         floor: Some(28.0),
         ..BaselineOptions::default()
     };
-    let b = baseline(&m, &Drivers::compute(&m), &options).expect("2026");
+    let b = baseline(&m, &d, &options).expect("2026");
     assert_eq!(b.services.rate, vec![28.0, 28.0, 28.0]);
     assert_eq!(b.services.funding[1], 140_000.0);
 }

@@ -8,10 +8,10 @@ use std::sync::OnceLock;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::Float64Type;
-use dotation_core::aggregate::Drivers;
+use dotation_core::Dataset;
 use dotation_core::baseline::{Baseline, BaselineOptions, baseline};
 use dotation_core::tables::Microdata;
-use dotation_core::validate::{ValidateOptions, validate};
+use dotation_core::validate::ValidateOptions;
 use dotation_datasets::{SurveyConfig, Truth};
 use dotation_server::data::{LoadedData, embedded};
 use dotation_server::jobs::{JobContext, JobOutput, run_spec};
@@ -23,7 +23,7 @@ use dotation_solver::{CalibrationError, SolverError, SpecError};
 pub(crate) struct Survey {
     pub(crate) data: LoadedData,
     pub(crate) micro: Microdata,
-    pub(crate) drivers: Drivers,
+    pub(crate) drivers: dotation_core::aggregate::Drivers,
     pub(crate) baseline: Baseline,
     truth: Truth,
 }
@@ -33,8 +33,9 @@ pub(crate) fn survey() -> &'static Survey {
     SURVEY.get_or_init(|| {
         let config = SurveyConfig::default();
         let data = embedded(&config).expect("generates");
-        let micro = validate(&data.raw, &ValidateOptions::default()).expect("valid");
-        let drivers = Drivers::compute(&micro);
+        let Dataset { micro, drivers } = data
+            .validate(&ValidateOptions::default(), &|_| {})
+            .expect("valid");
         let baseline = baseline(&micro, &drivers, &BaselineOptions::default()).expect("2026");
         let truth = dotation_datasets::survey(&config).expect("generates").truth;
         Survey {

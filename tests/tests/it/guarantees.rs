@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, UInt64Type};
-use dotation_core::aggregate::Drivers;
+use dotation_core::Dataset;
 use dotation_core::baseline::{BaselineOptions, baseline};
 use dotation_core::out_of_pocket::{Admissible, OutOfPocket, Participation};
 use dotation_core::tables::Code;
@@ -48,8 +48,10 @@ fn strings(t: &RecordBatch, name: &str) -> Vec<String> {
 
 #[test]
 fn hand_example_out_of_pocket_before_and_after_for_each_participation_option() {
-    let m = validate(&Fixture::hand_example().raw(), &ValidateOptions::default()).expect("valid");
-    let d = Drivers::compute(&m);
+    let Dataset {
+        micro: m,
+        drivers: d,
+    } = validate(&Fixture::hand_example().raw(), &ValidateOptions::default()).expect("valid");
     let b = baseline(&m, &d, &BaselineOptions::default()).expect("2026");
     let oop = OutOfPocket::new(&m, &d, &b).expect("2026");
     // Hours billed a month: the visits over 11/7 weeks, × 52/12.

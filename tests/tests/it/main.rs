@@ -13,6 +13,7 @@ mod guarantees;
 mod legal;
 mod qp;
 mod rules;
+mod streaming;
 mod survey;
 mod validation;
 

@@ -1,16 +1,21 @@
 //! The embedded synthetic survey seen through the core: it satisfies the data contract, and
 //! its weighted marginals match the public figures it is shaped on (DOMAIN.md §7).
 
-use dotation_core::aggregate::{Drivers, VisitDriver, slot_column};
+use dotation_core::Dataset;
+use dotation_core::aggregate::{VisitDriver, slot_column};
 use dotation_core::baseline::{BaselineOptions, baseline};
 use dotation_core::tables::{Allowance, Slot};
-use dotation_core::validate::{ValidateOptions, validate};
+use dotation_core::validate::ValidateOptions;
 use dotation_server::data::embedded;
 
 #[test]
 fn embedded_survey_is_valid_and_shaped_on_the_public_figures() {
     let data = embedded(&dotation_datasets::SurveyConfig::default()).expect("generates");
-    let m = validate(&data.raw, &ValidateOptions::default())
+    let Dataset {
+        micro: m,
+        drivers: d,
+    } = data
+        .validate(&ValidateOptions::default(), &|_| {})
         .unwrap_or_else(|r| panic!("the embedded survey breaks the contract:\n{r}"));
     // ENC SAD: 437 services sampled from about 6,300.
     assert!(
@@ -38,7 +43,6 @@ fn embedded_survey_is_valid_and_shaped_on_the_public_figures() {
         );
     }
 
-    let d = Drivers::compute(&m);
     let b = baseline(&m, &d, &BaselineOptions::default()).expect("2026");
     // About 190 M APA + PCH hours a year nationally (uncertain figure: ± 25 %).
     let apa_pch: f64 = (0..m.services.len())

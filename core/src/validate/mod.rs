@@ -20,18 +20,19 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::compute::{CastOptions, can_cast_types, cast_with_options};
-use arrow::datatypes::{
-    DataType, Float64Type, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType,
-};
+use arrow::datatypes::{DataType, Float64Type, Int32Type, Int64Type, TimeUnit};
 use arrow::util::display::FormatOptions;
 use rayon::prelude::*;
 
+mod visits;
+
+pub use visits::{CheckedVisits, PreparedVisits, VisitCheck};
+
+use crate::aggregate::Drivers;
 use crate::legal;
-use crate::schema::{ColumnType, TableKind};
-use crate::tables::{
-    Allowance, Code, Departements, Microdata, Qualification, Services, Slot, Status, Users, Visits,
-    Zone,
-};
+use crate::schema::{Column, ColumnType, TableKind};
+use crate::simd;
+use crate::tables::{Allowance, Code, Departements, Microdata, Services, Status, Users, Zone};
 
 /// Rows per validation block (visits are validated block by block, in parallel).
 pub const BLOCK_ROWS: usize = 1 << 16;
@@ -69,28 +70,29 @@ pub struct RawDataset {
     pub services: Source,
     /// `users`.
     pub users: Source,
-    /// `visits`.
-    pub visits: Source,
+    /// `visits`, when the dataset has them (census data from départements do not).
+    pub visits: Option<Source>,
 }
 
 impl RawDataset {
-    /// The source of one table.
-    pub fn get(&self, table: TableKind) -> &Source {
+    /// The source of one table (`None`: a dataset without visits).
+    pub fn get(&self, table: TableKind) -> Option<&Source> {
         match table {
-            TableKind::Departements => &self.departements,
-            TableKind::Services => &self.services,
-            TableKind::Users => &self.users,
-            TableKind::Visits => &self.visits,
+            TableKind::Departements => Some(&self.departements),
+            TableKind::Services => Some(&self.services),
+            TableKind::Users => Some(&self.users),
+            TableKind::Visits => self.visits.as_ref(),
         }
     }
 
-    /// The source of one table, to fill it.
+    /// The source of one table, to fill it (an empty visits table is created if there is
+    /// none).
     pub fn get_mut(&mut self, table: TableKind) -> &mut Source {
         match table {
             TableKind::Departements => &mut self.departements,
             TableKind::Services => &mut self.services,
             TableKind::Users => &mut self.users,
-            TableKind::Visits => &mut self.visits,
+            TableKind::Visits => self.visits.get_or_insert_with(Source::default),
         }
     }
 }
@@ -450,9 +452,6 @@ impl Block {
     fn i64(&self, name: &str) -> &arrow::array::PrimitiveArray<Int64Type> {
         self.columns[name].as_primitive::<Int64Type>()
     }
-    fn ts(&self, name: &str) -> &arrow::array::PrimitiveArray<TimestampMicrosecondType> {
-        self.columns[name].as_primitive::<TimestampMicrosecondType>()
-    }
     fn text(&self, name: &str) -> &arrow::array::StringArray {
         self.columns[name].as_string::<i32>()
     }
@@ -589,45 +588,65 @@ fn blocks(source: &Source, table: TableKind, problems: &mut Problems) -> Option<
 }
 
 fn cast_block(ctx: &Ctx<'_>, row1: u64, batch: &RecordBatch, p: &mut Problems) -> Option<Block> {
+    let mut columns = HashMap::new();
+    for c in ctx.table.columns() {
+        let raw = batch.column_by_name(c.name)?;
+        columns.insert(c.name, cast_column(ctx, row1, c, raw, p)?);
+    }
+    Some(Block {
+        row1,
+        len: batch.num_rows(),
+        columns,
+    })
+}
+
+/// Casts one column to its contract type, reporting values that could not be read,
+/// missing required values and non-finite numbers (rows numbered from `row1`). `None`
+/// when the whole column cannot be cast.
+fn cast_column(
+    ctx: &Ctx<'_>,
+    row1: u64,
+    c: &Column,
+    raw: &ArrayRef,
+    p: &mut Problems,
+) -> Option<ArrayRef> {
     let options = CastOptions {
         safe: true,
         ..Default::default()
     };
-    let mut columns = HashMap::new();
-    for c in ctx.table.columns() {
-        let raw = batch.column_by_name(c.name)?;
-        let target = c.ty.data_type();
-        let cast = if raw.data_type() == &target {
-            Arc::clone(raw)
-        } else {
-            let from = match raw.data_type() {
-                DataType::Timestamp(_, Some(_)) => {
-                    // Zoned timestamps are read as the UTC instant they denote.
-                    cast_with_options(
-                        raw,
-                        &DataType::Timestamp(TimeUnit::Microsecond, None),
-                        &options,
-                    )
-                }
-                _ => cast_with_options(raw, &target, &options),
-            };
-            match from {
-                Ok(a) => a,
-                Err(e) => {
-                    p.push(ctx.problem(
-                        None,
-                        Some(c.name),
-                        None,
-                        Rule::ColumnType {
-                            expected: type_name(c.ty).to_string(),
-                            found: format!("{} ({e})", raw.data_type()),
-                        },
-                    ));
-                    return None;
-                }
+    let target = c.ty.data_type();
+    let cast = if raw.data_type() == &target {
+        Arc::clone(raw)
+    } else {
+        let from = match raw.data_type() {
+            DataType::Timestamp(_, Some(_)) => {
+                // Zoned timestamps are read as the UTC instant they denote.
+                cast_with_options(
+                    raw,
+                    &DataType::Timestamp(TimeUnit::Microsecond, None),
+                    &options,
+                )
             }
+            _ => cast_with_options(raw, &target, &options),
         };
-        for i in 0..batch.num_rows() {
+        match from {
+            Ok(a) => a,
+            Err(e) => {
+                p.push(ctx.problem(
+                    None,
+                    Some(c.name),
+                    None,
+                    Rule::ColumnType {
+                        expected: type_name(c.ty).to_string(),
+                        found: format!("{} ({e})", raw.data_type()),
+                    },
+                ));
+                return None;
+            }
+        }
+    };
+    if raw.logical_null_count() > 0 || cast.logical_null_count() > 0 {
+        for i in 0..raw.len() {
             let row = Some(row1 + i as u64);
             if raw.is_null(i) {
                 if !c.nullable {
@@ -644,8 +663,10 @@ fn cast_block(ctx: &Ctx<'_>, row1: u64, batch: &RecordBatch, p: &mut Problems) -
                 ));
             }
         }
-        if c.ty == ColumnType::Float64 {
-            let a = cast.as_primitive::<Float64Type>();
+    }
+    if c.ty == ColumnType::Float64 {
+        let a = cast.as_primitive::<Float64Type>();
+        if a.null_count() > 0 || !simd::all_finite(a.values()) {
             for (i, v) in a.iter().enumerate() {
                 if let Some(v) = v
                     && !v.is_finite()
@@ -659,13 +680,8 @@ fn cast_block(ctx: &Ctx<'_>, row1: u64, batch: &RecordBatch, p: &mut Problems) -
                 }
             }
         }
-        columns.insert(c.name, cast);
     }
-    Some(Block {
-        row1,
-        len: batch.num_rows(),
-        columns,
-    })
+    Some(cast)
 }
 
 /// A numeric range rule.
@@ -684,6 +700,15 @@ impl Bound {
             Bound::Between(lo, hi) => v >= lo && v <= hi,
         }
     }
+    /// The closed interval of finite values that satisfy the bound (`> 0` is `≥` the
+    /// smallest positive double).
+    fn interval(self) -> (f64, f64) {
+        match self {
+            Bound::NonNegative => (0.0, f64::MAX),
+            Bound::Positive => (f64::from_bits(1), f64::MAX),
+            Bound::Between(lo, hi) => (lo, hi),
+        }
+    }
     fn words(self) -> String {
         match self {
             Bound::NonNegative => "≥ 0".into(),
@@ -695,13 +720,31 @@ impl Bound {
 
 /// Checks a range on a float column; nulls and non-finite values are reported elsewhere.
 fn check_f64(ctx: &Ctx<'_>, b: &Block, name: &str, bound: Bound, p: &mut Problems) {
-    for (i, v) in b.f64(name).iter().enumerate() {
+    check_range(ctx, b.row1, name, b.f64(name), bound, p);
+}
+
+/// Checks a range on a float array whose first row is `row1`; nulls and non-finite
+/// values are reported elsewhere. The common case — every value in range — is one
+/// vectorised pass.
+fn check_range(
+    ctx: &Ctx<'_>,
+    row1: u64,
+    name: &str,
+    a: &arrow::array::PrimitiveArray<Float64Type>,
+    bound: Bound,
+    p: &mut Problems,
+) {
+    let (lo, hi) = bound.interval();
+    if a.null_count() == 0 && simd::all_in_range(a.values(), lo, hi) {
+        return;
+    }
+    for (i, v) in a.iter().enumerate() {
         if let Some(v) = v
             && v.is_finite()
             && !bound.holds(v)
         {
             p.push(ctx.problem(
-                Some(b.row1 + i as u64),
+                Some(row1 + i as u64),
                 Some(name),
                 Some(v.to_string()),
                 Rule::Range {
@@ -827,38 +870,128 @@ fn is_departement_code(s: &str) -> bool {
     }
 }
 
-/// Validates a raw dataset. Returns the typed microdata, or the report of every problem.
-pub fn validate(raw: &RawDataset, options: &ValidateOptions) -> Result<Microdata, Report> {
-    let mut p = Problems::new(options.max_listed_per_rule.max(1));
-    let (departements, year, dept_index) = departements(&raw.departements, &mut p);
-    let (services, service_index) = services(&raw.services, dept_index.as_ref(), &mut p);
-    let mtp = year.and_then(|y| options.mtp_override.or_else(|| legal::mtp(y)));
-    let (users, user_index) = users(&raw.users, service_index.as_ref(), year.zip(mtp), &mut p);
-    let visits = visits(
-        &raw.visits,
-        service_index.as_ref(),
-        user_index.as_ref(),
-        users
-            .as_ref()
-            .zip(services.as_ref())
-            .map(|(u, s)| (u.service.as_slice(), s.id.as_slice())),
-        &mut p,
-    );
-    if !p.is_empty() {
-        return Err(p.into_report());
-    }
-    match (departements, year, services, users, visits) {
-        (Some(departements), Some(year), Some(services), Some(users), Some(visits)) => {
-            Ok(Microdata {
-                year,
-                departements,
-                services,
-                users,
-                visits,
-            })
+/// A dataset that passed validation: its tables as typed columns and its cost drivers
+/// (the visits folded while they were checked).
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    /// Départements, services and users.
+    pub micro: Microdata,
+    /// Visit drivers (when the dataset has visits) and user cells.
+    pub drivers: Drivers,
+}
+
+/// Validates a dataset held in memory, the visits streamed batch by batch through the
+/// same [`VisitCheck`] as a file. Returns the typed tables and drivers, or the report of
+/// every problem.
+pub fn validate(raw: &RawDataset, options: &ValidateOptions) -> Result<Dataset, Report> {
+    let frame = check_frame(&raw.departements, &raw.services, &raw.users, options);
+    let visits = raw.visits.as_ref().map(|source| {
+        let mut check = frame.check_visits(source.file.clone());
+        for batch in &source.batches {
+            check.push(batch);
         }
-        // Every path that yields `None` has recorded a problem.
-        _ => Err(p.into_report()),
+        check.finish()
+    });
+    frame.finish(visits)
+}
+
+/// The first stage of validation: départements, services and users checked and typed,
+/// their keys indexed, ready to check the visits against.
+#[derive(Debug)]
+pub struct Frame {
+    year: Option<i32>,
+    departements: Option<Departements>,
+    services: Option<Services>,
+    users: Option<Users>,
+    service_index: Option<KeyIndex>,
+    user_index: Option<KeyIndex>,
+    problems: Problems,
+    cap: usize,
+}
+
+/// Checks the three small tables (the first stage of [`validate`]).
+pub fn check_frame(
+    departements_source: &Source,
+    services_source: &Source,
+    users_source: &Source,
+    options: &ValidateOptions,
+) -> Frame {
+    let cap = options.max_listed_per_rule.max(1);
+    let mut p = Problems::new(cap);
+    let (departements, year, dept_index) = departements(departements_source, &mut p);
+    let (services, service_index) = services(services_source, dept_index.as_ref(), &mut p);
+    let mtp = year.and_then(|y| options.mtp_override.or_else(|| legal::mtp(y)));
+    let (users, user_index) = users(users_source, service_index.as_ref(), year.zip(mtp), &mut p);
+    Frame {
+        year,
+        departements,
+        services,
+        users,
+        service_index,
+        user_index,
+        problems: p,
+        cap,
+    }
+}
+
+impl Frame {
+    /// Whether the three tables are valid.
+    pub fn is_valid(&self) -> bool {
+        self.problems.is_empty()
+            && self.year.is_some()
+            && self.departements.is_some()
+            && self.services.is_some()
+            && self.users.is_some()
+    }
+
+    fn services_len(&self) -> usize {
+        self.services.as_ref().map_or(0, Services::len)
+    }
+
+    fn users_len(&self) -> usize {
+        self.users.as_ref().map_or(0, Users::len)
+    }
+
+    /// Starts the streamed check of a visits table read from `file`.
+    pub fn check_visits(&self, file: impl Into<String>) -> VisitCheck<'_> {
+        VisitCheck::new(self, file.into())
+    }
+
+    /// The typed dataset, with the drivers of the checked visits (`None`: the dataset has
+    /// no visits table), or the report of every problem of the four tables.
+    pub fn finish(mut self, visits: Option<CheckedVisits>) -> Result<Dataset, Report> {
+        let sums = match visits {
+            Some(v) => {
+                self.problems.merge(v.problems);
+                Some(v.sums)
+            }
+            None => None,
+        };
+        if !self.problems.is_empty() {
+            return Err(self.problems.into_report());
+        }
+        match (
+            self.departements,
+            self.year,
+            self.services,
+            self.users,
+            sums,
+        ) {
+            (Some(departements), Some(year), Some(services), Some(users), sums)
+                if !matches!(sums, Some(None)) =>
+            {
+                let micro = Microdata {
+                    year,
+                    departements,
+                    services,
+                    users,
+                };
+                let drivers = Drivers::new(&micro, sums.flatten());
+                Ok(Dataset { micro, drivers })
+            }
+            // Every path that yields `None` has recorded a problem.
+            _ => Err(self.problems.into_report()),
+        }
     }
 }
 
@@ -1186,141 +1319,4 @@ fn users(
     }
     let index = unique_index(&ctx, "user_id", &u.id, p);
     (Some(u), Some(index))
-}
-
-fn visits(
-    source: &Source,
-    service_index: Option<&KeyIndex>,
-    user_index: Option<&KeyIndex>,
-    user_service: Option<(&[u32], &[String])>,
-    p: &mut Problems,
-) -> Option<Visits> {
-    let table = TableKind::Visits;
-    let blocks = blocks(source, table, p)?;
-    let cap = p.cap;
-    let parts: Vec<(Visits, Problems)> = blocks
-        .par_iter()
-        .map(|b| {
-            let ctx = Ctx {
-                file: &source.file,
-                table,
-            };
-            let mut q = Problems::new(cap);
-            let v = visit_block(&ctx, b, service_index, user_index, user_service, &mut q);
-            (v, q)
-        })
-        .collect();
-    let mut all = Visits::default();
-    let n: usize = parts.iter().map(|(v, _)| v.len()).sum();
-    all.user.reserve(n);
-    for (v, q) in parts {
-        p.merge(q);
-        all.append(v);
-    }
-    Some(all)
-}
-
-fn visit_block(
-    ctx: &Ctx<'_>,
-    b: &Block,
-    service_index: Option<&KeyIndex>,
-    user_index: Option<&KeyIndex>,
-    user_service: Option<(&[u32], &[String])>,
-    p: &mut Problems,
-) -> Visits {
-    check_f64(ctx, b, "duration_min", Bound::Between(0.0, 1440.0), p);
-    for (i, v) in b.f64("duration_min").iter().enumerate() {
-        if v == Some(0.0) {
-            p.push(ctx.problem(
-                Some(b.row1 + i as u64),
-                Some("duration_min"),
-                Some("0".into()),
-                Rule::Range {
-                    allowed: "> 0 and ≤ 1440".into(),
-                },
-            ));
-        }
-    }
-    check_f64(ctx, b, "travel_min", Bound::NonNegative, p);
-    check_f64(ctx, b, "travel_km", Bound::NonNegative, p);
-    check_int(ctx, b, "carers", 1, 2, p);
-    let mut v = Visits {
-        slot: parse_codes::<Slot>(ctx, b, "slot", p),
-        qualification: parse_codes::<Qualification>(ctx, b, "qualification", p),
-        ..Visits::default()
-    };
-    let users = b.text("user_id");
-    let services = b.text("service_id");
-    v.user.reserve(b.len);
-    v.service.reserve(b.len);
-    for i in 0..b.len {
-        let row = Some(b.row1 + i as u64);
-        let user = if users.is_null(i) {
-            None
-        } else {
-            user_index.and_then(|m| match m.get(users.value(i)) {
-                Some(&u) => Some(u),
-                None => {
-                    p.push(ctx.problem(
-                        row,
-                        Some("user_id"),
-                        Some(users.value(i).to_string()),
-                        Rule::UnknownReference {
-                            table: TableKind::Users,
-                            column: "user_id",
-                        },
-                    ));
-                    None
-                }
-            })
-        };
-        let service = if services.is_null(i) {
-            None
-        } else {
-            service_index.and_then(|m| match m.get(services.value(i)) {
-                Some(&s) => Some(s),
-                None => {
-                    p.push(ctx.problem(
-                        row,
-                        Some("service_id"),
-                        Some(services.value(i).to_string()),
-                        Rule::UnknownReference {
-                            table: TableKind::Services,
-                            column: "service_id",
-                        },
-                    ));
-                    None
-                }
-            })
-        };
-        if let (Some(u), Some(s), Some((us, ids))) = (user, service, user_service)
-            && us[u as usize] != s
-        {
-            p.push(ctx.problem(
-                row,
-                Some("service_id"),
-                Some(services.value(i).to_string()),
-                Rule::UserOfOtherService {
-                    user_service: ids[us[u as usize] as usize].clone(),
-                },
-            ));
-        }
-        v.user.push(user.unwrap_or(0));
-        v.service.push(service.unwrap_or(0));
-    }
-    let start = b.ts("start");
-    v.start = if start.null_count() == 0 {
-        start.values().to_vec()
-    } else {
-        start.iter().map(|t| t.unwrap_or(0)).collect()
-    };
-    v.duration_min = f64_values(b, "duration_min");
-    v.travel_min = f64_values(b, "travel_min");
-    v.travel_km = f64_values(b, "travel_km");
-    v.carers = b
-        .i32("carers")
-        .iter()
-        .map(|c| c.unwrap_or(1).clamp(1, 2) as u8)
-        .collect();
-    v
 }
