@@ -82,20 +82,41 @@ pub fn qualification_column(q: Qualification) -> usize {
     VisitDriver::HoursQualificationA as usize + q.ordinal()
 }
 
-/// Adds visit `i`'s contribution to one row of `D` accumulators. The one place where a
-/// visit's contribution to the drivers is defined.
+/// Visit `i`'s contribution to its group's row of `D` accumulators. The one place where
+/// a visit's contribution to the drivers is defined. Columns a visit does not touch get
+/// `+0.0`, which leaves every (non-negative) sum unchanged bit for bit.
 #[inline(always)]
-fn add_visit(v: &Visits, i: usize, row: &mut [f64]) {
+fn contribution(v: &Visits, i: usize) -> [f64; D] {
     let h = v.duration_min[i] / 60.0;
-    let carers = f64::from(v.carers[i]);
-    row[0] += 1.0;
-    row[1] += h;
-    row[2 + v.slot[i] as usize] += h;
-    row[6] += h * carers;
-    row[7] += if v.carers[i] == 2 { h } else { 0.0 };
-    row[8 + v.qualification[i] as usize] += h;
-    row[11] += v.travel_min[i];
-    row[12] += v.travel_km[i];
+    let carers = v.carers[i];
+    let (slot, q) = (v.slot[i] as u8, v.qualification[i] as u8);
+    // Static indices only (one-hot by comparison): the row stays in vector registers
+    // instead of being stored piecewise and reloaded whole.
+    let on = |hit: bool| if hit { h } else { 0.0 };
+    [
+        1.0,
+        h,
+        on(slot == 0),
+        on(slot == 1),
+        on(slot == 2),
+        on(slot == 3),
+        h * f64::from(carers),
+        on(carers == 2),
+        on(q == 0),
+        on(q == 1),
+        on(q == 2),
+        v.travel_min[i],
+        v.travel_km[i],
+    ]
+}
+
+/// Adds a contribution to a row, column by column (the order of additions of each column
+/// is the order of the calls, whatever the vector width).
+#[inline(always)]
+fn add_row(row: &mut [f64; D], c: &[f64; D]) {
+    for j in 0..D {
+        row[j] += c[j];
+    }
 }
 
 /// The visit drivers of a set of visits: the mergeable state of the aggregation. Its
@@ -129,11 +150,11 @@ impl VisitSums {
     /// Adds the partial sums of the next chunk (chunks must come in chunk order).
     fn merge_chunk(&mut self, p: &ChunkPartial) {
         for (total, part) in [(&mut self.service, &p.services), (&mut self.user, &p.users)] {
-            for (j, &k) in part.keys.iter().enumerate() {
-                let row = &mut total[k as usize * D..(k as usize + 1) * D];
-                for (t, x) in row.iter_mut().zip(&part.sums[j * D..(j + 1) * D]) {
-                    *t += x;
-                }
+            for (&k, sums) in part.keys.iter().zip(&part.sums) {
+                let row: &mut [f64; D] = (&mut total[k as usize * D..(k as usize + 1) * D])
+                    .try_into()
+                    .expect("D columns");
+                add_row(row, sums);
             }
         }
         self.visits += p.visits;
@@ -157,7 +178,7 @@ impl VisitSums {
 #[derive(Debug, Default)]
 struct Sparse {
     keys: Vec<u32>,
-    sums: Vec<f64>,
+    sums: Vec<[f64; D]>,
 }
 
 /// What one chunk adds to the totals.
@@ -185,15 +206,14 @@ impl SlotMap {
 
     /// The partial's row of group `k`, created at zero on first touch.
     #[inline(always)]
-    fn row<'a>(&mut self, part: &'a mut Sparse, k: u32) -> &'a mut [f64] {
+    fn row(&mut self, part: &mut Sparse, k: u32) -> usize {
         let s = &mut self.slot[k as usize];
         if *s == u32::MAX {
             *s = part.keys.len() as u32;
             part.keys.push(k);
-            part.sums.extend_from_slice(&[0.0; D]);
+            part.sums.push([0.0; D]);
         }
-        let j = *s as usize;
-        &mut part.sums[j * D..(j + 1) * D]
+        *s as usize
     }
 
     fn reset(&mut self, part: &Sparse) {
@@ -210,8 +230,32 @@ struct Scratch {
     users: SlotMap,
 }
 
-/// Sums one chunk, given as consecutive pieces of resolved visits, in row order.
+/// Sums one chunk, given as consecutive pieces of resolved visits, in row order. Runs
+/// the kernel compiled for the best instruction set of the CPU ([`crate::simd::Isa`]):
+/// the same additions in the same order on every path.
 fn sum_chunk(pieces: &[(&Visits, std::ops::Range<usize>)], scratch: &mut Scratch) -> ChunkPartial {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::Isa::detect() == crate::simd::Isa::Avx2 {
+        // SAFETY: the CPU supports AVX2 (checked by `Isa::detect`).
+        return unsafe { sum_chunk_avx2(pieces, scratch) };
+    }
+    sum_chunk_kernel(pieces, scratch)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn sum_chunk_avx2(
+    pieces: &[(&Visits, std::ops::Range<usize>)],
+    scratch: &mut Scratch,
+) -> ChunkPartial {
+    sum_chunk_kernel(pieces, scratch)
+}
+
+#[inline(always)]
+fn sum_chunk_kernel(
+    pieces: &[(&Visits, std::ops::Range<usize>)],
+    scratch: &mut Scratch,
+) -> ChunkPartial {
     let mut p = ChunkPartial {
         services: Sparse::default(),
         users: Sparse::default(),
@@ -219,10 +263,28 @@ fn sum_chunk(pieces: &[(&Visits, std::ops::Range<usize>)], scratch: &mut Scratch
         first_start: i64::MAX,
         last_start: i64::MIN,
     };
+    // Visits usually come grouped by user: each run of visits of one user (and service)
+    // is summed in registers, from and back to its rows of the partial. The additions of
+    // every group are those of the row order, so the bits are the same as one by one.
     for (v, rows) in pieces {
-        for i in rows.clone() {
-            add_visit(v, i, scratch.services.row(&mut p.services, v.service[i]));
-            add_visit(v, i, scratch.users.row(&mut p.users, v.user[i]));
+        let mut i = rows.start;
+        while i < rows.end {
+            let (s, u) = (v.service[i], v.user[i]);
+            let mut j = i + 1;
+            while j < rows.end && v.user[j] == u && v.service[j] == s {
+                j += 1;
+            }
+            let rs = scratch.services.row(&mut p.services, s);
+            let ru = scratch.users.row(&mut p.users, u);
+            let (mut acc_s, mut acc_u) = (p.services.sums[rs], p.users.sums[ru]);
+            for k in i..j {
+                let c = contribution(v, k);
+                add_row(&mut acc_s, &c);
+                add_row(&mut acc_u, &c);
+            }
+            p.services.sums[rs] = acc_s;
+            p.users.sums[ru] = acc_u;
+            i = j;
         }
         let (first, last) = crate::simd::min_max(&v.start[rows.clone()]);
         p.first_start = p.first_start.min(first);
@@ -361,8 +423,11 @@ pub fn visit_sums_reference(v: &Visits, services: usize, users: usize) -> VisitS
         let mut touched_u = vec![false; users];
         for i in start..end {
             let (s, u) = (v.service[i] as usize, v.user[i] as usize);
-            add_visit(v, i, &mut ps[s * D..(s + 1) * D]);
-            add_visit(v, i, &mut pu[u * D..(u + 1) * D]);
+            let c = contribution(v, i);
+            for j in 0..D {
+                ps[s * D + j] += c[j];
+                pu[u * D + j] += c[j];
+            }
             touched_s[s] = true;
             touched_u[u] = true;
             sums.first_start = sums.first_start.min(v.start[i]);

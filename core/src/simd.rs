@@ -75,15 +75,24 @@ unsafe fn all_in_range_avx2(values: &[f64], lo: f64, hi: f64) -> bool {
     all_in_range_kernel(values, lo, hi)
 }
 
-/// Branch-free inside a block so that the compiler vectorises it.
+/// Branch-free inside a block, with integer masks in lanes, so that the compiler turns it
+/// into vector compares.
 #[inline(always)]
 fn all_in_range_kernel(values: &[f64], lo: f64, hi: f64) -> bool {
+    const LANES: usize = 8;
     for block in values.chunks(BLOCK) {
-        let mut ok = true;
-        for &v in block {
-            ok &= (v >= lo) & (v <= hi);
+        let mut bad = [0u64; LANES];
+        let lanes = block.chunks_exact(LANES);
+        let rest = lanes.remainder();
+        for c in lanes {
+            for j in 0..LANES {
+                bad[j] |= u64::from(!((c[j] >= lo) & (c[j] <= hi)));
+            }
         }
-        if !ok {
+        for &v in rest {
+            bad[0] |= u64::from(!((v >= lo) & (v <= hi)));
+        }
+        if bad.iter().any(|&b| b != 0) {
             return false;
         }
     }
@@ -150,7 +159,7 @@ pub fn gather_below_with(
     out: &mut Vec<u32>,
 ) -> bool {
     out.clear();
-    out.resize(keys.len(), 0);
+    out.reserve(keys.len());
     #[cfg(target_arch = "x86_64")]
     if isa == Isa::Avx2 && Isa::detect() == Isa::Avx2 {
         // SAFETY: the CPU supports AVX2 (checked by `Isa::detect`).
@@ -162,19 +171,14 @@ pub fn gather_below_with(
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn gather_below_avx2(table: &[u32], keys: &[u32], limit: u32, out: &mut [u32]) -> bool {
+unsafe fn gather_below_avx2(table: &[u32], keys: &[u32], limit: u32, out: &mut Vec<u32>) -> bool {
     gather_below_kernel(table, keys, limit, out)
 }
 
 #[inline(always)]
-fn gather_below_kernel(table: &[u32], keys: &[u32], limit: u32, out: &mut [u32]) -> bool {
-    let mut ok = true;
-    for (o, &k) in out.iter_mut().zip(keys) {
-        let v = table[k as usize];
-        *o = v;
-        ok &= v < limit;
-    }
-    ok
+fn gather_below_kernel(table: &[u32], keys: &[u32], limit: u32, out: &mut Vec<u32>) -> bool {
+    out.extend(keys.iter().map(|&k| table[k as usize]));
+    out.iter().fold(true, |ok, &v| ok & (v < limit))
 }
 
 /// Whether `owner[user[i]] == service[i]` for every row (every visit made by its user's

@@ -268,18 +268,6 @@ impl Visits {
     pub fn is_empty(&self) -> bool {
         self.user.is_empty()
     }
-    /// Appends another block of visits (used to assemble blocks checked in parallel).
-    pub fn append(&mut self, mut other: Visits) {
-        self.user.append(&mut other.user);
-        self.service.append(&mut other.service);
-        self.start.append(&mut other.start);
-        self.duration_min.append(&mut other.duration_min);
-        self.travel_min.append(&mut other.travel_min);
-        self.travel_km.append(&mut other.travel_km);
-        self.slot.append(&mut other.slot);
-        self.carers.append(&mut other.carers);
-        self.qualification.append(&mut other.qualification);
-    }
 }
 
 /// A validated dataset's tables, for one year. The visits are not kept: they are folded

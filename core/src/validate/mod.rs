@@ -899,6 +899,8 @@ pub fn validate(raw: &RawDataset, options: &ValidateOptions) -> Result<Dataset, 
 /// their keys indexed, ready to check the visits against.
 #[derive(Debug)]
 pub struct Frame {
+    /// Unique in the process: resolutions cached per thread are tied to one frame's keys.
+    id: u64,
     year: Option<i32>,
     departements: Option<Departements>,
     services: Option<Services>,
@@ -922,7 +924,9 @@ pub fn check_frame(
     let (services, service_index) = services(services_source, dept_index.as_ref(), &mut p);
     let mtp = year.and_then(|y| options.mtp_override.or_else(|| legal::mtp(y)));
     let (users, user_index) = users(users_source, service_index.as_ref(), year.zip(mtp), &mut p);
+    static NEXT_FRAME: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     Frame {
+        id: NEXT_FRAME.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         year,
         departements,
         services,

@@ -13,6 +13,9 @@
 //! (as Parquet files store them, read with a dictionary type): a batch of a million visits
 //! of a few thousand users costs a few thousand hash lookups, then one gather.
 
+use std::cell::RefCell;
+
+use arrow::array::ArrayData;
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float64Type, Int32Type, TimestampMicrosecondType};
@@ -40,8 +43,8 @@ pub struct PreparedVisits {
     /// Problems of whole columns (missing, unusable type): reported once per table.
     column_problems: Vec<Problem>,
     problems: Problems,
-    /// `None` when a column is missing or unusable.
-    visits: Option<Visits>,
+    /// The batch's blocks, resolved; `None` when a column is missing or unusable.
+    visits: Option<Vec<Visits>>,
 }
 
 impl PreparedVisits {
@@ -153,11 +156,11 @@ impl<'a> VisitCheck<'a> {
             })
             .collect();
         let mut problems = Problems::new(cap);
-        let mut visits = Some(Visits::default());
+        let mut visits = Some(Vec::with_capacity(parts.len()));
         for (v, p) in parts {
             problems.merge(p);
             match (v, visits.as_mut()) {
-                (Some(v), Some(all)) => all.append(v),
+                (Some(v), Some(all)) => all.push(v),
                 _ => visits = None,
             }
         }
@@ -187,9 +190,11 @@ impl<'a> VisitCheck<'a> {
         }
         self.problems.merge(prepared.problems);
         match prepared.visits {
-            Some(v) if self.problems.is_empty() => {
+            Some(blocks) if self.problems.is_empty() => {
                 if let Some(agg) = self.aggregator.as_mut() {
-                    agg.push(v);
+                    for v in blocks {
+                        agg.push(v);
+                    }
                 }
             }
             _ => self.aggregator = None,
@@ -212,69 +217,126 @@ impl<'a> VisitCheck<'a> {
     }
 }
 
-/// Resolves a text column to `u32` codes: `lookup` of each value, [`NULL`] for nulls.
-/// A dictionary-encoded column is resolved once per dictionary value.
-fn resolve_text(array: &ArrayRef, lookup: &dyn Fn(&str) -> u32) -> Vec<u32> {
-    let as_utf8 = |a: &ArrayRef| -> Option<ArrayRef> {
-        if a.data_type() == &DataType::Utf8 {
-            Some(a.clone())
-        } else {
-            cast(a, &DataType::Utf8).ok()
-        }
+/// Which key column a resolution is for (the cache keeps one dictionary per column).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KeyColumn {
+    User,
+    Service,
+    Slot,
+    Qualification,
+}
+
+/// The last dictionary resolved for one column on this thread, and its resolution.
+struct Resolved {
+    /// The frame whose keys the codes index ([`Frame::id`]).
+    frame: u64,
+    column: KeyColumn,
+    /// The dictionary's values, held so that its buffers (compared by address) cannot be
+    /// freed and reused while the entry lives.
+    values: ArrayData,
+    codes: Vec<u32>,
+}
+
+thread_local! {
+    /// A Parquet row group's batches share one dictionary per column: resolving it once
+    /// per row group rather than per batch saves most of the hash lookups. One entry per
+    /// column, per thread; a hit needs the very same buffers.
+    static RESOLVED: RefCell<Vec<Resolved>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The codes of a dictionary's values: `lookup` of each, [`NULL`] for nulls.
+fn resolve_values(values: &ArrayRef, lookup: &dyn Fn(&str) -> u32) -> Vec<u32> {
+    let utf8 = if values.data_type() == &DataType::Utf8 {
+        Some(values.clone())
+    } else {
+        cast(values, &DataType::Utf8).ok()
     };
-    let nulls = array.logical_nulls();
-    let mut out = if let Some(dict) = array.as_any_dictionary_opt() {
-        let values = as_utf8(dict.values());
-        let table: Vec<u32> = match &values {
-            Some(values) => {
-                let values = values.as_string::<i32>();
-                (0..values.len())
-                    .map(|i| {
-                        if values.is_null(i) {
-                            NULL
-                        } else {
-                            lookup(values.value(i))
-                        }
-                    })
-                    .collect()
-            }
-            None => Vec::new(),
-        };
-        let keys: Vec<u32> = dict
-            .normalized_keys()
-            .into_iter()
-            .map(|k| k as u32)
-            .collect();
-        let mut out = Vec::new();
-        // Null slots may hold any key: clamp them, they are overwritten below.
+    match utf8 {
+        Some(v) => {
+            let v = v.as_string::<i32>();
+            (0..v.len())
+                .map(|i| {
+                    if v.is_null(i) {
+                        NULL
+                    } else {
+                        lookup(v.value(i))
+                    }
+                })
+                .collect()
+        }
+        None => vec![UNKNOWN; values.len()],
+    }
+}
+
+/// The codes of a dictionary's values, from this thread's cache when the same dictionary
+/// was resolved last for this column.
+fn dictionary_codes(
+    frame: u64,
+    column: KeyColumn,
+    values: &ArrayRef,
+    lookup: &dyn Fn(&str) -> u32,
+) -> Vec<u32> {
+    let data = values.to_data();
+    RESOLVED.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some(hit) = cache
+            .iter()
+            .find(|r| r.frame == frame && r.column == column && r.values.ptr_eq(&data))
+        {
+            return hit.codes.clone();
+        }
+        let codes = resolve_values(values, lookup);
+        cache.retain(|r| r.column != column);
+        cache.push(Resolved {
+            frame,
+            column,
+            values: data,
+            codes: codes.clone(),
+        });
+        codes
+    })
+}
+
+/// Resolves a text column to `u32` codes: `lookup` of each value, [`NULL`] for nulls.
+/// A dictionary-encoded column is resolved once per dictionary value (and once per
+/// dictionary on a thread, see [`RESOLVED`]), then its keys are gathered.
+fn resolve_text(
+    frame: u64,
+    column: KeyColumn,
+    array: &ArrayRef,
+    lookup: &dyn Fn(&str) -> u32,
+) -> Vec<u32> {
+    let mut out = Vec::new();
+    if let Some(dict) = array.as_any_dictionary_opt() {
+        let table = dictionary_codes(frame, column, dict.values(), lookup);
         if table.is_empty() {
-            out = vec![NULL; keys.len()];
-        } else {
-            let keys: Vec<u32> = keys
+            out = vec![NULL; array.len()];
+        } else if let Some(d) = array.as_dictionary_opt::<Int32Type>()
+            && d.keys().null_count() == 0
+            && d.keys()
+                .values()
                 .iter()
-                .map(|&k| k.min(table.len() as u32 - 1))
+                .all(|&k| k >= 0 && (k as usize) < table.len())
+        {
+            let keys = d.keys().values();
+            // Non-negative i32 keys within the table are valid u32 indices.
+            let keys: Vec<u32> = keys.iter().map(|&k| k as u32).collect();
+            simd::gather_below(&table, &keys, UNKNOWN, &mut out);
+        } else {
+            // Other key types, or null slots (which may hold any key): clamped, then the
+            // nulls are overwritten below.
+            let last = table.len() as u32 - 1;
+            let keys: Vec<u32> = dict
+                .normalized_keys()
+                .into_iter()
+                .map(|k| (k as u32).min(last))
                 .collect();
             simd::gather_below(&table, &keys, UNKNOWN, &mut out);
         }
-        out
     } else {
-        match as_utf8(array) {
-            Some(values) => {
-                let values = values.as_string::<i32>();
-                (0..values.len())
-                    .map(|i| {
-                        if values.is_null(i) {
-                            NULL
-                        } else {
-                            lookup(values.value(i))
-                        }
-                    })
-                    .collect()
-            }
-            None => vec![UNKNOWN; array.len()],
-        }
-    };
-    if let Some(nulls) = nulls {
+        out = resolve_values(array, lookup);
+    }
+    if let Some(nulls) = array.logical_nulls() {
         for (o, valid) in out.iter_mut().zip(nulls.iter()) {
             if !valid {
                 *o = NULL;
@@ -391,7 +453,12 @@ fn check_block(
         }
     }
 
-    let slot = resolve_text(column("slot"), &code_lookup::<Slot>);
+    let slot = resolve_text(
+        frame.id,
+        KeyColumn::Slot,
+        column("slot"),
+        &code_lookup::<Slot>,
+    );
     report_resolved(
         ctx,
         row1,
@@ -403,7 +470,12 @@ fn check_block(
         },
         p,
     );
-    let qualification = resolve_text(column("qualification"), &code_lookup::<Qualification>);
+    let qualification = resolve_text(
+        frame.id,
+        KeyColumn::Qualification,
+        column("qualification"),
+        &code_lookup::<Qualification>,
+    );
     report_resolved(
         ctx,
         row1,
@@ -415,7 +487,12 @@ fn check_block(
         },
         p,
     );
-    let user = resolve_text(column("user_id"), &key_lookup(frame.user_index.as_ref()));
+    let user = resolve_text(
+        frame.id,
+        KeyColumn::User,
+        column("user_id"),
+        &key_lookup(frame.user_index.as_ref()),
+    );
     report_resolved(
         ctx,
         row1,
@@ -429,6 +506,8 @@ fn check_block(
         p,
     );
     let service = resolve_text(
+        frame.id,
+        KeyColumn::Service,
         column("service_id"),
         &key_lookup(frame.service_index.as_ref()),
     );
@@ -468,36 +547,24 @@ fn check_block(
     }
 
     let start = start.as_primitive::<TimestampMicrosecondType>();
-    let clean = |x: &[u32]| -> Vec<u8> {
-        x.iter()
-            .map(|&c| if c < UNKNOWN { c as u8 } else { 0 })
-            .collect()
-    };
+    // Rows with problems get placeholders: they are never aggregated.
+    let code = |c: u32| if c < UNKNOWN { c as usize } else { 0 };
     Some(Visits {
-        user: user
-            .iter()
-            .map(|&u| if u < UNKNOWN { u } else { 0 })
-            .collect(),
-        service: service
-            .iter()
-            .map(|&s| if s < UNKNOWN { s } else { 0 })
-            .collect(),
+        user: user.iter().map(|&u| code(u) as u32).collect(),
+        service: service.iter().map(|&s| code(s) as u32).collect(),
         start: start.values().to_vec(),
         duration_min: duration.values().to_vec(),
         travel_min: travel_min.values().to_vec(),
         travel_km: travel_km.values().to_vec(),
-        slot: clean(&slot)
-            .into_iter()
-            .map(|c| Slot::ALL[usize::from(c)])
-            .collect(),
+        slot: slot.iter().map(|&c| Slot::ALL[code(c)]).collect(),
         carers: carers
             .values()
             .iter()
             .map(|&c| c.clamp(1, 2) as u8)
             .collect(),
-        qualification: clean(&qualification)
-            .into_iter()
-            .map(|c| Qualification::ALL[usize::from(c)])
+        qualification: qualification
+            .iter()
+            .map(|&c| Qualification::ALL[code(c)])
             .collect(),
     })
 }

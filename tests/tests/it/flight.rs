@@ -610,7 +610,11 @@ async fn bad_uploads_and_specs_are_refused_without_disturbing_jobs() {
         .await
         .expect_err("incomplete");
     assert_eq!(code(&e), Code::FailedPrecondition);
-    assert!(message(&e).contains("upload services, users"), "{}", message(&e));
+    assert!(
+        message(&e).contains("upload services, users"),
+        "{}",
+        message(&e)
+    );
     // Unknown tables and paths.
     let e = put(&mut alice, "bad", "staff", vec![good.users.batch()])
         .await
