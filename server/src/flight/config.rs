@@ -45,7 +45,8 @@ pub struct Limits {
     pub max_message_bytes: usize,
     /// Target size of the messages that carry a result table, in bytes.
     pub max_flight_data_bytes: usize,
-    /// Largest upload (one table, all its batches), in bytes.
+    /// Largest upload (one table, all its batches), in bytes. Uploads are streamed to disk
+    /// (never held in memory), so the default admits a national visits table.
     pub max_upload_bytes: u64,
     /// Largest job spec, in bytes.
     pub max_spec_bytes: usize,
@@ -66,7 +67,7 @@ impl Default for Limits {
         Limits {
             max_message_bytes: 64 << 20,
             max_flight_data_bytes: 2 << 20,
-            max_upload_bytes: 4 << 30,
+            max_upload_bytes: 64 << 30,
             max_spec_bytes: 1 << 20,
             max_queued_jobs: 256,
             max_running_jobs: 2,

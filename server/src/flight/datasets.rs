@@ -13,7 +13,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
 use dotation_core::CoreError;
 use dotation_core::schema::TableKind;
 use dotation_core::validate::{Report, Source, ValidateOptions, check_frame};
@@ -101,15 +100,17 @@ pub struct Uploads {
 }
 
 impl Uploads {
-    /// Validates and stores one table (a blocking call).
+    /// Validates and stores one table (a blocking call). `batches` arrive as the upload
+    /// decodes them: the small tables are gathered and checked together with the stored
+    /// ones; visits are checked and folded batch by batch while they are written to their
+    /// blob, never held whole.
     pub fn put(
         &self,
         store: &Store,
         owner: &str,
         dataset: &str,
         table: TableKind,
-        schema: SchemaRef,
-        batches: Vec<RecordBatch>,
+        batches: &mut dyn Iterator<Item = Result<RecordBatch, ServerError>>,
     ) -> Result<PutSummary, ServerError> {
         let lock = Arc::clone(
             self.locks
@@ -119,6 +120,11 @@ impl Uploads {
                 .or_default(),
         );
         let _guard = lock.lock().expect("dataset lock");
+        let (small, mut visits) = if table == TableKind::Visits {
+            (Vec::new(), Some(batches))
+        } else {
+            (batches.collect::<Result<Vec<_>, _>>()?, None)
+        };
         let stored = store.dataset_tables(owner, dataset)?;
         let stored_blob = |t: TableKind| {
             stored
@@ -130,7 +136,7 @@ impl Uploads {
         let mut frame_sources = Vec::new();
         for t in FRAME_TABLES {
             let batches = if t == table {
-                batches.clone()
+                small.clone()
             } else if let Some(blob) = stored_blob(t) {
                 present.push(t);
                 store.read_blob(&blob)?
@@ -147,11 +153,20 @@ impl Uploads {
             &options,
         );
         drop(frame_sources);
-        // The visits checked against the frame: the uploaded ones, or those stored.
-        let visits = if table == TableKind::Visits {
+        // The visits checked against the frame: the uploaded ones (written to their blob as
+        // they come), or those stored.
+        let mut blob_writer = None;
+        let mut visit_rows: i64 = 0;
+        let visits = if let Some(batches) = visits.as_mut() {
             let mut check = frame.check_visits(source_label(dataset, table));
-            for b in &batches {
-                check.push(b);
+            for b in batches {
+                let b = b?;
+                if blob_writer.is_none() {
+                    blob_writer = Some(store.blob_writer(b.schema())?);
+                }
+                check.push(&b);
+                blob_writer.as_mut().expect("opened").write(&b)?;
+                visit_rows += b.num_rows() as i64;
             }
             Some(check.finish())
         } else if let Some(blob) = stored_blob(TableKind::Visits) {
@@ -179,8 +194,18 @@ impl Uploads {
                 return Err(CoreError::Invalid(Box::new(report)).into());
             }
         }
-        let rows = batches.iter().map(|b| b.num_rows() as i64).sum();
-        let blob = store.write_blob(schema, &batches)?;
+        let (rows, blob) = match blob_writer {
+            Some(w) => (visit_rows, w.finish()?),
+            None => {
+                let schema = small.first().map(RecordBatch::schema).ok_or_else(|| {
+                    ServerError::BadRequest("the upload holds no record batch".into())
+                })?;
+                (
+                    small.iter().map(|b| b.num_rows() as i64).sum(),
+                    store.write_blob(schema, &small)?,
+                )
+            }
+        };
         store.put_table(owner, dataset, table, &blob, rows)?;
         let missing = FRAME_TABLES
             .into_iter()

@@ -13,7 +13,8 @@
 
 use std::sync::Arc;
 
-use arrow::datatypes::{Schema, SchemaRef};
+use arrow::array::RecordBatch;
+use arrow::datatypes::Schema;
 use arrow::ipc::writer::IpcWriteOptions;
 use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::encode::FlightDataEncoderBuilder;
@@ -141,6 +142,9 @@ fn random_id() -> String {
     );
     hex::encode(bytes)
 }
+
+/// Record batches of an upload decoded ahead of the thread that checks and stores them.
+const UPLOAD_BATCHES_IN_FLIGHT: usize = 4;
 
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ServerError> + Send + 'static,
@@ -466,20 +470,35 @@ impl Service {
             })
             .map_err(|s| FlightError::Tonic(Box::new(s)));
         let mut decoder = FlightRecordBatchStream::new_from_flight_data(counted);
-        let mut batches = Vec::new();
-        while let Some(b) = decoder.try_next().await.map_err(upload_error)? {
-            batches.push(b);
-        }
-        let schema: SchemaRef = match decoder.schema() {
-            Some(s) => Arc::clone(s),
-            None => batches
-                .first()
-                .map(|b| b.schema())
-                .ok_or_else(|| ServerError::BadRequest("the upload holds no schema".into()))?,
-        };
+        // Batches go to a blocking thread as they are decoded (a few in flight): it checks
+        // and stores them, so an upload is never held whole in memory.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<RecordBatch, ServerError>>(
+            UPLOAD_BATCHES_IN_FLIGHT,
+        );
         let (store, uploads) = (Arc::clone(&self.store), Arc::clone(&self.uploads));
-        let summary =
-            blocking(move || uploads.put(&store, &user, &dataset, table, schema, batches)).await?;
+        let consumer = blocking(move || {
+            let mut batches = std::iter::from_fn(|| rx.blocking_recv());
+            uploads.put(&store, &user, &dataset, table, &mut batches)
+        });
+        let producer = async move {
+            loop {
+                match decoder.try_next().await {
+                    Ok(Some(b)) => {
+                        if tx.send(Ok(b)).await.is_err() {
+                            // The consumer stopped (it failed): its error is the answer.
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        let _ = tx.send(Err(upload_error(e))).await;
+                        break;
+                    }
+                }
+            }
+        };
+        let ((), summary) = tokio::join!(producer, consumer);
+        let summary = summary?;
         let body = serde_json::to_vec(&summary).expect("JSON of plain values");
         Ok(Response::new(
             stream::iter([Ok(PutResult {

@@ -218,27 +218,29 @@ impl Store {
         schema: SchemaRef,
         batches: &[RecordBatch],
     ) -> Result<String, ServerError> {
+        let mut w = self.blob_writer(schema)?;
+        for b in batches {
+            w.write(b)?;
+        }
+        w.finish()
+    }
+
+    /// A new blob written batch by batch (an upload streamed to disk); dropped without
+    /// [`BlobWriter::finish`], it leaves nothing behind.
+    pub fn blob_writer(&self, schema: SchemaRef) -> Result<BlobWriter<'_>, ServerError> {
         let tmp = self.temp_path("upload");
         let file = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
-        let write = |e: parquet::errors::ParquetError| ServerError::Write {
-            path: tmp.clone(),
-            message: e.to_string(),
-        };
-        let mut w =
+        let writer =
             parquet::arrow::ArrowWriter::try_new(file, schema, Some(io::writer_properties()))
-                .map_err(write)?;
-        for b in batches {
-            w.write(b).map_err(write)?;
-        }
-        w.close().map_err(write)?;
-        let hash = hash_file(&tmp)?;
-        let path = self.blob_path(&hash);
-        if path.exists() {
-            let _ = std::fs::remove_file(&tmp);
-        } else {
-            std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
-        }
-        Ok(hash)
+                .map_err(|e| ServerError::Write {
+                    path: tmp.clone(),
+                    message: e.to_string(),
+                })?;
+        Ok(BlobWriter {
+            store: self,
+            tmp,
+            writer: Some(writer),
+        })
     }
 
     /// Reads a blob's batches.
@@ -521,4 +523,49 @@ pub fn result_key(spec: &str, data_hash: &str) -> String {
     h.update(b"\0");
     h.update(data_hash.as_bytes());
     hex::encode(h.finalize())
+}
+
+/// A blob being written: a temporary file renamed to its hash by [`BlobWriter::finish`].
+#[derive(Debug)]
+pub struct BlobWriter<'a> {
+    store: &'a Store,
+    tmp: PathBuf,
+    writer: Option<parquet::arrow::ArrowWriter<std::fs::File>>,
+}
+
+impl BlobWriter<'_> {
+    /// Appends a batch.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), ServerError> {
+        let w = self.writer.as_mut().expect("open until finish");
+        w.write(batch).map_err(|e| ServerError::Write {
+            path: self.tmp.clone(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Closes the file and moves it to its content address; returns the blob's name.
+    pub fn finish(mut self) -> Result<String, ServerError> {
+        let w = self.writer.take().expect("open until finish");
+        w.close().map_err(|e| ServerError::Write {
+            path: self.tmp.clone(),
+            message: e.to_string(),
+        })?;
+        let hash = hash_file(&self.tmp)?;
+        let path = self.store.blob_path(&hash);
+        if path.exists() {
+            let _ = std::fs::remove_file(&self.tmp);
+        } else {
+            std::fs::rename(&self.tmp, &path).map_err(io_err(&path))?;
+        }
+        Ok(hash)
+    }
+}
+
+impl Drop for BlobWriter<'_> {
+    fn drop(&mut self) {
+        if self.writer.is_some() {
+            self.writer = None;
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
