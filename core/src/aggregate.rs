@@ -9,8 +9,8 @@
 //! The order of every floating-point addition is fixed by the global row numbers of the
 //! visits, not by batch boundaries or threads: the visits are cut into fixed chunks of
 //! [`CHUNK_ROWS`] global rows; each chunk's sums per group are taken in row order (one
-//! fused kernel, [`add_visit`], adds a visit to its service's and its user's row), and
-//! the chunks' partial sums are added to the totals in chunk order. Chunks are summed in
+//! definition, `contribution`, gives a visit's row of drivers, added to its service's and
+//! its user's), and the chunks' partial sums are added to the totals in chunk order. Chunks are summed in
 //! parallel, and a chunk may span several batches. So results are bit-identical whatever
 //! the batch sizes of the file, the number of threads, or the instruction set.
 //!
