@@ -505,6 +505,24 @@ fn display_value(array: &dyn Array, i: usize) -> String {
         .unwrap_or_else(|_| "?".to_string())
 }
 
+/// The problem of a contract column absent from a batch's schema, or of a type that does
+/// not convert to the contract's; `None` when the column is usable.
+fn column_problem(ctx: &Ctx<'_>, schema: &arrow::datatypes::Schema, c: &Column) -> Option<Problem> {
+    match schema.field_with_name(c.name) {
+        Err(_) => Some(ctx.problem(None, Some(c.name), None, Rule::MissingColumn)),
+        Ok(field) if !accepts(c.ty, field.data_type()) => Some(ctx.problem(
+            None,
+            Some(c.name),
+            None,
+            Rule::ColumnType {
+                expected: type_name(c.ty).to_string(),
+                found: field.data_type().to_string(),
+            },
+        )),
+        Ok(_) => None,
+    }
+}
+
 /// Splits a table into blocks of at most [`BLOCK_ROWS`] rows, checks that the contract
 /// columns exist and have a usable type, casts them, and reports values that could not be
 /// read, missing required values and non-finite numbers. Returns `None` when a column is
@@ -531,26 +549,10 @@ fn blocks(source: &Source, table: TableKind, problems: &mut Problems) -> Option<
             if reported.contains(&c.name) {
                 continue;
             }
-            match schema.field_with_name(c.name) {
-                Err(_) => {
-                    problems.push(ctx.problem(None, Some(c.name), None, Rule::MissingColumn));
-                    reported.push(c.name);
-                    usable = false;
-                }
-                Ok(field) if !accepts(c.ty, field.data_type()) => {
-                    problems.push(ctx.problem(
-                        None,
-                        Some(c.name),
-                        None,
-                        Rule::ColumnType {
-                            expected: type_name(c.ty).to_string(),
-                            found: field.data_type().to_string(),
-                        },
-                    ));
-                    reported.push(c.name);
-                    usable = false;
-                }
-                Ok(_) => {}
+            if let Some(p) = column_problem(&ctx, &schema, c) {
+                problems.push(p);
+                reported.push(c.name);
+                usable = false;
             }
         }
     }

@@ -22,8 +22,8 @@ use arrow::datatypes::{DataType, Float64Type, Int32Type, TimestampMicrosecondTyp
 use rayon::prelude::*;
 
 use super::{
-    BLOCK_ROWS, Bound, Ctx, Frame, KeyIndex, Problem, Problems, Rule, accepts, cast_column,
-    check_range, display_value, type_name,
+    BLOCK_ROWS, Bound, Ctx, Frame, KeyIndex, Problem, Problems, Rule, cast_column, check_range,
+    column_problem, display_value,
 };
 use crate::aggregate::{VisitAggregator, VisitSums};
 use crate::schema::TableKind;
@@ -108,27 +108,12 @@ impl<'a> VisitCheck<'a> {
             table: TableKind::Visits,
         };
         let rows = batch.num_rows();
-        let mut column_problems = Vec::new();
         let schema = batch.schema();
-        for c in TableKind::Visits.columns() {
-            match schema.field_with_name(c.name) {
-                Err(_) => {
-                    column_problems.push(ctx.problem(None, Some(c.name), None, Rule::MissingColumn))
-                }
-                Ok(field) if !accepts(c.ty, field.data_type()) => {
-                    column_problems.push(ctx.problem(
-                        None,
-                        Some(c.name),
-                        None,
-                        Rule::ColumnType {
-                            expected: type_name(c.ty).to_string(),
-                            found: field.data_type().to_string(),
-                        },
-                    ))
-                }
-                Ok(_) => {}
-            }
-        }
+        let column_problems: Vec<Problem> = TableKind::Visits
+            .columns()
+            .iter()
+            .filter_map(|c| column_problem(&ctx, &schema, c))
+            .collect();
         let cap = self.frame.cap;
         if !column_problems.is_empty() {
             return PreparedVisits {
