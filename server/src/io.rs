@@ -28,7 +28,6 @@ use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use rayon::prelude::*;
-use sha2::{Digest, Sha256};
 
 use crate::error::ServerError;
 
@@ -51,6 +50,14 @@ pub const EXTENSIONS: &[(&str, Format)] = &[
     ("ipc", Format::Ipc),
     ("feather", Format::Ipc),
 ];
+
+impl Format {
+    /// The format of a file by its extension, in any case (see [`EXTENSIONS`]).
+    pub fn of_path(path: &Path) -> Option<Format> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        EXTENSIONS.iter().find(|(e, _)| *e == ext).map(|(_, f)| *f)
+    }
+}
 
 /// Rows per batch when reading.
 const READ_BATCH_ROWS: usize = 1 << 16;
@@ -231,35 +238,55 @@ pub fn stream_visits(
             }
         }
         Format::Ipc | Format::Csv => {
-            let mut batches = open_batches(&file.path, file.format)?;
-            loop {
-                let mut wave = Vec::with_capacity(ahead);
-                for b in batches.by_ref().take(ahead) {
-                    wave.push(b?);
-                }
-                if wave.is_empty() {
-                    break;
-                }
-                let mut row1 = Vec::with_capacity(wave.len());
-                let mut next = check.next_row();
-                for b in &wave {
-                    row1.push(next);
-                    next += b.num_rows() as u64;
-                }
-                let check_ref: &VisitCheck<'_> = check;
-                let prepared: Vec<PreparedVisits> = wave
-                    .par_iter()
-                    .zip(row1)
-                    .map(|(b, r)| check_ref.prepare(b, r))
-                    .collect();
-                for p in prepared {
-                    check.absorb(p);
-                }
-                progress(check.next_row() - 1);
-            }
+            check_batches(
+                open_batches(&file.path, file.format)?,
+                check,
+                progress,
+                |_| Ok(()),
+            )?;
         }
     }
     Ok(())
+}
+
+/// Streams batches through `check` as they come: read ahead in waves of a few batches per
+/// thread, prepared in parallel, absorbed in row order. `each` sees every batch, in order,
+/// as soon as it is read (an upload writes it to its blob there, while the wave is
+/// checked). Holds at most one wave.
+pub fn check_batches<E>(
+    mut batches: impl Iterator<Item = Result<RecordBatch, E>>,
+    check: &mut VisitCheck<'_>,
+    progress: &dyn Fn(u64),
+    mut each: impl FnMut(&RecordBatch) -> Result<(), E>,
+) -> Result<(), E> {
+    let ahead = (rayon::current_num_threads() * READ_AHEAD_PER_THREAD).max(2);
+    loop {
+        let mut wave = Vec::with_capacity(ahead);
+        for b in batches.by_ref().take(ahead) {
+            let b = b?;
+            each(&b)?;
+            wave.push(b);
+        }
+        if wave.is_empty() {
+            return Ok(());
+        }
+        let mut row1 = Vec::with_capacity(wave.len());
+        let mut next = check.next_row();
+        for b in &wave {
+            row1.push(next);
+            next += b.num_rows() as u64;
+        }
+        let check_ref: &VisitCheck<'_> = check;
+        let prepared: Vec<PreparedVisits> = wave
+            .par_iter()
+            .zip(row1)
+            .map(|(b, r)| check_ref.prepare(b, r))
+            .collect();
+        for p in prepared {
+            check.absorb(p);
+        }
+        progress(check.next_row() - 1);
+    }
 }
 
 /// A Parquet file opened for reading by row groups: its metadata read once, only the
@@ -342,8 +369,8 @@ impl ParquetTable {
     }
 }
 
-/// The batches of an IPC or CSV file, read one after the other.
-fn open_batches(
+/// The batches of a file, read one after the other.
+pub fn open_batches(
     path: &Path,
     format: Format,
 ) -> Result<Box<dyn Iterator<Item = Result<RecordBatch, ServerError>> + Send>, ServerError> {
@@ -458,30 +485,24 @@ fn csv_batches(
     })))
 }
 
-/// SHA-256 of the dataset's files, in table order, as hex: identifies the data a result
-/// was computed from.
+/// BLAKE3 of the dataset's files, in table order, as hex: identifies the data a result
+/// was computed from (a SIMD hash of several GB/s: a national folder is hashed in a
+/// fraction of a second).
 pub fn hash_files(dir: &Path) -> Result<String, ServerError> {
-    let mut h = Sha256::new();
+    let mut h = blake3::Hasher::new();
     for f in dataset_files(dir)? {
         let (table, path) = (f.table, f.path);
-        let mut f = File::open(&path).map_err(|e| ServerError::Io {
+        let file = File::open(&path).map_err(|e| ServerError::Io {
             path: path.clone(),
             source: e,
         })?;
         h.update(table.name().as_bytes());
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = f.read(&mut buf).map_err(|e| ServerError::Io {
-                path: path.clone(),
-                source: e,
-            })?;
-            if n == 0 {
-                break;
-            }
-            h.update(&buf[..n]);
-        }
+        h.update_reader(file).map_err(|e| ServerError::Io {
+            path: path.clone(),
+            source: e,
+        })?;
     }
-    Ok(hex::encode(h.finalize()))
+    Ok(h.finalize().to_hex().to_string())
 }
 
 /// Parquet writer properties of result tables: zstd, no wall-clock metadata, so the same

@@ -24,7 +24,7 @@ use dotation_core::{CoreError, InputProblem, VERSION};
 
 use crate::cli::thousands;
 use crate::error::ServerError;
-use crate::io::{EXTENSIONS, Output, read_table};
+use crate::io::{Format, Output, read_table};
 use crate::results::batch;
 
 /// Options of `dc`.
@@ -113,19 +113,10 @@ struct Table {
 
 impl Table {
     fn read(path: &Path, table: &'static str) -> Result<Table, ServerError> {
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase)
-            .unwrap_or_default();
-        let format = EXTENSIONS
-            .iter()
-            .find(|(e, _)| *e == ext)
-            .map(|(_, f)| *f)
-            .ok_or_else(|| ServerError::Read {
-                path: path.to_path_buf(),
-                message: "the extension must be .parquet, .csv, .arrow, .ipc or .feather".into(),
-            })?;
+        let format = Format::of_path(path).ok_or_else(|| ServerError::Read {
+            path: path.to_path_buf(),
+            message: "the extension must be .parquet, .csv, .arrow, .ipc or .feather".into(),
+        })?;
         // The kind only matters to dataset tables; a rule's table is read the same way.
         let source = read_table(path, format, TableKind::Services)?;
         Ok(Table {

@@ -336,7 +336,7 @@ impl fmt::Display for Report {
 }
 
 /// Problems found so far, capped per (table, column, rule).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Problems {
     cap: usize,
     list: Vec<Problem>,
@@ -958,9 +958,33 @@ impl Frame {
         self.users.as_ref().map_or(0, Users::len)
     }
 
-    /// Starts the streamed check of a visits table read from `file`.
+    /// Starts the streamed check of a visits table read from `file`, folding the visit
+    /// drivers as it goes (for [`Frame::finish`]).
     pub fn check_visits(&self, file: impl Into<String>) -> VisitCheck<'_> {
-        VisitCheck::new(self, file.into())
+        VisitCheck::new(self, file.into(), true)
+    }
+
+    /// Starts the streamed check of a visits table without folding the drivers: every
+    /// rule, for [`Frame::report`] (an upload checks its data, no job runs on it yet).
+    pub fn check_visits_only(&self, file: impl Into<String>) -> VisitCheck<'_> {
+        VisitCheck::new(self, file.into(), false)
+    }
+
+    /// The problems of the four tables, without building the dataset (`Ok` when there is
+    /// none). Takes visits checked by either [`Frame::check_visits`] or
+    /// [`Frame::check_visits_only`].
+    /// The frame is kept: the same frame may check other visits.
+    pub fn report(&self, visits: Option<CheckedVisits>) -> Result<(), Report> {
+        let visit_problems = visits.as_ref().is_some_and(|v| !v.problems.is_empty());
+        if self.is_valid() && !visit_problems {
+            return Ok(());
+        }
+        let mut problems = self.problems.clone();
+        if let Some(v) = visits {
+            problems.merge(v.problems);
+        }
+        // Every path that leaves a table or the year out has recorded a problem.
+        Err(problems.into_report())
     }
 
     /// The typed dataset, with the drivers of the checked visits (`None`: the dataset has

@@ -76,9 +76,8 @@ pub struct VisitCheck<'a> {
 }
 
 impl<'a> VisitCheck<'a> {
-    pub(super) fn new(frame: &'a Frame, file: String) -> VisitCheck<'a> {
-        let aggregator = frame
-            .is_valid()
+    pub(super) fn new(frame: &'a Frame, file: String, sums: bool) -> VisitCheck<'a> {
+        let aggregator = (sums && frame.is_valid())
             .then(|| VisitAggregator::new(frame.services_len(), frame.users_len()));
         VisitCheck {
             frame,

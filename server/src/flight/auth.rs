@@ -4,8 +4,8 @@
 //! `authorization: Bearer TOKEN`, either such a session token or a static token from the
 //! configuration. Tokens are kept only as SHA-256 digests.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use argon2::Argon2;
@@ -99,7 +99,7 @@ impl Authenticator {
         OsRng.fill_bytes(&mut bytes);
         let token = hex::encode(bytes);
         let now = Instant::now();
-        let mut sessions = self.sessions.lock().expect("sessions lock");
+        let mut sessions = self.sessions.lock();
         sessions.retain(|_, (_, expires)| *expires > now);
         sessions.insert(digest(&token), (user.to_string(), now + self.ttl));
         Ok(token)
@@ -111,7 +111,7 @@ impl Authenticator {
         if let Some(user) = self.tokens.get(&d) {
             return Ok(user.clone());
         }
-        let sessions = self.sessions.lock().expect("sessions lock");
+        let sessions = self.sessions.lock();
         match sessions.get(&d) {
             Some((user, expires)) if *expires > Instant::now() => Ok(user.clone()),
             Some(_) => Err(ServerError::Unauthenticated(

@@ -10,25 +10,33 @@
 //! another table is checked against them, never loaded whole.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use arrow::array::RecordBatch;
 use dotation_core::CoreError;
 use dotation_core::schema::TableKind;
-use dotation_core::validate::{Report, Source, ValidateOptions, check_frame};
+use dotation_core::validate::{Frame, Report, Source, ValidateOptions, VisitCheck, check_frame};
 use dotation_datasets::SurveyConfig;
 
-use super::store::{JobRecord, Store};
+use super::store::{BlobWriter, JobRecord, Store};
 use crate::data::{self, LoadedData};
 use crate::error::ServerError;
-use crate::io::{self, Format, TableFile, Tables};
+use crate::io::{self, Tables};
 
-/// Rules that relate a table to another one.
-const CROSS_TABLE_RULES: [&str; 3] = [
-    "unknown_reference",
-    "user_of_other_service",
-    "plan_above_ceiling",
-];
+/// The table a cross-table rule needs besides the one it is reported on: a reference
+/// (by its column), the owner of a visit's user, the year of the APA ceilings. `None` for
+/// the rules of one table.
+fn other_table(column: &str, rule: &str) -> Option<TableKind> {
+    match (rule, column) {
+        ("unknown_reference", "departement") => Some(TableKind::Departements),
+        ("unknown_reference", "service_id") => Some(TableKind::Services),
+        ("unknown_reference", "user_id") | ("user_of_other_service", _) => Some(TableKind::Users),
+        ("plan_above_ceiling", _) => Some(TableKind::Departements),
+        _ => None,
+    }
+}
 
 /// How a table's name appears in validation messages.
 pub fn source_label(dataset: &str, table: TableKind) -> String {
@@ -83,7 +91,7 @@ pub struct PutSummary {
 }
 
 /// The tables every dataset needs; visits are optional (census data have none).
-const FRAME_TABLES: [TableKind; 3] = [
+pub const FRAME_TABLES: [TableKind; 3] = [
     TableKind::Departements,
     TableKind::Services,
     TableKind::Users,
@@ -94,16 +102,31 @@ type DatasetKey = (String, String);
 
 /// Uploads, one dataset at a time (two uploads to the same dataset are checked and
 /// stored one after the other, so that each is checked against the other's result).
+///
+/// The lock of a dataset lives while uploads to it run or wait, so the map holds only the
+/// datasets being uploaded to. The frame (départements, services, users, checked) of the
+/// last upload is kept, so that the visits uploaded after the users are checked against it
+/// without reading and checking the three tables again — one frame for the server, of
+/// the size of one dataset's users.
 #[derive(Debug, Default)]
 pub struct Uploads {
     locks: Mutex<HashMap<DatasetKey, Arc<Mutex<()>>>>,
+    last_frame: Mutex<Option<CheckedFrame>>,
+}
+
+/// A valid frame, and the blobs it was checked from.
+#[derive(Debug)]
+struct CheckedFrame {
+    dataset: DatasetKey,
+    blobs: Vec<String>,
+    frame: Arc<Frame>,
 }
 
 impl Uploads {
     /// Validates and stores one table (a blocking call). `batches` arrive as the upload
     /// decodes them: the small tables are gathered and checked together with the stored
-    /// ones; visits are checked and folded batch by batch while they are written to their
-    /// blob, never held whole.
+    /// ones; visits are checked batch by batch while they are written to their blob,
+    /// never held whole.
     pub fn put(
         &self,
         store: &Store,
@@ -112,14 +135,29 @@ impl Uploads {
         table: TableKind,
         batches: &mut dyn Iterator<Item = Result<RecordBatch, ServerError>>,
     ) -> Result<PutSummary, ServerError> {
-        let lock = Arc::clone(
-            self.locks
-                .lock()
-                .expect("uploads lock")
-                .entry((owner.to_string(), dataset.to_string()))
-                .or_default(),
-        );
-        let _guard = lock.lock().expect("dataset lock");
+        let key = (owner.to_string(), dataset.to_string());
+        let lock = Arc::clone(self.locks.lock().entry(key.clone()).or_default());
+        let outcome = {
+            let _guard = lock.lock();
+            self.put_locked(store, &key, table, batches)
+        };
+        // No one else holds or waits for the lock (clones are made under the map's lock):
+        // the entry goes.
+        let mut locks = self.locks.lock();
+        if Arc::strong_count(&lock) == 2 {
+            locks.remove(&key);
+        }
+        outcome
+    }
+
+    fn put_locked(
+        &self,
+        store: &Store,
+        key: &DatasetKey,
+        table: TableKind,
+        batches: &mut dyn Iterator<Item = Result<RecordBatch, ServerError>>,
+    ) -> Result<PutSummary, ServerError> {
+        let (owner, dataset) = (key.0.as_str(), key.1.as_str());
         let (small, mut visits) = if table == TableKind::Visits {
             (Vec::new(), Some(batches))
         } else {
@@ -133,58 +171,64 @@ impl Uploads {
                 .map(|(_, blob, _)| blob.clone())
         };
         let mut present = vec![table];
-        let mut frame_sources = Vec::new();
-        for t in FRAME_TABLES {
-            let batches = if t == table {
-                small.clone()
-            } else if let Some(blob) = stored_blob(t) {
-                present.push(t);
-                store.read_blob(&blob)?
-            } else {
-                Vec::new()
-            };
-            frame_sources.push(Source::new(source_label(dataset, t), batches));
-        }
-        let options = ValidateOptions::default();
-        let frame = check_frame(
-            &frame_sources[0],
-            &frame_sources[1],
-            &frame_sources[2],
-            &options,
+        present.extend(
+            TableKind::ALL
+                .into_iter()
+                .filter(|&t| t != table && t != TableKind::Visits && stored_blob(t).is_some()),
         );
-        drop(frame_sources);
+        let stored_frame_blobs: Option<Vec<String>> =
+            FRAME_TABLES.into_iter().map(stored_blob).collect();
+        let cached = match (&*self.last_frame.lock(), &stored_frame_blobs) {
+            (Some(c), Some(blobs))
+                if table == TableKind::Visits && c.dataset == *key && c.blobs == *blobs =>
+            {
+                Some(Arc::clone(&c.frame))
+            }
+            _ => None,
+        };
+        let frame = match cached {
+            Some(frame) => frame,
+            None => {
+                let mut sources = Vec::new();
+                for t in FRAME_TABLES {
+                    let batches = if t == table {
+                        small.clone()
+                    } else if let Some(blob) = stored_blob(t) {
+                        store.read_blob(&blob)?
+                    } else {
+                        Vec::new()
+                    };
+                    sources.push(Source::new(source_label(dataset, t), batches));
+                }
+                let options = ValidateOptions::default();
+                Arc::new(check_frame(&sources[0], &sources[1], &sources[2], &options))
+            }
+        };
         // The visits checked against the frame: the uploaded ones (written to their blob as
         // they come), or those stored.
         let mut blob_writer = None;
-        let mut visit_rows: i64 = 0;
         let visits = if let Some(batches) = visits.as_mut() {
-            let mut check = frame.check_visits(source_label(dataset, table));
-            for b in batches {
-                let b = b?;
-                if blob_writer.is_none() {
-                    blob_writer = Some(store.blob_writer(b.schema())?);
-                }
-                check.push(&b);
-                blob_writer.as_mut().expect("opened").write(&b)?;
-                visit_rows += b.num_rows() as i64;
-            }
+            let mut check = frame.check_visits_only(source_label(dataset, table));
+            let (checked, written) = write_while_checking(store, batches, &mut check);
+            // A write error (a full disk) stops the check: it is the reason to report.
+            blob_writer = written?;
+            checked?;
             Some(check.finish())
         } else if let Some(blob) = stored_blob(TableKind::Visits) {
             present.push(TableKind::Visits);
-            let file = TableFile {
-                table: TableKind::Visits,
-                path: store.blob_path(&blob),
-                format: Format::Parquet,
-                label: source_label(dataset, TableKind::Visits),
-            };
-            let mut check = frame.check_visits(file.label.clone());
+            let file = store.blob_table(
+                &blob,
+                TableKind::Visits,
+                source_label(dataset, TableKind::Visits),
+            );
+            let mut check = frame.check_visits_only(file.label.clone());
             io::stream_visits(&file, &mut check, &|_| {})?;
             Some(check.finish())
         } else {
             None
         };
         let complete = FRAME_TABLES.iter().all(|t| present.contains(t));
-        if let Err(report) = frame.finish(visits) {
+        if let Err(report) = frame.report(visits) {
             let report = if complete {
                 report
             } else {
@@ -195,7 +239,7 @@ impl Uploads {
             }
         }
         let (rows, blob) = match blob_writer {
-            Some(w) => (visit_rows, w.finish()?),
+            Some(w) => (w.rows() as i64, w.finish()?),
             None => {
                 let schema = small.first().map(RecordBatch::schema).ok_or_else(|| {
                     ServerError::BadRequest("the upload holds no record batch".into())
@@ -207,6 +251,25 @@ impl Uploads {
             }
         };
         store.put_table(owner, dataset, table, &blob, rows)?;
+        if frame.is_valid() {
+            let blobs = FRAME_TABLES
+                .into_iter()
+                .map(|t| {
+                    if t == table {
+                        Some(blob.clone())
+                    } else {
+                        stored_blob(t)
+                    }
+                })
+                .collect::<Option<Vec<_>>>();
+            if let Some(blobs) = blobs {
+                *self.last_frame.lock() = Some(CheckedFrame {
+                    dataset: key.clone(),
+                    blobs,
+                    frame,
+                });
+            }
+        }
         let missing = FRAME_TABLES
             .into_iter()
             .filter(|t| !present.contains(t))
@@ -223,21 +286,70 @@ impl Uploads {
     }
 }
 
+/// Batches written to their blob, in order, on a thread of their own (the copy to disk and
+/// the hash), while they are checked here in waves: the visits of an upload are checked
+/// and stored at once, never held whole. Returns the check's outcome and the blob, not
+/// yet named (named only when the whole dataset is valid).
+fn write_while_checking<'s>(
+    store: &'s Store,
+    batches: &mut dyn Iterator<Item = Result<RecordBatch, ServerError>>,
+    check: &mut VisitCheck<'_>,
+) -> (
+    Result<(), ServerError>,
+    Result<Option<BlobWriter<'s>>, ServerError>,
+) {
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<RecordBatch>(WRITE_AHEAD_BATCHES);
+        let writer = std::thread::Builder::new()
+            .name("dotation-blob".into())
+            .spawn_scoped(scope, move || {
+                let mut blob: Option<BlobWriter<'s>> = None;
+                for b in rx {
+                    match blob.as_mut() {
+                        Some(w) => w.write(&b)?,
+                        None => {
+                            let mut w = store.blob_writer(b.schema())?;
+                            w.write(&b)?;
+                            blob = Some(w);
+                        }
+                    }
+                }
+                Ok(blob)
+            })
+            .expect("a thread for the upload's writer");
+        let checked = io::check_batches(batches, check, &|_| {}, |b| {
+            tx.send(b.clone())
+                .map_err(|_| ServerError::Internal("the upload's writer stopped".into()))
+        });
+        drop(tx);
+        let written = writer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (checked, written)
+    })
+}
+
+/// Batches queued for the blob's writer thread ahead of it.
+const WRITE_AHEAD_BATCHES: usize = 8;
+
 /// The problems that count while some tables are absent: those of the tables present,
-/// except the rules that need another table.
+/// and among them, those of the rules relating two tables when both are present (a users
+/// table naming an unknown service is refused as soon as the services are stored). Only
+/// the rules whose other table is absent wait.
 fn relevant(report: Report, present: &[TableKind]) -> Report {
-    let keep =
-        |t: &TableKind, rule: &str| present.contains(t) && !CROSS_TABLE_RULES.contains(&rule);
+    let keep = |t: &TableKind, column: &str, rule: &str| {
+        present.contains(t) && other_table(column, rule).is_none_or(|o| present.contains(&o))
+    };
     Report {
         problems: report
             .problems
             .into_iter()
-            .filter(|p| keep(&p.table, p.rule.id()))
+            .filter(|p| keep(&p.table, p.column.as_deref().unwrap_or(""), p.rule.id()))
             .collect(),
         counts: report
             .counts
             .into_iter()
-            .filter(|((t, _, rule), _)| keep(t, rule))
+            .filter(|((t, column, rule), _)| keep(t, column, rule))
             .collect(),
     }
 }
@@ -286,12 +398,7 @@ pub fn load_for_job(store: &Store, job: &JobRecord) -> Result<LoadedData, Server
                 .into_iter()
                 .zip(blobs)
                 .filter(|(_, blob)| !blob.is_empty())
-                .map(|(t, blob)| TableFile {
-                    table: t,
-                    path: store.blob_path(blob),
-                    format: Format::Parquet,
-                    label: source_label(name, t),
-                })
+                .map(|(t, blob)| store.blob_table(blob, t, source_label(name, t)))
                 .collect();
             Ok(LoadedData {
                 tables: Tables::Files(files),

@@ -83,7 +83,10 @@ impl Server {
         let addr = listener
             .local_addr()
             .map_err(|e| ServerError::Config(e.to_string()))?;
-        let mut builder = tonic::transport::Server::builder();
+        // HTTP/2's default flow-control windows (64 KiB) hold a large upload or download
+        // to a few round trips' worth of data in flight: the windows adapt to the link
+        // instead (a bandwidth-delay estimate, as gRPC's own servers do).
+        let mut builder = tonic::transport::Server::builder().http2_adaptive_window(Some(true));
         if let Some(tls) = &config.tls {
             let read = |p: &PathBuf| {
                 std::fs::read(p).map_err(|e| ServerError::Io {
@@ -97,7 +100,9 @@ impl Server {
                 .map_err(|e| ServerError::Config(format!("TLS: {e}")))?;
         }
         let (stop, stopped) = oneshot::channel::<()>();
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        // No Nagle delay on small answers (a status, a job id) after a large frame.
+        let incoming =
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
         let task = tokio::spawn(builder.add_service(service).serve_with_incoming_shutdown(
             incoming,
             async move {

@@ -8,8 +8,10 @@
 //! by a stopped server are run again, up to `max_restarts` times, then marked failed.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+
+use parking_lot::{Mutex, MutexGuard};
 
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -93,7 +95,7 @@ impl Queue {
             wake: Notify::new(),
             workers: Mutex::new(Vec::new()),
         });
-        let mut workers = queue.workers.lock().expect("workers lock");
+        let mut workers = queue.workers.lock();
         for _ in 0..queue.limits.max_running_jobs {
             let q = Arc::clone(&queue);
             workers.push(tokio::spawn(async move { q.work().await }));
@@ -102,8 +104,8 @@ impl Queue {
         Ok(queue)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
-        self.state.lock().expect("queue lock")
+    fn lock(&self) -> MutexGuard<'_, QueueState> {
+        self.state.lock()
     }
 
     /// Adds a job (its record already resolved: data, key). A job whose result is already
@@ -205,7 +207,7 @@ impl Queue {
         for _ in 0..self.limits.max_running_jobs {
             self.wake.notify_one();
         }
-        let workers = std::mem::take(&mut *self.workers.lock().expect("workers lock"));
+        let workers = std::mem::take(&mut *self.workers.lock());
         for w in workers {
             let _ = w.await;
         }

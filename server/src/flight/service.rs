@@ -36,7 +36,7 @@ use super::datasets::{self, Uploads, check_name, table_kind};
 use super::queue::{CancelOutcome, Queue};
 use super::store::{self, JobRecord, JobState, Store, TableInfo};
 use crate::error::ServerError;
-use crate::jobs;
+use crate::{io, jobs};
 
 type RpcStream<T> = BoxStream<'static, Result<T, Status>>;
 
@@ -219,7 +219,7 @@ impl Service {
                 let (_, blob, _) = stored.iter().find(|(k, _, _)| k == table).ok_or_else(|| {
                     ServerError::NotFound(format!("no table {} in dataset {name:?}", table.name()))
                 })?;
-                Ok(self.store.blob_path(blob))
+                Ok(self.store.blob_file(blob).0)
             }
             Target::JobTable(id, table) => {
                 let job = self.own_job(user, id)?;
@@ -393,7 +393,10 @@ impl Service {
             by_name
                 .into_iter()
                 .map(|(name, tables)| {
-                    let complete = tables.len() == 4;
+                    // Visits are optional (census data).
+                    let complete = datasets::FRAME_TABLES
+                        .iter()
+                        .all(|t| tables.contains_key(t.name()));
                     serde_json::json!({"name": name, "tables": tables, "complete": complete})
                 })
                 .collect(),
@@ -516,23 +519,14 @@ impl Service {
         let target = Self::ticket_target(request.get_ref())?;
         let path = self.table_file(&user, &target)?;
         let (tx, rx) = tokio::sync::mpsc::channel(4);
-        let file = std::fs::File::open(&path).map_err(|e| ServerError::Io {
-            path: path.clone(),
-            source: e,
-        })?;
-        let read = |e: parquet::errors::ParquetError| ServerError::Read {
-            path: path.clone(),
-            message: e.to_string(),
-        };
-        let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-            .map_err(read)?;
-        let schema = Arc::clone(builder.schema());
-        let reader = builder.with_batch_size(1 << 16).build().map_err(read)?;
-        // Parquet decoding is CPU work: a blocking thread feeds the stream, a few batches
-        // ahead of the network.
+        let schema = store::table_info(&path)?.schema;
+        let format = io::Format::of_path(&path).unwrap_or(io::Format::Parquet);
+        let reader = io::open_batches(&path, format)?;
+        // Reading (Parquet decoding, IPC copies) is blocking work: a blocking thread feeds
+        // the stream, a few batches ahead of the network.
         tokio::task::spawn_blocking(move || {
             for batch in reader {
-                let item = batch.map_err(FlightError::Arrow);
+                let item = batch.map_err(|e| FlightError::ExternalError(Box::new(e)));
                 if tx.blocking_send(item).is_err() {
                     break;
                 }
@@ -613,7 +607,7 @@ impl Service {
         if criteria.is_empty() || criteria == "datasets" {
             for (name, table, blob, _) in self.store.datasets(user)? {
                 let target = Target::DatasetTable(name, table_kind(&table)?);
-                let info = store::table_info(&self.store.blob_path(&blob))?;
+                let info = store::table_info(&self.store.blob_file(&blob).0)?;
                 infos.push(self.table_flight_info(&target, &info)?);
             }
         }

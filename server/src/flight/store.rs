@@ -3,7 +3,9 @@
 //!
 //! ```text
 //! DATA_DIR/catalogue.sqlite      datasets' tables, jobs, results (SQLite, WAL)
-//! DATA_DIR/blobs/SHA256.parquet  one uploaded table, named by the hash of its bytes
+//! DATA_DIR/blobs/SHA256.arrow    one uploaded table (Arrow IPC file), named by the hash
+//!                                of its bytes (`.parquet` blobs of earlier versions are
+//!                                still read)
 //! DATA_DIR/results/KEY/          one result: TABLE.parquet…, summary.json
 //! ```
 //!
@@ -14,19 +16,18 @@
 //! is computed once. A result directory is written under a temporary name and renamed into
 //! place whole. The file `lock` is held locked while a server uses the directory.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use dotation_core::schema::TableKind;
+use parking_lot::{Mutex, MutexGuard};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
 use crate::error::ServerError;
-use crate::io::{self, Output};
+use crate::io::{self, Format, Output, TableFile};
 use crate::jobs::JobOutput;
 
 /// Where a job is in its life.
@@ -105,14 +106,14 @@ pub struct JobRecord {
     pub seq: i64,
 }
 
-/// A stored table: its schema and row count, read from the Parquet footer.
+/// A stored table: its schema and row count, read from the file's footer.
 #[derive(Clone, Debug)]
 pub struct TableInfo {
     /// The Arrow schema, exactly as streamed by `DoGet`.
     pub schema: SchemaRef,
     /// Rows.
     pub rows: i64,
-    /// Bytes of the Parquet file.
+    /// Bytes of the file.
     pub bytes: i64,
 }
 
@@ -190,8 +191,8 @@ impl Store {
         })
     }
 
-    fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.db.lock().expect("catalogue lock")
+    fn db(&self) -> MutexGuard<'_, Connection> {
+        self.db.lock()
     }
 
     /// A fresh temporary path inside the data directory (same file system as the
@@ -207,9 +208,30 @@ impl Store {
             .join(format!("{what}-{}", hex::encode(bytes)))
     }
 
-    /// The file of a blob.
-    pub fn blob_path(&self, blob: &str) -> PathBuf {
-        self.dir.join("blobs").join(format!("{blob}.parquet"))
+    /// The file of a blob and its format. Blobs are Arrow IPC files: an upload arrives as
+    /// Arrow, so storing it costs a copy, and reading it back no decoding. Data
+    /// directories written by earlier versions hold Parquet blobs, read as they are.
+    pub fn blob_file(&self, blob: &str) -> (PathBuf, Format) {
+        let dir = self.dir.join("blobs");
+        let ipc = dir.join(format!("{blob}.{BLOB_EXTENSION}"));
+        if !ipc.exists() {
+            let parquet = dir.join(format!("{blob}.parquet"));
+            if parquet.exists() {
+                return (parquet, Format::Parquet);
+            }
+        }
+        (ipc, Format::Ipc)
+    }
+
+    /// A stored blob as a table file of a job's data, named `label` in messages.
+    pub fn blob_table(&self, blob: &str, table: TableKind, label: String) -> TableFile {
+        let (path, format) = self.blob_file(blob);
+        TableFile {
+            table,
+            path,
+            format,
+            label,
+        }
     }
 
     /// Writes batches as a new blob; returns its name (the SHA-256 of its bytes).
@@ -225,42 +247,33 @@ impl Store {
         w.finish()
     }
 
-    /// A new blob written batch by batch (an upload streamed to disk); dropped without
-    /// [`BlobWriter::finish`], it leaves nothing behind.
+    /// A new blob written batch by batch (an upload streamed to disk, hashed as it is
+    /// written); dropped without [`BlobWriter::finish`], it leaves nothing behind.
     pub fn blob_writer(&self, schema: SchemaRef) -> Result<BlobWriter<'_>, ServerError> {
         let tmp = self.temp_path("upload");
         let file = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
-        let writer =
-            parquet::arrow::ArrowWriter::try_new(file, schema, Some(io::writer_properties()))
-                .map_err(|e| ServerError::Write {
-                    path: tmp.clone(),
-                    message: e.to_string(),
-                })?;
+        let sink = HashingWriter {
+            inner: std::io::BufWriter::with_capacity(1 << 20, file),
+            hash: blake3::Hasher::new(),
+        };
+        let writer = arrow::ipc::writer::FileWriter::try_new(sink, &schema).map_err(|e| {
+            ServerError::Write {
+                path: tmp.clone(),
+                message: e.to_string(),
+            }
+        })?;
         Ok(BlobWriter {
             store: self,
             tmp,
+            rows: 0,
             writer: Some(writer),
         })
     }
 
     /// Reads a blob's batches.
     pub fn read_blob(&self, blob: &str) -> Result<Vec<RecordBatch>, ServerError> {
-        let path = self.blob_path(blob);
-        let file = std::fs::File::open(&path).map_err(io_err(&path))?;
-        let read = |e: parquet::errors::ParquetError| ServerError::Read {
-            path: path.clone(),
-            message: e.to_string(),
-        };
-        ParquetRecordBatchReaderBuilder::try_new(file)
-            .map_err(read)?
-            .with_batch_size(1 << 16)
-            .build()
-            .map_err(read)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ServerError::Read {
-                path: path.clone(),
-                message: e.to_string(),
-            })
+        let (path, format) = self.blob_file(blob);
+        io::open_batches(&path, format)?.collect()
     }
 
     /// The stored tables of a dataset: table, blob, rows.
@@ -475,33 +488,43 @@ pub fn summary_table(json: &str) -> Result<RecordBatch, ServerError> {
     )])
 }
 
-/// Schema, rows and size of a Parquet file.
+/// Schema, rows and size of a stored table: a Parquet file (results, older blobs) or an
+/// IPC blob (rows from its footer's metadata, else counted).
 pub fn table_info(path: &Path) -> Result<TableInfo, ServerError> {
     let file = std::fs::File::open(path).map_err(io_err(path))?;
     let bytes = file.metadata().map_err(io_err(path))?.len() as i64;
-    let b = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| ServerError::Read {
+    let read = |message: String| ServerError::Read {
         path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
+        message,
+    };
+    if Format::of_path(path) == Some(Format::Ipc) {
+        let reader = arrow::ipc::reader::FileReader::try_new(std::io::BufReader::new(file), None)
+            .map_err(|e| read(e.to_string()))?;
+        let schema = reader.schema();
+        let rows = match reader.custom_metadata().get(ROWS_METADATA_KEY) {
+            Some(n) => n
+                .parse()
+                .map_err(|_| read(format!("{ROWS_METADATA_KEY} = {n:?} is not a row count")))?,
+            None => {
+                let mut n = 0i64;
+                for b in reader {
+                    n += b.map_err(|e| read(e.to_string()))?.num_rows() as i64;
+                }
+                n
+            }
+        };
+        return Ok(TableInfo {
+            schema,
+            rows,
+            bytes,
+        });
+    }
+    let b = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| read(e.to_string()))?;
     Ok(TableInfo {
         schema: b.schema().clone(),
         rows: b.metadata().file_metadata().num_rows(),
         bytes,
     })
-}
-
-fn hash_file(path: &Path) -> Result<String, ServerError> {
-    let mut f = std::fs::File::open(path).map_err(io_err(path))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).map_err(io_err(path))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex::encode(h.finalize()))
 }
 
 /// The hash identifying a dataset made of these blobs (in table order).
@@ -525,33 +548,91 @@ pub fn result_key(spec: &str, data_hash: &str) -> String {
     hex::encode(h.finalize())
 }
 
+/// The extension of blobs (Arrow IPC files).
+const BLOB_EXTENSION: &str = "arrow";
+
+/// The key of a blob's row count in its IPC footer's metadata (so that a table's size is
+/// told without reading its batches).
+const ROWS_METADATA_KEY: &str = "dotation.rows";
+
+/// A writer that hashes the bytes it passes on.
+struct HashingWriter<W> {
+    inner: W,
+    hash: blake3::Hasher,
+}
+
+impl<W: std::io::Write> std::io::Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+type BlobFileWriter =
+    arrow::ipc::writer::FileWriter<HashingWriter<std::io::BufWriter<std::fs::File>>>;
+
 /// A blob being written: a temporary file renamed to its hash by [`BlobWriter::finish`].
-#[derive(Debug)]
 pub struct BlobWriter<'a> {
     store: &'a Store,
     tmp: PathBuf,
-    writer: Option<parquet::arrow::ArrowWriter<std::fs::File>>,
+    rows: u64,
+    writer: Option<BlobFileWriter>,
+}
+
+impl std::fmt::Debug for BlobWriter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobWriter")
+            .field("tmp", &self.tmp)
+            .field("rows", &self.rows)
+            .finish_non_exhaustive()
+    }
 }
 
 impl BlobWriter<'_> {
+    fn write_error(&self) -> impl Fn(arrow::error::ArrowError) -> ServerError + '_ {
+        |e| ServerError::Write {
+            path: self.tmp.clone(),
+            message: e.to_string(),
+        }
+    }
+
     /// Appends a batch.
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), ServerError> {
         let w = self.writer.as_mut().expect("open until finish");
-        w.write(batch).map_err(|e| ServerError::Write {
-            path: self.tmp.clone(),
-            message: e.to_string(),
-        })
+        let written = w.write(batch);
+        written.map_err(self.write_error())?;
+        self.rows += batch.num_rows() as u64;
+        Ok(())
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
     }
 
     /// Closes the file and moves it to its content address; returns the blob's name.
     pub fn finish(mut self) -> Result<String, ServerError> {
-        let w = self.writer.take().expect("open until finish");
-        w.close().map_err(|e| ServerError::Write {
-            path: self.tmp.clone(),
-            message: e.to_string(),
-        })?;
-        let hash = hash_file(&self.tmp)?;
-        let path = self.store.blob_path(&hash);
+        let mut w = self.writer.take().expect("open until finish");
+        w.write_metadata(ROWS_METADATA_KEY, self.rows.to_string());
+        let closed = w.finish();
+        closed.map_err(self.write_error())?;
+        let sink = w.into_inner().map_err(self.write_error())?;
+        let file = sink
+            .inner
+            .into_inner()
+            .map_err(|e| io_err(&self.tmp)(e.into_error()))?;
+        drop(file);
+        let hash = sink.hash.finalize().to_hex().to_string();
+        let path = self
+            .store
+            .dir
+            .join("blobs")
+            .join(format!("{hash}.{BLOB_EXTENSION}"));
         if path.exists() {
             let _ = std::fs::remove_file(&self.tmp);
         } else {
@@ -567,5 +648,93 @@ impl Drop for BlobWriter<'_> {
             self.writer = None;
             let _ = std::fs::remove_file(&self.tmp);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Float64Array, RecordBatch, StringArray};
+
+    use super::*;
+
+    fn batch(ids: &[&str], x: &[f64]) -> RecordBatch {
+        RecordBatch::try_from_iter([
+            (
+                "id",
+                Arc::new(StringArray::from(ids.to_vec())) as arrow::array::ArrayRef,
+            ),
+            ("x", Arc::new(Float64Array::from(x.to_vec())) as _),
+        ])
+        .expect("batch")
+    }
+
+    #[test]
+    fn blobs_are_ipc_files_named_by_their_content_and_old_parquet_blobs_still_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("store");
+        let (a, b) = (batch(&["a", "b"], &[1.0, 2.0]), batch(&["c"], &[3.5]));
+
+        let blob = store
+            .write_blob(a.schema(), &[a.clone(), b.clone()])
+            .expect("written");
+        let (path, format) = store.blob_file(&blob);
+        assert_eq!(format, Format::Ipc);
+        assert_eq!(path.extension().and_then(|e| e.to_str()), Some("arrow"));
+        // The name is the BLAKE3 of the file's bytes.
+        let bytes = std::fs::read(&path).expect("blob");
+        assert_eq!(blob, blake3::hash(&bytes).to_hex().to_string());
+        assert_eq!(
+            store.read_blob(&blob).expect("read"),
+            vec![a.clone(), b.clone()]
+        );
+        let info = table_info(&path).expect("info");
+        assert_eq!((info.rows, info.bytes), (3, bytes.len() as i64));
+        // The same batches give the same blob; nothing is left in tmp/.
+        assert_eq!(
+            store
+                .write_blob(a.schema(), &[a.clone(), b.clone()])
+                .expect("again"),
+            blob
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp"))
+                .expect("tmp")
+                .count(),
+            0
+        );
+
+        // A Parquet blob written by an earlier version of the store.
+        let old = "0".repeat(64);
+        let file = std::fs::File::create(dir.path().join("blobs").join(format!("{old}.parquet")))
+            .expect("create");
+        let mut w = parquet::arrow::ArrowWriter::try_new(file, a.schema(), None).expect("writer");
+        w.write(&a).expect("write");
+        w.close().expect("close");
+        assert_eq!(store.blob_file(&old).1, Format::Parquet);
+        assert_eq!(store.read_blob(&old).expect("read"), vec![a]);
+    }
+
+    #[test]
+    fn a_blob_dropped_before_finish_leaves_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("store");
+        let a = batch(&["a"], &[1.0]);
+        let mut w = store.blob_writer(a.schema()).expect("writer");
+        w.write(&a).expect("write");
+        drop(w);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp"))
+                .expect("tmp")
+                .count(),
+            0
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("blobs"))
+                .expect("blobs")
+                .count(),
+            0
+        );
     }
 }

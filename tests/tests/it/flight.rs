@@ -671,6 +671,96 @@ async fn bad_uploads_and_specs_are_refused_without_disturbing_jobs() {
     server.shutdown().await;
 }
 
+/// Every rule relating two tables is checked as soon as both are stored, whatever the
+/// order of the uploads; only the rules whose other table is absent wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_are_checked_against_every_stored_table() {
+    let (_data_dir, server) = serve().await;
+    let mut alice = login(&server, "alice").await;
+    let mut bad = Fixture::hand_example();
+    bad.set(TableKind::Users, 2, "service_id", "SAD-NOWHERE");
+
+    // Services stored: a users table naming an unknown service is refused at once, with
+    // its row, column and value — the dataset is not complete yet (no départements).
+    put(&mut alice, "refs", "services", vec![bad.services.batch()])
+        .await
+        .expect("accepted alone");
+    let e = put(&mut alice, "refs", "users", vec![bad.users.batch()])
+        .await
+        .expect_err("unknown service");
+    assert_eq!(code(&e), Code::InvalidArgument);
+    assert!(
+        message(&e).contains(
+            "datasets/refs/users: table users, row 2, column service_id, value \"SAD-NOWHERE\""
+        ),
+        "{}",
+        message(&e)
+    );
+    let tables = action(&mut alice, "datasets", "").await.expect("datasets");
+    assert!(
+        !tables.to_string().contains("\"users\""),
+        "the refused table is not stored: {tables}"
+    );
+
+    // Users first: the reference waits for the services; the upload that brings them
+    // (here the one that completes the set) is refused, naming the users' row.
+    put(&mut alice, "later", "users", vec![bad.users.batch()])
+        .await
+        .expect("the services are not there yet");
+    put(
+        &mut alice,
+        "later",
+        "departements",
+        vec![bad.departements.batch()],
+    )
+    .await
+    .expect("no rule between départements and users is broken");
+    let e = put(&mut alice, "later", "services", vec![bad.services.batch()])
+        .await
+        .expect_err("the stored users name an unknown service");
+    assert!(
+        message(&e).contains("datasets/later/users: table users, row 2, column service_id"),
+        "{}",
+        message(&e)
+    );
+
+    // Visits whose user is unknown, with the users stored and the services absent.
+    let mut orphan = Fixture::hand_example();
+    orphan.set(TableKind::Visits, 3, "user_id", "nobody");
+    put(&mut alice, "visits", "users", vec![orphan.users.batch()])
+        .await
+        .expect("accepted alone");
+    let e = put(&mut alice, "visits", "visits", vec![orphan.visits.batch()])
+        .await
+        .expect_err("unknown user");
+    assert!(
+        message(&e).contains(
+            "datasets/visits/visits: table visits, row 3, column user_id, value \"nobody\""
+        ),
+        "{}",
+        message(&e)
+    );
+
+    // A census dataset (no visits) is complete.
+    let good = Fixture::hand_example();
+    for t in [
+        TableKind::Departements,
+        TableKind::Services,
+        TableKind::Users,
+    ] {
+        put(&mut alice, "census", t.name(), vec![good.table(t).batch()])
+            .await
+            .expect("valid");
+    }
+    let listed = action(&mut alice, "datasets", "").await.expect("datasets");
+    let census = listed
+        .as_array()
+        .and_then(|a| a.iter().find(|d| d["name"] == "census"))
+        .expect("listed");
+    assert_eq!(census["complete"], true, "{listed}");
+    server.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_keeps_results_and_runs_unfinished_jobs() {
     let data_dir = tempfile::tempdir().expect("tmp");
