@@ -37,5 +37,11 @@ pub mod validate;
 pub use error::{CoreError, InputProblem};
 pub use validate::Dataset;
 
-/// The version of the computations, written into every result.
+/// The version of the software, written into every result.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The version of the results: bumped whenever a change alters any output of the same
+/// spec on the same data (a figure, a table's columns, a rule), whatever the crate's
+/// version says. Stored results are keyed by it, so a server upgraded on a persisted data
+/// directory recomputes what an earlier version computed.
+pub const RESULTS_VERSION: u32 = 2;

@@ -11,11 +11,13 @@
 //! - [`flight`]: the Arrow Flight job server (`dotation serve`);
 //! - [`cli`]: the `dotation` command line;
 //! - [`rules_cli`]: its commands of the legal rules (`dc`, `avenant43`, `fgn`);
-//! - [`error`]: [`ServerError`] and its exit codes.
+//! - [`error`]: [`ServerError`] and its exit codes;
+//! - [`faults`]: fault injection points, armed by the tests of failures.
 
 pub mod cli;
 pub mod data;
 pub mod error;
+pub mod faults;
 pub mod flight;
 pub mod impact;
 pub mod io;

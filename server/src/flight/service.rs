@@ -36,37 +36,79 @@ use super::datasets::{self, Uploads, check_name, table_kind};
 use super::queue::{CancelOutcome, Queue};
 use super::store::{self, JobRecord, JobState, Store, TableInfo};
 use crate::error::ServerError;
+use crate::faults;
 use crate::{io, jobs};
 
 type RpcStream<T> = BoxStream<'static, Result<T, Status>>;
 
-/// The actions, with their descriptions.
-const ACTIONS: &[(&str, &str)] = &[
-    (
-        "submit",
-        "Submit a job: the body is the job spec (TOML or JSON). Returns the job's status as JSON.",
-    ),
-    (
-        "status",
-        "A job's status as JSON (state, progress, error, tables): the body is the job id.",
-    ),
-    (
-        "cancel",
-        "Cancel a job: the body is the job id. Returns the job's status as JSON.",
-    ),
-    ("jobs", "Your jobs' statuses, as a JSON list."),
-    (
-        "datasets",
-        "Your datasets, as JSON: tables present, rows, whether complete.",
-    ),
-    (
-        "CancelFlightInfo",
-        "Cancel the job of a FlightInfo (standard Flight action).",
-    ),
-];
+/// The actions: each has a name, a description and one arm in [`Service::action`];
+/// `ListActions` lists [`ActionKind::ALL`] and dispatch finds the name there, so the two
+/// cannot diverge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ActionKind {
+    Submit,
+    Status,
+    Cancel,
+    Jobs,
+    Datasets,
+    CancelFlightInfo,
+}
 
-/// The Flight service.
-#[derive(Debug)]
+impl ActionKind {
+    const ALL: [ActionKind; 6] = [
+        ActionKind::Submit,
+        ActionKind::Status,
+        ActionKind::Cancel,
+        ActionKind::Jobs,
+        ActionKind::Datasets,
+        ActionKind::CancelFlightInfo,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            ActionKind::Submit => "submit",
+            ActionKind::Status => "status",
+            ActionKind::Cancel => "cancel",
+            ActionKind::Jobs => "jobs",
+            ActionKind::Datasets => "datasets",
+            ActionKind::CancelFlightInfo => "CancelFlightInfo",
+        }
+    }
+
+    fn description(self) -> &'static str {
+        match self {
+            ActionKind::Submit => {
+                "Submit a job: the body is the job spec (TOML or JSON). Returns the job's status as JSON."
+            }
+            ActionKind::Status => {
+                "A job's status as JSON (state, progress, error, tables): the body is the job id."
+            }
+            ActionKind::Cancel => {
+                "Cancel a job: the body is the job id. Returns the job's status as JSON."
+            }
+            ActionKind::Jobs => "Your jobs' statuses, as a JSON list.",
+            ActionKind::Datasets => {
+                "Your datasets, as JSON: tables present, rows, whether complete."
+            }
+            ActionKind::CancelFlightInfo => {
+                "Cancel the job of a FlightInfo (standard Flight action)."
+            }
+        }
+    }
+
+    fn from_name(name: &str) -> Result<ActionKind, ServerError> {
+        ActionKind::ALL
+            .into_iter()
+            .find(|a| a.name() == name)
+            .ok_or_else(|| {
+                ServerError::BadRequest(format!("unknown action {name:?}: ListActions lists them"))
+            })
+    }
+}
+
+/// The Flight service: handles to the shared state, cloned into the blocking tasks that
+/// do a request's work (the catalogue, files, spec parsing) off the async runtime.
+#[derive(Clone, Debug)]
 pub struct Service {
     store: Arc<Store>,
     queue: Arc<Queue>,
@@ -129,9 +171,8 @@ fn descriptor_of(target: &Target) -> FlightDescriptor {
     }
 }
 
-fn json_result(value: &serde_json::Value) -> RpcStream<arrow_flight::Result> {
-    let body = serde_json::to_vec(value).expect("JSON of plain values");
-    stream::iter([Ok(arrow_flight::Result::new(body))]).boxed()
+fn json_body(value: &serde_json::Value) -> Vec<u8> {
+    serde_json::to_vec(value).expect("JSON of plain values")
 }
 
 fn random_id() -> String {
@@ -322,7 +363,8 @@ impl Service {
                 self.limits.max_spec_bytes
             )));
         }
-        let dataset = jobs::dataset_of(&spec)?;
+        let parsed = jobs::parse_spec(&spec)?;
+        let dataset = parsed.data.clone().filter(|d| d != "embedded");
         let (blobs, data_hash) = match &dataset {
             None => (None, datasets::embedded_hash()),
             Some(name) => {
@@ -336,7 +378,11 @@ impl Service {
                 (Some(blobs), hash)
             }
         };
-        let key = store::result_key(&spec, &data_hash);
+        let key = store::result_key(
+            dotation_core::RESULTS_VERSION,
+            &parsed.canonical_json(),
+            &data_hash,
+        );
         self.queue.submit(JobRecord {
             id: random_id(),
             owner: user.to_string(),
@@ -517,11 +563,15 @@ impl Service {
     ) -> Result<Response<RpcStream<FlightData>>, ServerError> {
         let user = self.user(&request)?;
         let target = Self::ticket_target(request.get_ref())?;
-        let path = self.table_file(&user, &target)?;
+        let this = self.clone();
+        let (schema, reader) = blocking(move || {
+            let path = this.table_file(&user, &target)?;
+            let schema = store::table_info(&path)?.schema;
+            let format = io::Format::of_path(&path).unwrap_or(io::Format::Parquet);
+            Ok((schema, io::open_batches(&path, format)?))
+        })
+        .await?;
         let (tx, rx) = tokio::sync::mpsc::channel(4);
-        let schema = store::table_info(&path)?.schema;
-        let format = io::Format::of_path(&path).unwrap_or(io::Format::Parquet);
-        let reader = io::open_batches(&path, format)?;
         // Reading (Parquet decoding, IPC copies) is blocking work: a blocking thread feeds
         // the stream, a few batches ahead of the network.
         tokio::task::spawn_blocking(move || {
@@ -547,33 +597,44 @@ impl Service {
     ) -> Result<Response<RpcStream<arrow_flight::Result>>, ServerError> {
         let user = self.user(&request)?;
         let action = request.into_inner();
-        let out = match action.r#type.as_str() {
-            "submit" => {
-                let spec = String::from_utf8(action.body.to_vec())
+        let kind = ActionKind::from_name(&action.r#type)?;
+        let this = self.clone();
+        let body = blocking(move || this.action(kind, &user, &action.body)).await?;
+        Ok(Response::new(
+            stream::iter([Ok(arrow_flight::Result::new(body))]).boxed(),
+        ))
+    }
+
+    /// Runs an action (a blocking call): the body of its one result.
+    fn action(&self, kind: ActionKind, user: &str, body: &[u8]) -> Result<Vec<u8>, ServerError> {
+        faults::point(self.store.dir(), faults::Point::Action)?;
+        Ok(match kind {
+            ActionKind::Submit => {
+                let spec = String::from_utf8(body.to_vec())
                     .map_err(|_| ServerError::BadRequest("the spec is not UTF-8 text".into()))?;
-                let job = self.submit(&user, spec)?;
-                json_result(&self.status_json(&job)?)
+                let job = self.submit(user, spec)?;
+                json_body(&self.status_json(&job)?)
             }
-            "status" => {
-                let id = Self::body_job_id(&action.body)?;
-                json_result(&self.status_json(&self.own_job(&user, &id)?)?)
+            ActionKind::Status => {
+                let id = Self::body_job_id(body)?;
+                json_body(&self.status_json(&self.own_job(user, &id)?)?)
             }
-            "cancel" => {
-                let id = Self::body_job_id(&action.body)?;
-                self.cancel(&user, &id)?;
-                json_result(&self.status_json(&self.own_job(&user, &id)?)?)
+            ActionKind::Cancel => {
+                let id = Self::body_job_id(body)?;
+                self.cancel(user, &id)?;
+                json_body(&self.status_json(&self.own_job(user, &id)?)?)
             }
-            "jobs" => {
-                let jobs = self.store.jobs_of(&user)?;
+            ActionKind::Jobs => {
+                let jobs = self.store.jobs_of(user)?;
                 let list = jobs
                     .iter()
                     .map(|j| self.status_json(j))
                     .collect::<Result<Vec<_>, _>>()?;
-                json_result(&serde_json::Value::Array(list))
+                json_body(&serde_json::Value::Array(list))
             }
-            "datasets" => json_result(&self.datasets_json(&user)?),
-            "CancelFlightInfo" => {
-                let req = CancelFlightInfoRequest::decode(action.body).map_err(|e| {
+            ActionKind::Datasets => json_body(&self.datasets_json(user)?),
+            ActionKind::CancelFlightInfo => {
+                let req = CancelFlightInfoRequest::decode(body).map_err(|e| {
                     ServerError::BadRequest(format!("not a CancelFlightInfoRequest: {e}"))
                 })?;
                 let descriptor = req.info.and_then(|i| i.flight_descriptor).ok_or_else(|| {
@@ -582,20 +643,13 @@ impl Service {
                 let Target::Job(id) = Self::target(&descriptor)? else {
                     return Err(ServerError::BadRequest("only jobs can be cancelled".into()));
                 };
-                let status = match self.cancel(&user, &id)? {
+                let status = match self.cancel(user, &id)? {
                     CancelOutcome::Cancelled => CancelStatus::Cancelled,
                     CancelOutcome::AlreadyFinal(_) => CancelStatus::NotCancellable,
                 };
-                let body = CancelFlightInfoResult::new(status).encode_to_vec();
-                stream::iter([Ok(arrow_flight::Result::new(body))]).boxed()
+                CancelFlightInfoResult::new(status).encode_to_vec()
             }
-            other => {
-                return Err(ServerError::BadRequest(format!(
-                    "unknown action {other:?}: ListActions lists them"
-                )));
-            }
-        };
-        Ok(Response::new(out))
+        })
     }
 
     fn list_flights_impl(
@@ -756,7 +810,8 @@ impl FlightService for Service {
     async fn list_flights(&self, request: Request<Criteria>) -> Rpc<Self::ListFlightsStream> {
         let user = self.user(&request)?;
         let criteria = String::from_utf8_lossy(&request.get_ref().expression).to_string();
-        let infos = self.list_flights_impl(&user, criteria.trim())?;
+        let this = self.clone();
+        let infos = blocking(move || this.list_flights_impl(&user, criteria.trim())).await?;
         Ok(Response::new(
             stream::iter(infos.into_iter().map(Ok)).boxed(),
         ))
@@ -764,20 +819,23 @@ impl FlightService for Service {
 
     async fn get_flight_info(&self, request: Request<FlightDescriptor>) -> Rpc<FlightInfo> {
         let user = self.user(&request)?;
-        Ok(Response::new(
-            self.flight_info_impl(&user, request.get_ref())?,
-        ))
+        let (this, descriptor) = (self.clone(), request.into_inner());
+        let info = blocking(move || this.flight_info_impl(&user, &descriptor)).await?;
+        Ok(Response::new(info))
     }
 
     async fn poll_flight_info(&self, request: Request<FlightDescriptor>) -> Rpc<PollInfo> {
         let user = self.user(&request)?;
-        Ok(Response::new(self.poll_impl(&user, request.get_ref())?))
+        let (this, descriptor) = (self.clone(), request.into_inner());
+        let info = blocking(move || this.poll_impl(&user, &descriptor)).await?;
+        Ok(Response::new(info))
     }
 
     async fn get_schema(&self, request: Request<FlightDescriptor>) -> Rpc<SchemaResult> {
         let user = self.user(&request)?;
         let target = Self::target(request.get_ref())?;
-        let info = store::table_info(&self.table_file(&user, &target)?)?;
+        let this = self.clone();
+        let info = blocking(move || store::table_info(&this.table_file(&user, &target)?)).await?;
         Ok(Response::new(schema_result(&info.schema)?))
     }
 
@@ -805,10 +863,10 @@ impl FlightService for Service {
 
     async fn list_actions(&self, request: Request<Empty>) -> Rpc<Self::ListActionsStream> {
         self.user(&request)?;
-        let actions = ACTIONS.iter().map(|(t, d)| {
+        let actions = ActionKind::ALL.into_iter().map(|a| {
             Ok(ActionType {
-                r#type: (*t).to_string(),
-                description: (*d).to_string(),
+                r#type: a.name().to_string(),
+                description: a.description().to_string(),
             })
         });
         Ok(Response::new(stream::iter(actions).boxed()))

@@ -9,22 +9,18 @@ use tonic::{Code, Status};
 
 use crate::error::ServerError;
 
-/// The status code of an error.
+/// The status code of an error. Every variant of [`ServerError`] is named (a new one
+/// does not compile until it gets its code); the errors of the other crates are matched
+/// variant by variant, and only their future variants fall to `Internal`.
 pub fn code(e: &ServerError) -> Code {
     match e {
-        ServerError::Core(CoreError::Invalid(_))
-        | ServerError::Core(CoreError::UnknownYear { .. })
-        | ServerError::Read { .. }
-        | ServerError::Spec(_)
-        | ServerError::SpecFile { .. }
-        | ServerError::Calibration(CalibrationError::Spec(_))
-        | ServerError::Calibration(CalibrationError::NotIdentified { .. })
-        | ServerError::BadRequest(_) => Code::InvalidArgument,
-        // An infeasible problem: the spec is well formed, the data cannot satisfy it.
-        ServerError::Calibration(CalibrationError::Solver(
-            SolverError::NeutralityImpossible { .. } | SolverError::Infeasible { .. },
-        )) => Code::FailedPrecondition,
-        ServerError::Calibration(CalibrationError::Cancelled) => Code::Cancelled,
+        ServerError::Core(e) => core_code(e),
+        ServerError::Spec(_) | ServerError::SpecFile { .. } | ServerError::BadRequest(_) => {
+            Code::InvalidArgument
+        }
+        // Unreadable input: a file or an upload that is not what it claims to be.
+        ServerError::Read { .. } => Code::InvalidArgument,
+        ServerError::Calibration(e) => calibration_code(e),
         ServerError::NotADirectory(_)
         | ServerError::MissingTable { .. }
         | ServerError::AmbiguousTable { .. }
@@ -34,6 +30,41 @@ pub fn code(e: &ServerError) -> Code {
         ServerError::PermissionDenied(_) => Code::PermissionDenied,
         ServerError::NotFound(_) => Code::NotFound,
         ServerError::ResourceExhausted(_) => Code::ResourceExhausted,
+        // The server's own disk, catalogue, configuration and bugs.
+        ServerError::Io { .. }
+        | ServerError::Write { .. }
+        | ServerError::Generate(_)
+        | ServerError::Arrow(_)
+        | ServerError::Config(_)
+        | ServerError::Internal(_)
+        | ServerError::Catalogue(_) => Code::Internal,
+    }
+}
+
+fn core_code(e: &CoreError) -> Code {
+    match e {
+        CoreError::Invalid(_)
+        | CoreError::UnknownYear { .. }
+        | CoreError::RuleInput(_)
+        | CoreError::InvalidOption { .. } => Code::InvalidArgument,
+        CoreError::Arrow(_) => Code::Internal,
+        _ => Code::Internal,
+    }
+}
+
+fn calibration_code(e: &CalibrationError) -> Code {
+    match e {
+        CalibrationError::Spec(_) | CalibrationError::NotIdentified { .. } => Code::InvalidArgument,
+        CalibrationError::Solver(e) => match e {
+            SolverError::NotIdentified { .. } => Code::InvalidArgument,
+            // An infeasible problem: the spec is well formed, the data cannot satisfy it.
+            SolverError::NeutralityImpossible { .. } | SolverError::Infeasible { .. } => {
+                Code::FailedPrecondition
+            }
+            SolverError::Numerical(_) => Code::Internal,
+            _ => Code::Internal,
+        },
+        CalibrationError::Cancelled => Code::Cancelled,
         _ => Code::Internal,
     }
 }

@@ -208,6 +208,11 @@ impl Store {
             .join(format!("{what}-{}", hex::encode(bytes)))
     }
 
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The file of a blob and its format. Blobs are Arrow IPC files: an upload arrives as
     /// Arrow, so storing it costs a copy, and reading it back no decoding. Data
     /// directories written by earlier versions hold Parquet blobs, read as they are.
@@ -456,14 +461,25 @@ impl Store {
         let final_dir = self.dir.join("results").join(key);
         if !final_dir.exists() {
             let tmp = self.temp_path("result");
-            let mut out = Output::new(&tmp)?;
-            for (name, table) in &output.tables {
-                out.parquet(&format!("{name}.parquet"), table)?;
+            let written = (|| {
+                let mut out = Output::new(&tmp)?;
+                for (i, (name, table)) in output.tables.iter().enumerate() {
+                    out.parquet(&format!("{name}.parquet"), table)?;
+                    if i == 0 {
+                        crate::faults::point(&self.dir, crate::faults::Point::CommitResult)?;
+                    }
+                }
+                let json =
+                    serde_json::to_string_pretty(&output.summary).expect("JSON of plain values");
+                out.parquet("summary.parquet", &summary_table(&json)?)?;
+                out.text("summary.json", &json)?;
+                out.commit()
+            })();
+            if let Err(e) = written {
+                // Nothing half-written stays: the result is absent, as if never started.
+                let _ = std::fs::remove_dir_all(&tmp);
+                return Err(e);
             }
-            let json = serde_json::to_string_pretty(&output.summary).expect("JSON of plain values");
-            out.parquet("summary.parquet", &summary_table(&json)?)?;
-            out.text("summary.json", &json)?;
-            out.commit()?;
             if let Err(e) = std::fs::rename(&tmp, &final_dir) {
                 // Another job with the same key got there first: its result is the same.
                 let _ = std::fs::remove_dir_all(&tmp);
@@ -539,10 +555,14 @@ pub fn data_hash(blobs: &[String]) -> String {
     hex::encode(h.finalize())
 }
 
-/// The result key of a spec on data: SHA-256 of the spec text and the data hash.
-pub fn result_key(spec: &str, data_hash: &str) -> String {
+/// The result key of a spec on data: SHA-256 of the results' version
+/// ([`dotation_core::RESULTS_VERSION`]), the spec's canonical form (parsed and
+/// re-serialised: whitespace, comments, key order and TOML or JSON do not count) and the
+/// hash of the data. Results of another version have other keys: they are recomputed.
+pub fn result_key(results_version: u32, canonical_spec: &str, data_hash: &str) -> String {
     let mut h = Sha256::new();
-    h.update(spec.as_bytes());
+    h.update(format!("dotation results v{results_version}\0").as_bytes());
+    h.update(canonical_spec.as_bytes());
     h.update(b"\0");
     h.update(data_hash.as_bytes());
     hex::encode(h.finalize())

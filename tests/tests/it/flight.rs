@@ -15,6 +15,7 @@ use arrow_flight::{
     PollInfo, Ticket,
 };
 use dotation_core::schema::TableKind;
+use dotation_server::faults::{self, Fault, Point};
 use dotation_server::flight::config::{TokenConfig, UserConfig};
 use dotation_server::flight::{Config, Server};
 use dotation_tests::fixtures::Fixture;
@@ -308,14 +309,27 @@ async fn upload_submit_poll_fetch_gives_the_cli_tables() {
     assert_eq!(again["state"], "done");
     assert_eq!(again["result_key"], status["result_key"]);
     assert_ne!(again["id"], status["id"]);
-    // A JSON spec is a different text, hence a different key, but the same tables.
-    let json = r#"{"kind": "baseline", "data": "survey", "baseline": {"floor": 24.5}}"#;
-    let id2 = submit(&mut alice, json).await.expect("submits");
-    wait(&mut alice, &id2).await.expect("done");
-    assert_eq!(
-        fetch(&mut alice, &id2, "services").await,
-        fetch(&mut alice, &id, "services").await
-    );
+    // The same spec written otherwise — JSON, or TOML with comments, blank lines and
+    // keys in another order — is the same computation: served from the same result.
+    for text in [
+        r#"{"kind": "baseline", "data": "survey", "baseline": {"floor": 24.5}}"#,
+        "# what-if: a floor of 24.50\n\n[baseline]\nfloor = 24.50   # €/h\n\n",
+    ] {
+        let text = if text.starts_with('#') {
+            // TOML's top-level keys come before the first table.
+            format!("data = \"survey\"\nkind   =   \"baseline\"\n{text}")
+        } else {
+            text.to_string()
+        };
+        let same = action(&mut alice, "submit", &text).await.expect("submits");
+        assert_eq!(same["state"], "done", "{same}");
+        assert_eq!(same["result_key"], status["result_key"], "{text}");
+        let id2 = same["id"].as_str().expect("id");
+        assert_eq!(
+            fetch(&mut alice, id2, "services").await,
+            fetch(&mut alice, &id, "services").await
+        );
+    }
     server.shutdown().await;
 }
 
@@ -758,6 +772,147 @@ async fn uploads_are_checked_against_every_stored_table() {
         .and_then(|a| a.iter().find(|d| d["name"] == "census"))
         .expect("listed");
     assert_eq!(census["complete"], true, "{listed}");
+    server.shutdown().await;
+}
+
+/// A panic while a request is handled answers that request with `Internal`; the requests
+/// after it — of every kind, by the same client — are served (no lock is left poisoned).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_a_request_does_not_break_the_next_ones() {
+    let (data_dir, server) = serve().await;
+    let mut alice = login(&server, "alice").await;
+    faults::arm(data_dir.path(), Point::Action, Fault::Panic, 2);
+    let e = action(&mut alice, "jobs", "").await.expect_err("panics");
+    assert_eq!(code(&e), Code::Internal, "{}", message(&e));
+    let e = submit(&mut alice, "kind = \"baseline\"")
+        .await
+        .expect_err("panics while submitting");
+    assert_eq!(code(&e), Code::Internal, "{}", message(&e));
+
+    upload_fixture(&mut alice, "hand", &Fixture::hand_example()).await;
+    let id = submit(&mut alice, "kind = \"baseline\"\ndata = \"hand\"")
+        .await
+        .expect("submits");
+    wait(&mut alice, &id).await.expect("done");
+    let services = fetch(&mut alice, &id, "services").await;
+    assert_eq!(services.num_rows(), 3);
+    let jobs = action(&mut alice, "jobs", "").await.expect("lists");
+    assert_eq!(jobs.as_array().map(Vec::len), Some(1), "{jobs}");
+    server.shutdown().await;
+}
+
+/// The disk filling up while a result is written: the job fails naming the reason,
+/// nothing of the result is left (neither listed nor on disk), the server keeps serving,
+/// and the same spec submitted again is computed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_while_results_are_written_fails_the_job_cleanly() {
+    let (data_dir, server) = serve().await;
+    let mut alice = login(&server, "alice").await;
+    upload_fixture(&mut alice, "hand", &Fixture::hand_example()).await;
+    faults::arm(data_dir.path(), Point::CommitResult, Fault::DiskFull, 1);
+    let spec = "kind = \"baseline\"\ndata = \"hand\"";
+    let id = submit(&mut alice, spec).await.expect("submits");
+    let e = wait(&mut alice, &id).await.expect_err("fails");
+    assert_eq!(code(&e), Code::Internal);
+    assert!(
+        message(&e).contains("No space left on device"),
+        "{}",
+        message(&e)
+    );
+    let status = action(&mut alice, "status", &id).await.expect("status");
+    assert_eq!(status["state"], "failed", "{status}");
+    let results = std::fs::read_dir(data_dir.path().join("results")).expect("results");
+    assert_eq!(results.count(), 0, "no result directory");
+    let tmp = std::fs::read_dir(data_dir.path().join("tmp")).expect("tmp");
+    assert_eq!(tmp.count(), 0, "nothing half-written");
+    let listed = alice
+        .list_flights("jobs")
+        .await
+        .expect("lists")
+        .try_collect::<Vec<_>>()
+        .await
+        .expect("flights");
+    assert!(listed.is_empty(), "the failed job has no table: {listed:?}");
+
+    let again = submit(&mut alice, spec).await.expect("submits again");
+    wait(&mut alice, &again)
+        .await
+        .expect("done once the disk has room");
+    assert_eq!(fetch(&mut alice, &again, "services").await.num_rows(), 3);
+    server.shutdown().await;
+}
+
+/// A data directory written by an earlier version of the results: its stored result is
+/// not served for the same spec on the same data — the job is computed again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_of_another_version_are_recomputed() {
+    let data_dir = tempfile::tempdir().expect("tmp");
+    let spec = "kind = \"baseline\"\ndata = \"hand\"";
+    let key = {
+        let server = Server::start(config(data_dir.path()))
+            .await
+            .expect("starts");
+        let mut alice = login(&server, "alice").await;
+        upload_fixture(&mut alice, "hand", &Fixture::hand_example()).await;
+        let id = submit(&mut alice, spec).await.expect("submits");
+        wait(&mut alice, &id).await.expect("done");
+        let status = action(&mut alice, "status", &id).await.expect("status");
+        server.shutdown().await;
+        status["result_key"].as_str().expect("key").to_string()
+    };
+    // What the previous version of the results left: the same result under the key that
+    // version computed.
+    let data_hash = {
+        let db = rusqlite::Connection::open(data_dir.path().join("catalogue.sqlite"))
+            .expect("catalogue");
+        db.query_row("SELECT data_hash FROM jobs", [], |r| r.get::<_, String>(0))
+            .expect("a job")
+    };
+    let canonical = dotation_solver::spec::JobSpec::parse(spec)
+        .expect("spec")
+        .canonical_json();
+    assert_eq!(
+        key,
+        dotation_server::flight::store::result_key(
+            dotation_core::RESULTS_VERSION,
+            &canonical,
+            &data_hash
+        )
+    );
+    let old = dotation_server::flight::store::result_key(
+        dotation_core::RESULTS_VERSION - 1,
+        &canonical,
+        &data_hash,
+    );
+    assert_ne!(old, key);
+    let results = data_dir.path().join("results");
+    std::fs::rename(results.join(&key), results.join(&old)).expect("rename");
+    {
+        let db = rusqlite::Connection::open(data_dir.path().join("catalogue.sqlite"))
+            .expect("catalogue");
+        db.execute("UPDATE results SET key = ?1", [&old])
+            .expect("update");
+        db.execute("UPDATE jobs SET key = ?1", [&old])
+            .expect("update");
+    }
+
+    let server = Server::start(config(data_dir.path()))
+        .await
+        .expect("restarts");
+    let mut alice = login(&server, "alice").await;
+    let again = action(&mut alice, "submit", spec).await.expect("submits");
+    assert_eq!(again["result_key"], key.as_str());
+    assert_eq!(
+        again["state"], "queued",
+        "not served from the old result: {again}"
+    );
+    let id = again["id"].as_str().expect("id").to_string();
+    wait(&mut alice, &id).await.expect("computed again");
+    assert!(results.join(&key).join("services.parquet").is_file());
+    assert!(
+        results.join(&old).is_dir(),
+        "the old result stays as it was"
+    );
     server.shutdown().await;
 }
 
