@@ -258,7 +258,9 @@ impl Store {
         let tmp = self.temp_path("upload");
         let file = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
         let sink = HashingWriter {
-            inner: std::io::BufWriter::with_capacity(1 << 20, file),
+            // Small: the IPC writer's headers and padding are gathered, a column's buffer
+            // (larger) goes straight to the file, never copied into this one.
+            inner: std::io::BufWriter::with_capacity(BLOB_WRITE_BUFFER, file),
             hash: blake3::Hasher::new(),
         };
         let writer = arrow::ipc::writer::FileWriter::try_new(sink, &schema).map_err(|e| {
@@ -570,6 +572,9 @@ pub fn result_key(results_version: u32, canonical_spec: &str, data_hash: &str) -
 
 /// The extension of blobs (Arrow IPC files).
 const BLOB_EXTENSION: &str = "arrow";
+
+/// Bytes gathered before a write to a blob's file.
+const BLOB_WRITE_BUFFER: usize = 64 << 10;
 
 /// The key of a blob's row count in its IPC footer's metadata (so that a table's size is
 /// told without reading its batches).
