@@ -349,7 +349,7 @@ pub fn fit_constrained(
         departement: &p.micro.services.departement,
         codes: &p.micro.departements.code,
     };
-    let mut options = dotation_server::jobs::calibration_options(spec);
+    let mut options = dotation_solver::job::calibration_options(spec);
     options.constraints = constraints.clone();
     dotation_solver::calibrate::calibrate(design, &geo, &options, &|| false).expect("calibrates")
 }

@@ -21,6 +21,7 @@ use crate::data::{LoadedData, load};
 use crate::error::ServerError;
 use crate::io::Output;
 use crate::jobs::{self, JobContext, JobOutput};
+use dotation_solver::job::{BaselineSummary, CalibrationJob, CalibrationSummary, JobResult};
 
 /// dotation: calibrate home-care funding formulas against cost-survey microdata.
 ///
@@ -281,8 +282,8 @@ fn run_baseline(a: &BaselineArgs, quiet: bool) -> Result<(), ServerError> {
     let data = load(a.data.as_deref())?;
     let job = jobs::run_spec(&spec, &data, &JobContext::detached())?;
     write_job(&job, &a.out)?;
-    if !quiet {
-        print_baseline(&job.summary);
+    if !quiet && let JobResult::Baseline(b) = &job.result {
+        print_baseline(&b.summary, &data.description);
         println!(
             "\nwrote services, departements, users, drivers, user_cells (.parquet) and summary.json to {} in {:.2} s",
             a.out.display(),
@@ -330,7 +331,9 @@ fn run_calibrate(a: &CalibrateArgs, quiet: bool) -> Result<(), ServerError> {
     let job = jobs::run_spec(&spec, &data, &JobContext::detached())?;
     write_job(&job, &a.out)?;
     if !quiet {
-        print_calibration(&job);
+        if let JobResult::Calibration(c) = &job.result {
+            print_calibration(c, &data.description);
+        }
         let names: Vec<&str> = job.tables.iter().map(|(n, _)| n.as_str()).collect();
         println!(
             "\nwrote {} (.parquet) and summary.json to {} in {:.2} s",
@@ -342,103 +345,82 @@ fn run_calibrate(a: &CalibrateArgs, quiet: bool) -> Result<(), ServerError> {
     Ok(())
 }
 
-fn print_calibration(job: &JobOutput) {
+fn print_calibration(job: &CalibrationJob, data: &str) {
     let s = &job.summary;
-    let f = |k: &str| s[k].as_f64().unwrap_or(f64::NAN);
     println!(
         "Calibration: {} formula, {} loss, {} neutrality ({})",
-        s["formula"].as_str().unwrap_or("?"),
-        s["loss"].as_str().unwrap_or("?"),
-        s["neutrality_scope"].as_str().unwrap_or("?"),
-        s["method"].as_str().unwrap_or("?"),
+        s.formula, s.loss, s.neutrality_scope, s.method,
     );
     println!(
-        "data: {} — {} services, {} users, year {}",
-        s["data"].as_str().unwrap_or("?"),
-        s["services"],
-        s["users"],
-        s["year"]
+        "data: {data} — {} services, {} users, year {}",
+        s.services, s.users, s.year
     );
-    if let Some((_, params)) = job.tables.iter().find(|(n, _)| n == "parameters") {
-        use arrow::array::{Array, AsArray};
-        use arrow::datatypes::Float64Type;
-        let name = params.column(0).as_string::<i32>();
-        let unit = params.column(1).as_string::<i32>();
-        let est = params.column(2).as_primitive::<Float64Type>();
-        let se = params.column(3).as_primitive::<Float64Type>();
-        let lo = params.column(4).as_primitive::<Float64Type>();
-        let hi = params.column(5).as_primitive::<Float64Type>();
-        let width = (0..params.num_rows())
-            .map(|i| name.value(i).chars().count())
-            .max()
-            .unwrap_or(9)
-            .max(9);
-        println!(
-            "\n  {:<width$} {:>12} {:>10} {:>25}  unit",
-            "parameter", "estimate", "std err", "95 % interval"
-        );
-        let cell = |a: &arrow::array::Float64Array, i: usize, d: usize| {
-            if a.is_null(i) {
-                "—".to_string()
-            } else {
-                thousands(a.value(i), d)
-            }
+    let c = &job.calibration;
+    let width = c
+        .names
+        .iter()
+        .map(|n| n.chars().count())
+        .max()
+        .unwrap_or(9)
+        .max(9);
+    println!(
+        "\n  {:<width$} {:>12} {:>10} {:>25}  unit",
+        "parameter", "estimate", "std err", "95 % interval"
+    );
+    let cell = |v: Option<f64>, d: usize| v.map_or_else(|| "—".to_string(), |v| thousands(v, d));
+    for (i, name) in c.names.iter().enumerate() {
+        let interval = match c.ci_low[i] {
+            None => "—".to_string(),
+            Some(lo) => format!("[{}, {}]", thousands(lo, 2), cell(c.ci_high[i], 2)),
         };
-        for i in 0..params.num_rows() {
-            let interval = if lo.is_null(i) {
-                "—".to_string()
-            } else {
-                format!("[{}, {}]", cell(lo, i, 2), cell(hi, i, 2))
-            };
-            println!(
-                "  {:<width$} {:>12} {:>10} {:>25}  {}",
-                name.value(i),
-                cell(est, i, 4),
-                cell(se, i, 4),
-                interval,
-                unit.value(i)
-            );
-        }
+        println!(
+            "  {:<width$} {:>12} {:>10} {:>25}  {}",
+            name,
+            thousands(c.estimate[i], 4),
+            cell(c.std_error[i], 4),
+            interval,
+            c.units[i]
+        );
     }
-    let n = &s["national"];
+    let n = &s.national;
     println!("\nneutrality and fit (weighted by design weights)");
     let rows = [
         (
             "baseline funding",
-            thousands(n["baseline_total"].as_f64().unwrap_or(0.0) / 1e6, 3),
+            thousands(n.baseline_total / 1e6, 3),
             "M€",
         ),
         (
             "calibrated funding",
-            thousands(n["funding_total"].as_f64().unwrap_or(0.0) / 1e6, 3),
+            thousands(n.funding_total / 1e6, 3),
             "M€",
         ),
         (
             "cost calibrated against",
-            thousands(n["cost_total"].as_f64().unwrap_or(0.0) / 1e6, 3),
+            thousands(n.cost_total / 1e6, 3),
             "M€",
         ),
         (
             "neutrality residual",
-            format!("{:.2e}", f("neutrality_residual")),
+            format!("{:.2e}", s.neutrality_residual),
             "relative",
         ),
-        ("weighted R²", format!("{:.4}", f("r2")), ""),
-        ("RMSE", thousands(f("rmse"), 0), "€"),
-        ("MAPE", format!("{:.1}", 100.0 * f("mape")), "%"),
+        ("weighted R²", format!("{:.4}", s.r2), ""),
+        ("RMSE", thousands(s.rmse, 0), "€"),
+        ("MAPE", format!("{:.1}", 100.0 * s.mape), "%"),
         (
             "within ±10 % of cost",
-            format!("{:.1}", 100.0 * f("within_10pct")),
+            format!("{:.1}", 100.0 * s.within_10pct),
             "% of services",
         ),
         (
             "winners beyond +5 %",
-            format!("{:.1}", 100.0 * f("winners_5pct")),
+            format!("{:.1}", 100.0 * s.winners_5pct),
             "% of services",
         ),
         (
             "losers beyond −5 %",
-            format!("{:.1}", 100.0 * f("losers_5pct")),
+            format!("{:.1}", 100.0 * s.losers_5pct),
             "% of services",
         ),
     ];
@@ -449,56 +431,45 @@ fn print_calibration(job: &JobOutput) {
 }
 
 /// The guarantees block of the terminal summary.
-fn print_guarantees(s: &serde_json::Value) {
-    let g = &s["guarantees"];
-    if g.is_null() {
-        return;
-    }
-    let mark = |v: &serde_json::Value| {
-        if v["constrained"].as_bool() == Some(true) {
-            "  (constraint)"
-        } else {
-            ""
-        }
-    };
-    let o = &g["out_of_pocket"];
+fn print_guarantees(s: &CalibrationSummary) {
+    let g = &s.guarantees;
+    let mark = |constrained: bool| if constrained { "  (constraint)" } else { "" };
+    let o = &g.out_of_pocket;
     println!(
-        "
-guarantees (participation: {}, transition limit {:.0} %)",
-        o["participation"].as_str().unwrap_or("?"),
-        100.0 * g["transition_limit"].as_f64().unwrap_or(0.0)
+        "\nguarantees (participation: {}, transition limit {:.0} %)",
+        o.participation,
+        100.0 * g.transition_limit
     );
     println!(
         "  {:<28} {:>14} of {} users, largest rise {:.2} €/h{}",
         "out-of-pocket rises",
-        o["rising"].to_string(),
-        o["users"],
-        o["max_rise"].as_f64().unwrap_or(0.0),
-        mark(o)
+        o.rising.to_string(),
+        o.users,
+        o.max_rise,
+        mark(o.constrained)
     );
-    for (key, label) in [
-        ("has_cover", "HAS funded below cost"),
-        ("nhas_price", "NHAS funded below baseline"),
-        ("transition", "losing more than the limit"),
+    for (c, label) in [
+        (&g.has_cover, "HAS funded below cost"),
+        (&g.nhas_price, "NHAS funded below baseline"),
+        (&g.transition, "losing more than the limit"),
     ] {
-        let c = &g[key];
         println!(
             "  {:<28} {:>14} of {} services (today {}){}",
             label,
-            c["violations"].to_string(),
-            c["services"],
-            c["violations_before"],
-            mark(c)
+            c.violations.to_string(),
+            c.services,
+            c.violations_before,
+            mark(c.constrained)
         );
     }
-    let c = &s["constraints"];
-    if c["rows"].as_u64().unwrap_or(0) > 0 {
+    let c = &s.constraints;
+    if c.rows > 0 {
         println!(
             "  {:<28} {:>14} of {} constraint rows{}",
             "binding at the solution",
-            c["binding"].to_string(),
-            c["rows"],
-            if c["polished"].as_bool() == Some(true) {
+            c.binding.to_string(),
+            c.rows,
+            if c.polished {
                 ""
             } else {
                 " (interior point, not polished)"
@@ -507,19 +478,17 @@ guarantees (participation: {}, transition limit {:.0} %)",
     }
 }
 
-fn print_baseline(s: &serde_json::Value) {
-    let t = &s["national"];
-    let g = |k: &str| t[k].as_f64().unwrap_or(0.0);
-    println!("Baseline: today's hourly funding, {}", s["year"]);
+fn print_baseline(s: &BaselineSummary, data: &str) {
+    let t = &s.national;
+    println!("Baseline: today's hourly funding, {}", s.year);
     println!(
-        "data: {} — {} services, {} users, {} visits",
-        s["data"].as_str().unwrap_or("?"),
-        thousands(s["services"].as_f64().unwrap_or(0.0), 0),
-        thousands(s["users"].as_f64().unwrap_or(0.0), 0),
-        thousands(s["visits"].as_f64().unwrap_or(0.0), 0)
+        "data: {data} — {} services, {} users, {} visits",
+        thousands(s.services as f64, 0),
+        thousands(s.users as f64, 0),
+        thousands(s.visits.unwrap_or(0) as f64, 0)
     );
-    let floor = s["floor"].as_f64().unwrap_or(0.0);
-    match s["mtp"].as_f64() {
+    let floor = s.floor;
+    match s.mtp {
         Some(mtp) => println!(
             "floor tariff {floor:.2} €/h, MTP {} €/month",
             thousands(mtp, 2)
@@ -527,49 +496,32 @@ fn print_baseline(s: &serde_json::Value) {
         None => println!("floor tariff {floor:.2} €/h"),
     }
     println!("\nnational totals (weighted by design weights)");
-    let hours = g("hours_funded");
-    let cost = g("cost_total");
+    let hours = t.hours_funded;
+    let cost = t.cost_total;
+    let funding = t.baseline_funding;
     let rows = [
-        ("services represented", thousands(g("services"), 0), ""),
+        ("services represented", thousands(t.services, 0), ""),
         (
             "hours funded (APA+PCH+social aid)",
             thousands(hours / 1e6, 2),
             "M h",
         ),
-        (
-            "baseline funding",
-            thousands(g("baseline_funding") / 1e6, 1),
-            "M€",
-        ),
+        ("baseline funding", thousands(funding / 1e6, 1), "M€"),
         (
             "users' legal participation",
-            thousands(g("user_participation") / 1e6, 1),
+            thousands(t.user_participation / 1e6, 1),
             "M€",
         ),
-        ("public cost", thousands(g("public_cost") / 1e6, 1), "M€"),
+        ("public cost", thousands(t.public_cost / 1e6, 1), "M€"),
         ("cost of the services", thousands(cost / 1e6, 1), "M€"),
         (
             "funding per hour funded",
-            format!(
-                "{:.2}",
-                if hours > 0.0 {
-                    g("baseline_funding") / hours
-                } else {
-                    0.0
-                }
-            ),
+            format!("{:.2}", if hours > 0.0 { funding / hours } else { 0.0 }),
             "€/h",
         ),
         (
             "coverage (funding / cost)",
-            format!(
-                "{:.3}",
-                if cost > 0.0 {
-                    g("baseline_funding") / cost
-                } else {
-                    0.0
-                }
-            ),
+            format!("{:.3}", if cost > 0.0 { funding / cost } else { 0.0 }),
             "",
         ),
     ];

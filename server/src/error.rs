@@ -116,6 +116,20 @@ pub enum ServerError {
     Catalogue(#[from] rusqlite::Error),
 }
 
+impl From<dotation_solver::JobError> for ServerError {
+    fn from(e: dotation_solver::JobError) -> ServerError {
+        use dotation_solver::JobError;
+        match e {
+            JobError::Core(e) => ServerError::Core(e),
+            JobError::Spec(e) => ServerError::Spec(e),
+            JobError::Calibration(e) => ServerError::Calibration(e),
+            JobError::Cancelled => ServerError::Cancelled,
+            // A kind of failure added to the library and not yet mapped here.
+            e => ServerError::Internal(e.to_string()),
+        }
+    }
+}
+
 impl ServerError {
     /// The process exit code for this error: 1 for invalid input data (a dataset or a
     /// rule's input table), 2 for everything that prevented the command from running

@@ -4,10 +4,9 @@
 //!
 //! - [`io`]: reading Parquet / CSV / Arrow IPC tables, writing results atomically;
 //! - [`data`]: dataset folders and the embedded synthetic survey;
-//! - [`jobs`]: a job spec on a dataset → result tables and a summary (CLI and Flight);
-//! - [`results`]: result tables as Arrow record batches;
-//! - [`impact`]: a calibration's impact tables (gains and losses by group, users'
-//!   out-of-pocket before and after);
+//! - [`jobs`]: a job spec on a dataset → result tables and a summary (CLI and Flight),
+//!   around the library's job (`dotation_solver::job`);
+//! - [`results`]: typed job results as Arrow record batches;
 //! - [`flight`]: the Arrow Flight job server (`dotation serve`);
 //! - [`cli`]: the `dotation` command line;
 //! - [`rules_cli`]: its commands of the legal rules (`dc`, `avenant43`, `fgn`);
@@ -19,7 +18,6 @@ pub mod data;
 pub mod error;
 pub mod faults;
 pub mod flight;
-pub mod impact;
 pub mod io;
 pub mod jobs;
 pub mod results;

@@ -1,22 +1,85 @@
-//! Result tables as Arrow record batches, the same for the CLI (written as Parquet) and for
-//! Flight (streamed): the baseline's `services`, `departements` and `users`, and the cost
-//! drivers (`drivers`, `user_cells`); the calibration's `parameters`, `services`,
-//! `departements`, `groups` and `design`. Column names follow the data contract (DATA.md).
+//! Typed job results as Arrow record batches, the same for the CLI (written as Parquet)
+//! and for Flight (streamed): the baseline's `services`, `departements` and `users`, and
+//! the cost drivers (`drivers`, `user_cells`); the calibration's `parameters`, `services`,
+//! `departements`, the impact tables (`impact`, `users`, `out_of_pocket`), `groups` and
+//! `design`. Column names follow the data contract (DATA.md). What the tables hold is
+//! computed in the library (`dotation_solver::job`); here it only takes its columns.
 
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanArray, Float64Array, Int32Array, RecordBatch, StringArray, UInt32Array,
-    UInt64Array,
+    ArrayRef, BooleanArray, Float64Array, Int32Array, RecordBatch, StringArray, UInt8Array,
+    UInt32Array, UInt64Array,
 };
 use arrow::datatypes::{Field, Schema};
+use dotation_core::Dataset;
 use dotation_core::aggregate::{D, Drivers, PCH_BANDS, VISIT_DRIVERS};
-use dotation_core::baseline::{Baseline, Totals};
+use dotation_core::baseline::Baseline;
 use dotation_core::tables::{Code, Microdata};
 use dotation_solver::calibrate::Calibration;
 use dotation_solver::formula::Design;
+use dotation_solver::job::{
+    BaselineJob, CalibrationJob, JobResult, OutOfPocketGroups, ServicesImpact, UsersImpact,
+};
 
 use crate::error::ServerError;
+
+/// A job's result tables, in order, by name.
+pub fn tables(
+    data: &Dataset,
+    result: &JobResult,
+) -> Result<Vec<(String, RecordBatch)>, ServerError> {
+    match result {
+        JobResult::Baseline(b) => baseline_tables(data, b),
+        JobResult::Calibration(c) => calibration_tables(&data.micro, c),
+    }
+}
+
+fn baseline_tables(
+    data: &Dataset,
+    job: &BaselineJob,
+) -> Result<Vec<(String, RecordBatch)>, ServerError> {
+    let (m, b, d) = (&data.micro, &job.baseline, &data.drivers);
+    let mut tables = vec![
+        ("services".into(), baseline_services(m, b)?),
+        ("departements".into(), baseline_departements(m, b)?),
+        ("users".into(), baseline_users(m, b)?),
+    ];
+    // Visit drivers exist only where there are visits.
+    if d.has_visits() {
+        tables.push(("drivers".into(), service_drivers(m, d)?));
+    }
+    tables.push(("user_cells".into(), user_cells(m, d)?));
+    Ok(tables)
+}
+
+fn calibration_tables(
+    m: &Microdata,
+    job: &CalibrationJob,
+) -> Result<Vec<(String, RecordBatch)>, ServerError> {
+    let (design, cal) = (&job.design, &job.calibration);
+    let mut tables = vec![
+        ("parameters".into(), parameters(cal)?),
+        ("services".into(), calibrated_services(m, design, cal)?),
+        (
+            "departements".into(),
+            calibrated_departements(m, design, cal)?,
+        ),
+        ("impact".into(), services_impact(&job.impact)?),
+        ("users".into(), users(m, &job.users)?),
+        ("out_of_pocket".into(), out_of_pocket(&job.out_of_pocket)?),
+    ];
+    if !design.groups.is_empty() {
+        tables.push(("groups".into(), groups(design)?));
+    }
+    if job.summary.spec.outputs.design {
+        tables.push((
+            "design".into(),
+            self::design(m, design, &job.regression_weights)?,
+        ));
+    }
+    Ok(tables)
+}
 
 /// Builds a batch from named columns (all nullable flags taken from the arrays).
 pub fn batch(columns: Vec<(&str, ArrayRef)>) -> Result<RecordBatch, ServerError> {
@@ -178,18 +241,6 @@ pub fn user_cells(m: &Microdata, d: &Drivers) -> Result<RecordBatch, ServerError
     ])
 }
 
-/// National or département totals as JSON (baseline summaries).
-pub fn totals_json(t: &Totals) -> serde_json::Value {
-    serde_json::json!({
-        "services": t.services,
-        "hours_funded": t.hours_funded,
-        "baseline_funding": t.funding,
-        "user_participation": t.user_participation,
-        "public_cost": t.public_cost,
-        "cost_total": t.cost_total,
-    })
-}
-
 fn opt_f64s(v: impl IntoIterator<Item = Option<f64>>) -> ArrayRef {
     Arc::new(Float64Array::from_iter(v))
 }
@@ -321,4 +372,86 @@ pub fn design(
         cols.push((name.as_str(), f64s((0..n).map(|s| d.x[s * d.k + j]))));
     }
     batch(cols)
+}
+
+/// `impact` of `dotation calibrate`: services' gains and losses by group.
+pub fn services_impact(t: &ServicesImpact) -> Result<RecordBatch, ServerError> {
+    let f = |v: &[f64]| f64s(v.iter().copied());
+    batch(vec![
+        ("dimension", strs(t.dimension.iter().copied())),
+        ("group", strs(t.group.iter().map(String::as_str))),
+        ("services", Arc::new(UInt64Array::from(t.services.clone()))),
+        ("weight", f(&t.weight)),
+        ("baseline_total", f(&t.baseline_total)),
+        ("funding_total", f(&t.funding_total)),
+        ("cost_total", f(&t.cost_total)),
+        ("delta_total", f(&t.delta_total)),
+        ("delta_pct", f(&t.delta_pct)),
+        ("mean_delta_pct", f(&t.mean_delta_pct)),
+        ("min_delta_pct", f(&t.min_delta_pct)),
+        ("max_delta_pct", f(&t.max_delta_pct)),
+        ("winners_5pct", f(&t.winners_5pct)),
+        ("losers_5pct", f(&t.losers_5pct)),
+        ("coverage_before", f(&t.coverage_before)),
+        ("coverage_after", f(&t.coverage_after)),
+    ])
+}
+
+/// `users` of `dotation calibrate`: every user's out-of-pocket per billed hour before and
+/// after, under the spec's participation option and under each option.
+pub fn users(m: &Microdata, t: &UsersImpact) -> Result<RecordBatch, ServerError> {
+    let us = &m.users;
+    let opt = |v: &[Option<f64>]| -> ArrayRef { Arc::new(Float64Array::from(v.to_vec())) };
+    let mut columns: Vec<(&str, ArrayRef)> = vec![
+        ("user_id", strs(us.id.iter().map(String::as_str))),
+        (
+            "service_id",
+            strs(t.service.iter().map(|&s| m.services.id[s].as_str())),
+        ),
+        ("allowance", strs(us.allowance.iter().map(|a| a.code()))),
+        (
+            "gir",
+            Arc::new(UInt8Array::from_iter(
+                us.gir.iter().map(|&g| (g > 0).then_some(g)),
+            )),
+        ),
+        (
+            "resource_band",
+            strs(t.resource_band.iter().map(|b| b.name())),
+        ),
+        (
+            "billed_hours_month",
+            f64s(t.billed_hours_month.iter().copied()),
+        ),
+        ("oop_before", opt(&t.oop_before)),
+        ("oop_after", opt(&t.oop_after)),
+        ("oop_change", opt(&t.oop_change)),
+        ("rises", Arc::new(BooleanArray::from(t.rises.clone()))),
+    ];
+    const BY_OPTION: [&str; 3] = [
+        "oop_after_unchanged",
+        "oop_after_accepted_plan",
+        "oop_after_resources_only",
+    ];
+    for (name, values) in BY_OPTION.into_iter().zip(&t.oop_after_by_option) {
+        columns.push((name, opt(values)));
+    }
+    batch(columns)
+}
+
+/// `out_of_pocket` of `dotation calibrate`: users by GIR, resource band and regime.
+pub fn out_of_pocket(t: &OutOfPocketGroups) -> Result<RecordBatch, ServerError> {
+    let f = |v: &[f64]| f64s(v.iter().copied());
+    batch(vec![
+        ("dimension", strs(t.dimension.iter().copied())),
+        ("group", strs(t.group.iter().map(String::as_str))),
+        ("users", Arc::new(UInt64Array::from(t.users.clone()))),
+        ("weight", f(&t.weight)),
+        ("oop_before", f(&t.oop_before)),
+        ("oop_after", f(&t.oop_after)),
+        ("oop_change", f(&t.oop_change)),
+        ("rising", Arc::new(UInt64Array::from(t.rising.clone()))),
+        ("rising_share", f(&t.rising_share)),
+        ("max_change", f(&t.max_change)),
+    ])
 }

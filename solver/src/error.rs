@@ -153,3 +153,21 @@ pub enum CalibrationError {
     #[error("the job was cancelled")]
     Cancelled,
 }
+
+/// Why a job could not run to its end.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JobError {
+    /// The data or a computation of the core (baseline, out-of-pocket) failed.
+    #[error(transparent)]
+    Core(#[from] dotation_core::CoreError),
+    /// The job spec cannot be run on these data.
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    /// The calibration could not be computed.
+    #[error(transparent)]
+    Calibration(#[from] CalibrationError),
+    /// The job was cancelled.
+    #[error("the job was cancelled")]
+    Cancelled,
+}

@@ -17,7 +17,7 @@
 
 use dotation_core::out_of_pocket::{Admissible, OutOfPocket, Participation};
 use dotation_core::tables::Microdata;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::SpecError;
 use crate::formula::Design;
@@ -251,7 +251,7 @@ pub fn order_rows(
 }
 
 /// How a funding fares against one service-level guarantee.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServiceCheck {
     /// Whether the guarantee was a constraint of the fit.
     pub constrained: bool,
@@ -270,12 +270,12 @@ pub struct ServiceCheck {
 }
 
 /// How a funding fares against the out-of-pocket guarantee.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct OopCheck {
     /// Whether it was a constraint of the fit.
     pub constrained: bool,
     /// The participation option.
-    pub participation: &'static str,
+    pub participation: String,
     /// Users with an out-of-pocket (those a public funder pays).
     pub users: usize,
     /// Users whose out-of-pocket per hour rises (by more than [`RISE_TOLERANCE`]).
@@ -295,7 +295,7 @@ pub struct OopCheck {
 }
 
 /// One user whose out-of-pocket rises.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Rise {
     /// The user.
     pub user_id: String,
@@ -308,7 +308,7 @@ pub struct Rise {
 }
 
 /// All guarantees checked on one funding.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     /// Users' out-of-pocket under the spec's participation option.
     pub out_of_pocket: OopCheck,
@@ -397,7 +397,7 @@ fn oop_check(
     rising.sort_by(|&a, &b| rise(b).total_cmp(&rise(a)).then(a.cmp(&b)));
     OopCheck {
         constrained,
-        participation: option.name(),
+        participation: option.name().to_string(),
         users: users.len(),
         rising: rising.len(),
         rising_share: if total_w > 0.0 {

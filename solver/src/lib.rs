@@ -15,16 +15,20 @@
 //!   constraints that cannot hold together;
 //! - [`guarantees`]: the legal guarantees (out-of-pocket, NHAS price, HAS cost cover,
 //!   transition limit) as bounds on each service's funding, and their report;
+//! - [`job`]: a job spec on a validated dataset → typed results ([`job::JobResult`]: the
+//!   baseline, the fit, the guarantees' report, the impact tables) and its
+//!   [`job::Summary`] (`summary.json`), one function per job kind;
 //! - [`robust`]: Huber's M-estimate (IRLS) and least absolute deviations (clarabel's LP);
 //! - [`point_value`]: one point value per scope restoring its budget (Brent);
 //! - [`neutrality`]: budget-neutrality scopes ([`neutrality::NeutralityScope`]) and the
 //!   achieved residual every result reports;
-//! - [`error`]: the solver's errors ([`SolverError`], [`SpecError`], [`CalibrationError`]).
+//! - [`error`]: the solver's errors ([`SolverError`], [`SpecError`], [`CalibrationError`], [`JobError`]).
 
 pub mod calibrate;
 pub mod error;
 pub mod formula;
 pub mod guarantees;
+pub mod job;
 pub mod neutrality;
 pub mod point_value;
 pub mod qp;
@@ -32,4 +36,4 @@ pub mod robust;
 pub mod spec;
 pub mod wls;
 
-pub use error::{CalibrationError, SolverError, SpecError};
+pub use error::{CalibrationError, JobError, SolverError, SpecError};

@@ -65,7 +65,7 @@ fn calibrate_spec(text: &str) -> Result<(Design, Calibration), CalibrationError>
         departement: &s.micro.services.departement,
         codes: &s.micro.departements.code,
     };
-    let options = dotation_server::jobs::calibration_options(&spec);
+    let options = dotation_solver::job::calibration_options(&spec);
     let cal = calibrate(&design, &geo, &options, &|| false)?;
     Ok((design, cal))
 }
@@ -416,4 +416,58 @@ fn a_job_gives_the_contract_tables_and_the_same_bits_on_any_thread_count() {
             .null_count()
             == d.num_rows()
     );
+}
+
+/// A job run through the solver's API on a validated dataset gives the typed results the
+/// server's tables and `summary.json` are made from, and `summary.json` reads back as the
+/// typed summary.
+#[test]
+fn the_library_job_is_the_servers_and_its_summary_reads_back() {
+    use dotation_solver::job::{self, JobResult, JobSummary, Summary};
+    let s = survey();
+    let dataset = Dataset {
+        micro: s.micro.clone(),
+        drivers: s.drivers.clone(),
+    };
+    for text in [
+        "kind = \"baseline\"",
+        "[guarantees]\nconstrain = [\"nhas_price\"]\norder = [\"forfait[APA/1-2/low] >= forfait[APA/1-2/high]\"]",
+    ] {
+        let spec = JobSpec::parse(text).expect("a valid spec");
+        let served = run_spec(&spec, &s.data, &JobContext::detached()).expect("the job runs");
+        let direct = job::run(&spec, &dataset, &JobContext::detached()).expect("the job runs");
+        match (&served.result, &direct) {
+            (JobResult::Baseline(a), JobResult::Baseline(b)) => {
+                assert_eq!(a.baseline, b.baseline);
+            }
+            (JobResult::Calibration(a), JobResult::Calibration(b)) => {
+                assert_eq!(a.calibration, b.calibration);
+                assert_eq!(a.impact, b.impact);
+                assert_eq!(a.users, b.users);
+                assert_eq!(a.out_of_pocket, b.out_of_pocket);
+                assert_eq!(a.guarantees, b.guarantees);
+                let funding = table(&served, "services")
+                    .column_by_name("funding")
+                    .expect("a funding column")
+                    .as_primitive::<Float64Type>()
+                    .values()
+                    .to_vec();
+                assert_eq!(funding, b.calibration.funding);
+            }
+            _ => panic!("the same kind of job"),
+        }
+        let summary: Summary =
+            serde_json::from_value(served.summary.clone()).expect("summary.json is a Summary");
+        assert_eq!(summary.job, direct.summary());
+        assert_eq!(summary.provenance.data, s.data.description);
+        assert_eq!(
+            serde_json::to_value(&summary).expect("JSON"),
+            served.summary,
+            "summary.json round-trips through the typed summary"
+        );
+        if let JobSummary::Calibrate(c) = &summary.job {
+            assert_eq!(c.constraints.asked, ["nhas_price"]);
+            assert_eq!(c.constraints.order.len(), 1);
+        }
+    }
 }

@@ -1,0 +1,271 @@
+//! Jobs: a job spec on a validated dataset → typed results and a [`Summary`]. This is the
+//! one definition of what a job computes; the server only reads and validates the data
+//! before, and turns the typed results into Arrow tables and `summary.json` after, for the
+//! command line and Flight alike.
+//!
+//! A job goes: baseline → (calibrate: the formula's design, once → the guarantees'
+//! constraints → the fit → users' out-of-pocket under the new funding → the guarantees'
+//! report → the impact tables). Each job kind is one function ([`run_baseline`],
+//! [`run_calibrate`]), dispatched from [`JobKind`] by [`run`].
+//!
+//! Progress and cancellation travel in a [`JobContext`]: the progress callback receives the
+//! share of the whole job done — validation, the caller's part, is the first half, so the
+//! stages here report 0.5 to 0.95 — and the cancel flag is checked between stages and
+//! between bootstrap replicates.
+
+pub mod impact;
+mod summary;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use dotation_core::Dataset;
+use dotation_core::baseline::{Baseline, BaselineOptions, baseline};
+use dotation_core::out_of_pocket::OutOfPocket;
+use dotation_core::tables::Microdata;
+
+pub use impact::{OutOfPocketGroups, ServicesImpact, UsersImpact};
+pub use summary::{
+    BaselineSummary, BaselineTotals, CalibratedTotals, CalibrationSummary, ConstraintsSummary,
+    JobSummary, OrderCheck, Provenance, Summary,
+};
+
+use crate::calibrate::{Calibration, Geography, Options, calibrate};
+use crate::error::{JobError, SpecError};
+use crate::formula::{Design, DesignInput, ServiceDrivers, build_from, regression_weights_from};
+use crate::guarantees::{self, GuaranteeInput, Report};
+use crate::spec::{JobKind, JobSpec};
+
+/// How a running job reports progress and learns it was cancelled.
+#[derive(Clone)]
+pub struct JobContext {
+    /// Called with the share of the whole job done, 0 to 1.
+    pub progress: Arc<dyn Fn(f64) + Send + Sync>,
+    /// Set to stop the job.
+    pub cancel: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for JobContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobContext")
+            .field("cancel", &self.cancel.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl JobContext {
+    /// A context that reports nowhere and is never cancelled.
+    pub fn detached() -> JobContext {
+        JobContext {
+            progress: Arc::new(|_| {}),
+            cancel: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Whether the job was asked to stop.
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    /// Ends a stage: fails with [`JobError::Cancelled`] when the job was asked to stop,
+    /// else reports `done` (the share of the whole job).
+    pub fn step(&self, done: f64) -> Result<(), JobError> {
+        if self.cancelled() {
+            return Err(JobError::Cancelled);
+        }
+        (self.progress)(done);
+        Ok(())
+    }
+}
+
+/// The typed result of a job, by kind (boxed: the results are large and moved around).
+#[derive(Clone, Debug)]
+pub enum JobResult {
+    /// Today's hourly funding.
+    Baseline(Box<BaselineJob>),
+    /// A calibrated formula.
+    Calibration(Box<CalibrationJob>),
+}
+
+impl JobResult {
+    /// The job's summary (without provenance: the caller knows where the data came from).
+    pub fn summary(&self) -> JobSummary {
+        match self {
+            JobResult::Baseline(b) => JobSummary::Baseline(b.summary.clone()),
+            JobResult::Calibration(c) => JobSummary::Calibrate(Box::new(c.summary.clone())),
+        }
+    }
+}
+
+/// What a baseline job computes.
+#[derive(Clone, Debug)]
+pub struct BaselineJob {
+    /// Today's hourly funding of every service and user, and its totals.
+    pub baseline: Baseline,
+    /// The summary.
+    pub summary: BaselineSummary,
+}
+
+/// What a calibration job computes.
+#[derive(Clone, Debug)]
+pub struct CalibrationJob {
+    /// Today's hourly funding, the budget kept.
+    pub baseline: Baseline,
+    /// The formula's design (one row per service).
+    pub design: Design,
+    /// The regression weight of every service (the design weights unless a variance model
+    /// is given).
+    pub regression_weights: Vec<f64>,
+    /// The fit: parameters, funding, point values, residuals, metrics.
+    pub calibration: Calibration,
+    /// Every guarantee checked on the calibrated funding.
+    pub guarantees: Report,
+    /// Services' gains and losses by group.
+    pub impact: ServicesImpact,
+    /// Every user's out-of-pocket per billed hour, before and after.
+    pub users: UsersImpact,
+    /// Users' out-of-pocket by group.
+    pub out_of_pocket: OutOfPocketGroups,
+    /// The summary.
+    pub summary: CalibrationSummary,
+}
+
+/// The options of a calibration, from the spec (without constraints: those come from the
+/// guarantees and the design, [`guarantees::constraints`]).
+pub fn calibration_options(spec: &JobSpec) -> Options {
+    let c = &spec.calibration;
+    Options {
+        scope: spec.neutrality.scope,
+        method: c.method,
+        loss: c.loss,
+        huber_t: c.huber_t,
+        std_errors: c.std_errors,
+        cluster: c.cluster,
+        confidence: c.confidence,
+        bootstrap: c.bootstrap,
+        seed: c.seed,
+        floor_per_hour: spec.formula.floor_per_hour,
+        cap_per_hour: spec.formula.cap_per_hour,
+        constraints: Default::default(),
+    }
+}
+
+/// Checks the spec's `year`, when given, against the data's; `data` names the data in the
+/// message.
+pub fn check_year(spec: &JobSpec, micro: &Microdata, data: &str) -> Result<(), SpecError> {
+    match spec.year {
+        Some(year) if year != micro.year => Err(SpecError::Data {
+            key: "year".into(),
+            message: format!(
+                "the spec asks for {year} but the data ({data}) are of {}: change year or the data",
+                micro.year
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Runs the job the spec asks for on a validated dataset.
+pub fn run(spec: &JobSpec, data: &Dataset, ctx: &JobContext) -> Result<JobResult, JobError> {
+    match spec.kind {
+        JobKind::Baseline => {
+            run_baseline(spec, data, ctx).map(|b| JobResult::Baseline(Box::new(b)))
+        }
+        JobKind::Calibrate => {
+            run_calibrate(spec, data, ctx).map(|c| JobResult::Calibration(Box::new(c)))
+        }
+    }
+}
+
+/// What every job computes first: today's hourly funding.
+fn prepare_baseline(
+    spec: &JobSpec,
+    data: &Dataset,
+    ctx: &JobContext,
+) -> Result<Baseline, JobError> {
+    ctx.step(0.5)?;
+    let options = BaselineOptions {
+        mtp: spec.baseline.mtp,
+        floor: spec.baseline.floor,
+    };
+    let b = baseline(&data.micro, &data.drivers, &options)?;
+    ctx.step(0.6)?;
+    Ok(b)
+}
+
+/// A baseline job: today's hourly funding.
+pub fn run_baseline(
+    spec: &JobSpec,
+    data: &Dataset,
+    ctx: &JobContext,
+) -> Result<BaselineJob, JobError> {
+    let baseline = prepare_baseline(spec, data, ctx)?;
+    let summary = BaselineSummary::new(&data.micro, &data.drivers, &baseline);
+    Ok(BaselineJob { baseline, summary })
+}
+
+/// A calibration job: the formula fitted under budget neutrality and the guarantees, then
+/// checked against every guarantee, with its impact on services and users.
+pub fn run_calibrate(
+    spec: &JobSpec,
+    data: &Dataset,
+    ctx: &JobContext,
+) -> Result<CalibrationJob, JobError> {
+    let baseline = prepare_baseline(spec, data, ctx)?;
+    let m = &data.micro;
+    let input = DesignInput {
+        micro: m,
+        drivers: &data.drivers,
+        baseline: &baseline,
+    };
+    let drivers = ServiceDrivers::compute(&input, &spec.formula)?;
+    let design = build_from(&input, &spec.formula, &drivers)?;
+    let regression_weights =
+        regression_weights_from(&input, &drivers, spec.calibration.variance.as_ref())?;
+    ctx.step(0.7)?;
+    let geo = Geography {
+        weights: &m.services.design_weight,
+        regression_weights: &regression_weights,
+        departement: &m.services.departement,
+        codes: &m.departements.code,
+    };
+    let oop = OutOfPocket::new(m, &data.drivers, &baseline)?;
+    let gi = GuaranteeInput {
+        micro: m,
+        design: &design,
+        oop: &oop,
+    };
+    let mut options = calibration_options(spec);
+    // A guarantee that cannot be posed is a calibration failure, named by its key.
+    options.constraints = guarantees::constraints(&gi, &spec.guarantees)
+        .map_err(|e| JobError::Calibration(e.into()))?;
+    let rows = options.constraints.len();
+    let cancelled = || ctx.cancelled();
+    let calibration = calibrate(&design, &geo, &options, &cancelled).map_err(|e| {
+        if cancelled() {
+            JobError::Cancelled
+        } else {
+            JobError::Calibration(e)
+        }
+    })?;
+    ctx.step(0.9)?;
+    let after = oop.after_by_option(&calibration.funding, &design.baseline);
+    let chosen = spec.guarantees.participation.ordinal();
+    let report = guarantees::report(&gi, &spec.guarantees, &calibration.funding, &after);
+    ctx.step(0.95)?;
+    let impact = impact::services_impact(m, &design, &calibration.funding);
+    let out_of_pocket = impact::out_of_pocket(m, &oop, &after[chosen]);
+    let users = impact::users(&oop, after, chosen);
+    let summary = CalibrationSummary::new(spec, m, &baseline, &design, &calibration, &report, rows);
+    Ok(CalibrationJob {
+        baseline,
+        design,
+        regression_weights,
+        calibration,
+        guarantees: report,
+        impact,
+        users,
+        out_of_pocket,
+        summary,
+    })
+}
