@@ -37,9 +37,8 @@ pub fn parse_spec(spec_text: &str) -> Result<JobSpec, ServerError> {
 }
 
 /// Which dataset a spec names: `None` for the embedded survey.
-pub fn dataset_of(spec_text: &str) -> Result<Option<String>, ServerError> {
-    let spec = parse_spec(spec_text)?;
-    Ok(spec.data.filter(|d| d != "embedded"))
+pub fn dataset_of(spec: &JobSpec) -> Option<String> {
+    spec.data.clone().filter(|d| d != "embedded")
 }
 
 /// SHA-256 of a spec's canonical JSON: two texts meaning the same spec hash the same.

@@ -364,7 +364,7 @@ impl Service {
             )));
         }
         let parsed = jobs::parse_spec(&spec)?;
-        let dataset = parsed.data.clone().filter(|d| d != "embedded");
+        let dataset = jobs::dataset_of(&parsed);
         let (blobs, data_hash) = match &dataset {
             None => (None, datasets::embedded_hash()),
             Some(name) => {
