@@ -685,17 +685,7 @@ pub fn calibrate(
         estimate.push(point_values.iter().flatten().next().copied().unwrap_or(1.0));
         se.push(None);
     }
-    let q = normal_quantile(1.0 - (1.0 - o.confidence) / 2.0);
-    let ci_low = estimate
-        .iter()
-        .zip(&se)
-        .map(|(e, s)| s.map(|s| e - q * s))
-        .collect();
-    let ci_high = estimate
-        .iter()
-        .zip(&se)
-        .map(|(e, s)| s.map(|s| e + q * s))
-        .collect();
+    let (ci_low, ci_high) = normal_intervals(&estimate, &se, o.confidence);
     let dep = residuals(
         NeutralityScope::Departement,
         &funding,
@@ -743,6 +733,25 @@ pub fn calibrate(
         metrics,
         info,
     })
+}
+
+/// Two-sided normal intervals at level `confidence`: `estimate ∓ z · se`, `z` the
+/// standard normal quantile of `1 − (1 − confidence) / 2`; `None` where there is no
+/// standard error. Returns the lower and the upper ends.
+pub fn normal_intervals(
+    estimate: &[f64],
+    se: &[Option<f64>],
+    confidence: f64,
+) -> (Vec<Option<f64>>, Vec<Option<f64>>) {
+    let q = normal_quantile(1.0 - (1.0 - confidence) / 2.0);
+    let end = |sign: f64| {
+        estimate
+            .iter()
+            .zip(se)
+            .map(|(e, s)| s.map(|s| e + sign * q * s))
+            .collect()
+    };
+    (end(-1.0), end(1.0))
 }
 
 /// Fit quality and gains.

@@ -34,6 +34,9 @@ pub enum SolverError {
     Infeasible {
         /// Constraints violated at the least-violation point.
         violated: usize,
+        /// The least total violation: the sum of every violated constraint's gap
+        /// relative to its scale (the least-violation program's objective).
+        total_relative: f64,
         /// Violated constraints per guarantee, by name.
         families: Vec<(String, usize)>,
         /// The guarantees with a constraint binding or violated at that point.

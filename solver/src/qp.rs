@@ -504,15 +504,21 @@ pub fn least_violation(
 ) -> Result<SolverError, SolverError> {
     let p = ineq.len();
     let m_eq = eq.len();
-    // Variables: θ (k, scaled per column by its largest coefficient), t (p).
+    // Variables: θ (k, scaled per column by its largest coefficient in the relative
+    // violation rows, where θ meets the t of unit coefficients), t (p). The equalities
+    // (whose coefficients are sums over services, orders of magnitude larger) are then
+    // normalised row by row: scaling the columns by them would leave the violation rows
+    // with coefficients near the solver's tolerance, and a point far from the optimum.
     let col: Vec<f64> = (0..k)
         .map(|j| {
             let mut s = 0.0f64;
-            for c in 0..m_eq {
-                s = s.max(eq.a[c * k + j].abs());
-            }
             for i in 0..p {
                 s = s.max((ineq.g[i * k + j] / ineq.scale[i].abs().max(1.0)).abs());
+            }
+            if s == 0.0 {
+                for c in 0..m_eq {
+                    s = s.max(eq.a[c * k + j].abs());
+                }
             }
             if s > 0.0 { s } else { 1.0 }
         })
@@ -598,6 +604,7 @@ pub fn least_violation(
     }
     families.sort();
     let violated = conflicts.len();
+    let total_relative = conflicts.iter().map(|c| c.relative).sum();
     let binding: Vec<String> = {
         let mut fam: Vec<String> = (0..p)
             .filter(|&i| ineq.slack(i, &theta) <= 1e-7 * ineq.scale[i].abs().max(1.0))
@@ -610,6 +617,7 @@ pub fn least_violation(
     conflicts.truncate(NAMED_CONFLICTS);
     Ok(SolverError::Infeasible {
         violated,
+        total_relative,
         families,
         binding,
         conflicts,

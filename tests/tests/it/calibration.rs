@@ -3,11 +3,12 @@
 //! compared at 1e-8 relative.
 
 use dotation_solver::SolverError;
+use dotation_solver::calibrate::{metrics, normal_intervals, normal_quantile};
 use dotation_solver::qp::Inequalities;
 use dotation_solver::wls::{CovarianceKind, Equalities, Moments, covariance, residuals, solve};
 use serde_json::Value;
 
-use crate::{floats, reference_vector};
+use crate::{close, floats, reference_vector};
 
 fn check(what: &str, got: &[f64], expected: &[f64], rel: f64) {
     assert_eq!(got.len(), expected.len(), "{what}");
@@ -55,6 +56,32 @@ fn wls_parameters_and_heteroskedasticity_robust_errors() {
     check("cov_HC0", &hc0, &floats(&e["cov_HC0"]), 1e-8);
     let hc1 = covariance(&d.x, &d.w, &r, &fit.bread, d.k, 0, CovarianceKind::Hc1);
     check("cov_HC1", &hc1, &floats(&e["cov_HC1"]), 1e-8);
+
+    // The 95 % intervals the calibration reports (normal quantile, statsmodels'
+    // use_t=False), from each covariance.
+    assert!(close(
+        normal_quantile(0.975),
+        e["quantile_normal_0975"].as_f64().expect("q"),
+        1e-14
+    ));
+    for (name, cov) in [("HC0", &hc0), ("HC1", &hc1)] {
+        let se: Vec<Option<f64>> = (0..d.k).map(|j| Some(cov[j * d.k + j].sqrt())).collect();
+        let (low, high) = normal_intervals(&fit.theta, &se, 0.95);
+        let expected = floats(&e[format!("conf_int_95_{name}").as_str()]);
+        let got: Vec<f64> = (0..d.k)
+            .flat_map(|j| [low[j].expect("se"), high[j].expect("se")])
+            .collect();
+        check(&format!("conf_int_95_{name}"), &got, &expected, 1e-8);
+    }
+
+    // R² as the calibration's metrics measure it: the weighted, centred R² of the cost
+    // (y) by the funding (the fitted values).
+    let fitted: Vec<f64> = d.y.iter().zip(&r).map(|(y, r)| y - r).collect();
+    check("fittedvalues", &fitted, &floats(&e["fittedvalues"]), 1e-8);
+    let m = metrics(&d.y, &fitted, &d.y, &d.w);
+    let r2 = e["rsquared_centered"].as_f64().expect("R²");
+    assert!(close(m.r2, r2, 1e-8), "R² {} vs statsmodels {r2}", m.r2);
+    assert!(close(m.r2, e["rsquared"].as_f64().expect("R²"), 1e-8));
 }
 
 #[test]
@@ -93,6 +120,15 @@ fn wls_cluster_robust_errors() {
         CovarianceKind::Cr1(&cluster),
     );
     check("cov_CR1", &cr1, &floats(&e["cov_CR1"]), 1e-8);
+    for (name, cov) in [("CR0", &cr0), ("CR1", &cr1)] {
+        let se: Vec<Option<f64>> = (0..d.k).map(|j| Some(cov[j * d.k + j].sqrt())).collect();
+        let (low, high) = normal_intervals(&fit.theta, &se, 0.95);
+        let got: Vec<f64> = (0..d.k)
+            .flat_map(|j| [low[j].expect("se"), high[j].expect("se")])
+            .collect();
+        let expected = floats(&e[format!("conf_int_95_{name}").as_str()]);
+        check(&format!("conf_int_95_{name}"), &got, &expected, 1e-8);
+    }
 }
 
 fn check_kkt(name: &str) {

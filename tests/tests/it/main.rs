@@ -10,6 +10,7 @@ mod cli;
 mod flight;
 mod formulas;
 mod guarantees;
+mod layers;
 mod legal;
 mod qp;
 mod rules;

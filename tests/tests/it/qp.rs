@@ -122,10 +122,23 @@ fn guarantees_that_cannot_hold_with_neutrality_are_named() {
     );
     let p = problem(&v, "conflicting");
     let err = solve_constrained(&p.moments, &p.eq, &p.ineq).expect_err("an infeasible problem");
-    let SolverError::Infeasible { conflicts, .. } = &err else {
+    let SolverError::Infeasible {
+        conflicts,
+        total_relative,
+        ..
+    } = &err
+    else {
         panic!("expected the guarantees to be reported infeasible, got: {err}")
     };
     assert!(!conflicts.is_empty(), "{err}");
+    // The least total relative violation, against the peer's linear program.
+    let expected = v["expected"]["conflicting"]["least_violation_sum_relative"]
+        .as_f64()
+        .expect("the peer's least violation");
+    assert!(
+        close(*total_relative, expected, 1e-7),
+        "least violation {total_relative} vs {expected}"
+    );
     for conflict in conflicts {
         assert!(
             p.ineq.label.contains(&conflict.constraint),
