@@ -238,15 +238,27 @@ fn resolve_values(values: &ArrayRef, lookup: &dyn Fn(&str) -> u32) -> Vec<u32> {
     match utf8 {
         Some(v) => {
             let v = v.as_string::<i32>();
-            (0..v.len())
-                .map(|i| {
-                    if v.is_null(i) {
-                        NULL
-                    } else {
-                        lookup(v.value(i))
+            // A user's visits come in runs (a télégestion export is by user, or by
+            // service): a value equal to the previous row's is not looked up again.
+            let mut out = Vec::with_capacity(v.len());
+            let mut previous: Option<(&str, u32)> = None;
+            for i in 0..v.len() {
+                if v.is_null(i) {
+                    out.push(NULL);
+                    continue;
+                }
+                let value = v.value(i);
+                let code = match previous {
+                    Some((p, code)) if p == value => code,
+                    _ => {
+                        let code = lookup(value);
+                        previous = Some((value, code));
+                        code
                     }
-                })
-                .collect()
+                };
+                out.push(code);
+            }
+            out
         }
         None => vec![UNKNOWN; values.len()],
     }

@@ -237,7 +237,10 @@ fn guarantees_that_conflict_are_named_with_how_far_each_is_from_holding() {
     assert!(*violated > 0);
     // The total covers every violated constraint, the named ones among them.
     let named: f64 = conflicts.iter().map(|c| c.relative).sum();
-    assert!(*total_relative >= named * (1.0 - 1e-12), "{total_relative} < {named}");
+    assert!(
+        *total_relative >= named * (1.0 - 1e-12),
+        "{total_relative} < {named}"
+    );
     assert!(
         families.iter().any(|(f, _)| f == "has_cover"),
         "{families:?}"
