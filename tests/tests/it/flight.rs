@@ -80,7 +80,7 @@ async fn anonymous(server: &Server) -> FlightClient {
 
 /// A client logged in through `Handshake` (a BasicAuth payload), carrying its bearer token.
 /// A server on a fresh data directory (kept as long as the returned guard).
-async fn serve() -> (tempfile::TempDir, Server) {
+pub(crate) async fn serve() -> (tempfile::TempDir, Server) {
     let data_dir = tempfile::tempdir().expect("tmp");
     let server = Server::start(config(data_dir.path()))
         .await
@@ -88,7 +88,7 @@ async fn serve() -> (tempfile::TempDir, Server) {
     (data_dir, server)
 }
 
-async fn login(server: &Server, user: &str) -> FlightClient {
+pub(crate) async fn login(server: &Server, user: &str) -> FlightClient {
     let mut client = anonymous(server).await;
     let payload = BasicAuth {
         username: user.into(),
@@ -132,7 +132,7 @@ async fn put(
     Ok(serde_json::from_slice(&results[0].app_metadata).expect("JSON summary"))
 }
 
-async fn upload_fixture(client: &mut FlightClient, dataset: &str, f: &Fixture) {
+pub(crate) async fn upload_fixture(client: &mut FlightClient, dataset: &str, f: &Fixture) {
     for t in TableKind::ALL {
         put(client, dataset, t.name(), vec![f.table(t).batch()])
             .await
@@ -140,7 +140,7 @@ async fn upload_fixture(client: &mut FlightClient, dataset: &str, f: &Fixture) {
     }
 }
 
-async fn action(
+pub(crate) async fn action(
     client: &mut FlightClient,
     kind: &str,
     body: &str,
@@ -159,7 +159,7 @@ async fn submit(client: &mut FlightClient, spec: &str) -> Result<String, FlightE
 
 /// Polls a job until it is finished (the bound only keeps a broken server from hanging
 /// the test suite).
-async fn wait(client: &mut FlightClient, id: &str) -> Result<PollInfo, FlightError> {
+pub(crate) async fn wait(client: &mut FlightClient, id: &str) -> Result<PollInfo, FlightError> {
     for _ in 0..6000 {
         let poll = client
             .poll_flight_info(FlightDescriptor::new_cmd(id.to_string()))

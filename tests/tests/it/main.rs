@@ -9,6 +9,7 @@ mod calibration;
 mod cli;
 mod flight;
 mod formulas;
+mod fuzz;
 mod guarantees;
 mod layers;
 mod legal;
