@@ -17,6 +17,8 @@ pub enum Fault {
     Panic,
     /// Fails like a write on a full disk (`ENOSPC`).
     DiskFull,
+    /// Waits, then goes on (a window for a test to kill the process there).
+    Delay(std::time::Duration),
 }
 
 /// The points where faults can be armed.
@@ -24,6 +26,8 @@ pub enum Fault {
 pub enum Point {
     /// Handling a Flight action, before it runs.
     Action,
+    /// Running a job, once its data is loaded (the job is `running`).
+    RunJob,
     /// Writing a job's result, after its first table is written.
     CommitResult,
 }
@@ -80,5 +84,9 @@ pub(crate) fn point(dir: &Path, point: Point) -> Result<(), ServerError> {
             path: dir.to_path_buf(),
             source: std::io::Error::from_raw_os_error(28),
         }),
+        Some(Fault::Delay(d)) => {
+            std::thread::sleep(d);
+            Ok(())
+        }
     }
 }

@@ -316,6 +316,7 @@ fn execute(store: &Store, job: &JobRecord, ctx: &JobContext) -> Result<(), Serve
         return Ok(());
     }
     let data = datasets::load_for_job(store, job)?;
+    crate::faults::point(store.dir(), crate::faults::Point::RunJob)?;
     let output = jobs::run(&job.spec, data, ctx)?;
     if ctx.cancel.load(Ordering::Relaxed) {
         return Err(ServerError::Cancelled);

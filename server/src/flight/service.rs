@@ -86,7 +86,9 @@ impl ActionKind {
             ActionKind::Cancel => {
                 "Cancel a job: the body is the job id. Returns the job's status as JSON."
             }
-            ActionKind::Jobs => "Your jobs' statuses, as a JSON list.",
+            ActionKind::Jobs => {
+                "Your most recent jobs' statuses, as a JSON list, oldest first: 100 by default; the body {\"limit\": N} asks for up to 10000."
+            }
             ActionKind::Datasets => {
                 "Your datasets, as JSON: tables present, rows, whether complete."
             }
@@ -404,6 +406,27 @@ impl Service {
         self.queue.cancel(id)
     }
 
+    /// How many jobs the `jobs` action lists: a bounded answer whatever the history.
+    fn jobs_limit(body: &[u8]) -> Result<usize, ServerError> {
+        const DEFAULT: usize = 100;
+        const MAX: usize = 10_000;
+        let text = std::str::from_utf8(body)
+            .map_err(|_| ServerError::BadRequest("the body is not UTF-8 text".into()))?
+            .trim();
+        if text.is_empty() {
+            return Ok(DEFAULT);
+        }
+        let v: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| ServerError::BadRequest(format!("the body is not JSON: {e}")))?;
+        match v.get("limit").map(serde_json::Value::as_u64) {
+            None => Ok(DEFAULT),
+            Some(Some(n)) if (1..=MAX as u64).contains(&n) => Ok(n as usize),
+            Some(_) => Err(ServerError::BadRequest(format!(
+                "limit: a number of jobs from 1 to {MAX}"
+            ))),
+        }
+    }
+
     fn body_job_id(body: &[u8]) -> Result<String, ServerError> {
         let text = std::str::from_utf8(body)
             .map_err(|_| ServerError::BadRequest("the body is not UTF-8 text".into()))?
@@ -625,7 +648,7 @@ impl Service {
                 json_body(&self.status_json(&self.own_job(user, &id)?)?)
             }
             ActionKind::Jobs => {
-                let jobs = self.store.jobs_of(user)?;
+                let jobs = self.store.recent_jobs_of(user, Self::jobs_limit(body)?)?;
                 let list = jobs
                     .iter()
                     .map(|j| self.status_json(j))

@@ -393,6 +393,16 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// A user's `limit` most recent jobs, in submission order.
+    pub fn recent_jobs_of(&self, owner: &str, limit: usize) -> Result<Vec<JobRecord>, ServerError> {
+        let db = self.db();
+        let mut st = db.prepare_cached(
+            "SELECT * FROM (SELECT * FROM jobs WHERE owner = ?1 ORDER BY seq DESC LIMIT ?2) ORDER BY seq",
+        )?;
+        let rows = st.query_map(params![owner, limit as i64], Self::job_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Jobs in a state, in submission order.
     pub fn jobs_in(&self, state: JobState) -> Result<Vec<JobRecord>, ServerError> {
         let db = self.db();

@@ -8,17 +8,16 @@ use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use arrow::compute::concat_batches;
-use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
 use arrow_flight::{
-    Action, BasicAuth, CancelFlightInfoRequest, CancelStatus, FlightClient, FlightDescriptor,
-    PollInfo, Ticket,
+    BasicAuth, CancelFlightInfoRequest, CancelStatus, FlightClient, FlightDescriptor, Ticket,
 };
 use dotation_core::schema::TableKind;
 use dotation_server::faults::{self, Fault, Point};
 use dotation_server::flight::config::{TokenConfig, UserConfig};
 use dotation_server::flight::{Config, Server};
 use dotation_tests::fixtures::Fixture;
+use dotation_tests::flight_client::{action, fetch, put, submit, upload_fixture, wait};
 use futures::TryStreamExt;
 use prost::Message;
 use tonic::Code;
@@ -115,83 +114,6 @@ fn message(e: &FlightError) -> String {
         FlightError::Tonic(s) => s.message().to_string(),
         other => other.to_string(),
     }
-}
-
-async fn put(
-    client: &mut FlightClient,
-    dataset: &str,
-    table: &str,
-    batches: Vec<RecordBatch>,
-) -> Result<serde_json::Value, FlightError> {
-    let descriptor =
-        FlightDescriptor::new_path(vec!["datasets".into(), dataset.into(), table.into()]);
-    let data = FlightDataEncoderBuilder::new()
-        .with_flight_descriptor(Some(descriptor))
-        .build(futures::stream::iter(batches.into_iter().map(Ok)));
-    let results: Vec<_> = client.do_put(data).await?.try_collect().await?;
-    Ok(serde_json::from_slice(&results[0].app_metadata).expect("JSON summary"))
-}
-
-pub(crate) async fn upload_fixture(client: &mut FlightClient, dataset: &str, f: &Fixture) {
-    for t in TableKind::ALL {
-        put(client, dataset, t.name(), vec![f.table(t).batch()])
-            .await
-            .unwrap_or_else(|e| panic!("upload of {}: {e}", t.name()));
-    }
-}
-
-pub(crate) async fn action(
-    client: &mut FlightClient,
-    kind: &str,
-    body: &str,
-) -> Result<serde_json::Value, FlightError> {
-    let mut results = client
-        .do_action(Action::new(kind, body.to_string()))
-        .await?;
-    let first = results.try_next().await?.expect("one result");
-    Ok(serde_json::from_slice(&first).expect("JSON"))
-}
-
-async fn submit(client: &mut FlightClient, spec: &str) -> Result<String, FlightError> {
-    let status = action(client, "submit", spec).await?;
-    Ok(status["id"].as_str().expect("an id").to_string())
-}
-
-/// Polls a job until it is finished (the bound only keeps a broken server from hanging
-/// the test suite).
-pub(crate) async fn wait(client: &mut FlightClient, id: &str) -> Result<PollInfo, FlightError> {
-    for _ in 0..6000 {
-        let poll = client
-            .poll_flight_info(FlightDescriptor::new_cmd(id.to_string()))
-            .await?;
-        let progress = poll.progress.expect("progress");
-        assert!((0.0..=1.0).contains(&progress), "progress {progress}");
-        if poll.flight_descriptor.is_none() {
-            assert_eq!(progress, 1.0);
-            return Ok(poll);
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("job {id} did not finish");
-}
-
-async fn fetch(client: &mut FlightClient, id: &str, table: &str) -> RecordBatch {
-    let descriptor = FlightDescriptor::new_path(vec!["jobs".into(), id.into(), table.into()]);
-    let info = client
-        .get_flight_info(descriptor)
-        .await
-        .unwrap_or_else(|e| panic!("info of {table}: {e}"));
-    let announced = info.clone().try_decode_schema().expect("a schema");
-    let ticket = info.endpoint[0].ticket.clone().expect("a ticket");
-    let stream = client.do_get(ticket).await.expect("do_get");
-    let batches: Vec<RecordBatch> = stream.try_collect().await.expect("batches");
-    let schema = Arc::new(announced);
-    for b in &batches {
-        assert_eq!(b.schema(), schema, "{table}: streamed schema ≠ announced");
-    }
-    let all = concat_batches(&schema, &batches).expect("concat");
-    assert_eq!(all.num_rows() as i64, info.total_records, "{table} rows");
-    all
 }
 
 fn read_parquet(path: &Path) -> RecordBatch {

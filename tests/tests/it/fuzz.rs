@@ -227,7 +227,7 @@ proptest! {
         let outcome: Result<(), TestCaseError> = rt.block_on(async {
             let (_dir, server) = crate::flight::serve().await;
             let mut client = crate::flight::login(&server, "alice").await;
-            crate::flight::upload_fixture(&mut client, "hand", &Fixture::hand_example()).await;
+            dotation_tests::flight_client::upload_fixture(&mut client, "hand", &Fixture::hand_example()).await;
             for r in requests {
                 if let Err(s) = send(&mut client, r.clone()).await {
                     prop_assert!(
@@ -238,11 +238,11 @@ proptest! {
                 }
             }
             // Still serving: a job runs to its result.
-            let status = crate::flight::action(&mut client, "submit", "kind = \"baseline\"\ndata = \"hand\"")
+            let status = dotation_tests::flight_client::action(&mut client, "submit", "kind = \"baseline\"\ndata = \"hand\"")
                 .await
                 .expect("submits");
             let id = status["id"].as_str().expect("id").to_string();
-            crate::flight::wait(&mut client, &id).await.expect("done");
+            dotation_tests::flight_client::wait(&mut client, &id).await.expect("done");
             server.shutdown().await;
             Ok(())
         });
