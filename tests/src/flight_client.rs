@@ -15,6 +15,20 @@ use futures::TryStreamExt;
 
 use crate::fixtures::Fixture;
 
+/// A client of the server at `addr` (host:port, plain HTTP/2), carrying a bearer token.
+pub async fn connect_with_token(addr: &str, token: &str) -> Result<FlightClient, String> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .map_err(|e| e.to_string())?
+        .connect()
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut client = FlightClient::new(channel);
+    client
+        .add_header("authorization", &format!("Bearer {token}"))
+        .map_err(|e| e.to_string())?;
+    Ok(client)
+}
+
 /// Uploads one table of a dataset; returns the server's summary.
 pub async fn put(
     client: &mut FlightClient,

@@ -19,7 +19,9 @@ use dotation_server::faults::{self, Fault, Point};
 use dotation_server::flight::config::TokenConfig;
 use dotation_server::flight::{Config, Server};
 use dotation_tests::fixtures::Fixture;
-use dotation_tests::flight_client::{action, fetch, put, submit, upload_fixture, wait};
+use dotation_tests::flight_client::{
+    action, connect_with_token, fetch, put, submit, upload_fixture, wait,
+};
 use futures::TryStreamExt;
 
 /// Set in the server process: its data directory.
@@ -128,16 +130,9 @@ impl ServerProcess {
     }
 
     async fn client(&self) -> FlightClient {
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", self.addr))
-            .expect("endpoint")
-            .connect()
+        connect_with_token(&self.addr, TOKEN)
             .await
-            .expect("connects");
-        let mut client = FlightClient::new(channel);
-        client
-            .add_header("authorization", &format!("Bearer {TOKEN}"))
-            .expect("header");
-        client
+            .expect("connects")
     }
 }
 
@@ -334,14 +329,7 @@ fn running(data: &Path) -> bool {
 
 /// One client's session: its own dataset, distinct jobs, polls, a cancel, downloads.
 async fn session(server_addr: &str, i: usize, round: usize) -> Result<(), String> {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{server_addr}"))
-        .map_err(|e| e.to_string())?
-        .connect()
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut c = FlightClient::new(channel);
-    c.add_header("authorization", &format!("Bearer {TOKEN}"))
-        .map_err(|e| e.to_string())?;
+    let mut c = connect_with_token(server_addr, TOKEN).await?;
     let dataset = format!("client-{i}");
     if round == 0 {
         upload_fixture(&mut c, &dataset, &Fixture::hand_example()).await;

@@ -219,8 +219,8 @@ fn peak_memory_does_not_grow_with_the_visits() {
 /// frame's tables first), and returns the peak bytes allocated above what was in use
 /// before the visits upload, client and server together.
 fn peak_while_uploading(visits: usize) -> usize {
+    use arrow_flight::FlightDescriptor;
     use arrow_flight::encode::FlightDataEncoderBuilder;
-    use arrow_flight::{FlightClient, FlightDescriptor};
     use futures::TryStreamExt;
 
     const TOKEN: &str = "memory-test-token";
@@ -244,15 +244,10 @@ fn peak_while_uploading(visits: usize) -> usize {
         let server = dotation_server::flight::Server::start(config)
             .await
             .expect("starts");
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", server.addr()))
-            .expect("endpoint")
-            .connect()
-            .await
-            .expect("connects");
-        let mut client = FlightClient::new(channel);
-        client
-            .add_header("authorization", &format!("Bearer {TOKEN}"))
-            .expect("header");
+        let mut client =
+            dotation_tests::flight_client::connect_with_token(&server.addr().to_string(), TOKEN)
+                .await
+                .expect("connects");
         let raw = match embedded(&SurveyConfig::default())
             .expect("generates")
             .tables
