@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The notebook session with the real pyarrow client, end to end: builds `dotation`, makes a
+# The notebook session with the real pyarrow client, end to end: takes `dotation` (the
+# release binary $DOTATION_BIN when set, as .ci/run does; else builds it), makes a
 # Python venv with pyarrow and pandas (kept in the target folder between runs), generates
 # the survey, starts `dotation serve` on loopback with a temporary data directory and a
 # user whose password hash is made here, runs examples/notebook.py against it, restarts the
@@ -7,8 +8,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-target}"
-cargo build --quiet -p dotation-server
-bin="$target/debug/dotation"
+if [ -n "${DOTATION_BIN:-}" ]; then
+    bin="$DOTATION_BIN"
+    [ -x "$bin" ] || { echo "DOTATION_BIN=$bin is not an executable" >&2; exit 1; }
+else
+    cargo build --quiet --release -p dotation-server
+    bin="$target/release/dotation"
+fi
+# Absolute: the server is started from elsewhere too.
+bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
 
 venv="${DOTATION_VENV:-$target/pyvenv}"
 if ! "$venv/bin/python" -c "import pyarrow.flight, pandas" 2>/dev/null; then
