@@ -329,8 +329,10 @@ fn write_while_checking<'s>(
     })
 }
 
-/// Batches queued for the blob's writer thread ahead of it.
-const WRITE_AHEAD_BATCHES: usize = 8;
+/// Batches queued for the blob's writer thread ahead of it: enough to keep it busy while
+/// a wave is checked, few so that an upload's memory does not depend on which of the two
+/// is ahead.
+const WRITE_AHEAD_BATCHES: usize = 2;
 
 /// The problems that count while some tables are absent: those of the tables present,
 /// and among them, those of the rules relating two tables when both are present (a users
