@@ -206,7 +206,9 @@ pub fn stream_visits(
     };
     match file.format {
         Format::Parquet => {
-            let parquet = ParquetTable::open(&file.path, TableKind::Visits)?;
+            let parquet = guarded(&file.path, || {
+                ParquetTable::open(&file.path, TableKind::Visits)
+            })?;
             let groups = parquet.metadata.metadata().num_row_groups();
             let mut row1 = Vec::with_capacity(groups);
             let mut next = check.next_row();
@@ -221,8 +223,9 @@ pub fn stream_visits(
                     .map(|&g| {
                         let mut row = row1[g];
                         let mut out = Vec::new();
-                        for batch in parquet.row_group(g)? {
-                            let batch = batch.map_err(|e| read(e.to_string()))?;
+                        let batches = guarded(&file.path, || parquet.row_group(g))?;
+                        for batch in Guarded::new(batches) {
+                            let batch = batch.map_err(read)?.map_err(|e| read(e.to_string()))?;
                             out.push(check_ref.prepare(&batch, row));
                             row += batch.num_rows() as u64;
                         }
@@ -370,7 +373,27 @@ impl ParquetTable {
 }
 
 /// The batches of a file, read one after the other.
+///
+/// The decoders trust the offsets a file gives (a corrupted Arrow IPC file can make one
+/// panic): any panic while opening or reading becomes a [`ServerError::Read`] naming the
+/// file.
 pub fn open_batches(
+    path: &Path,
+    format: Format,
+) -> Result<Box<dyn Iterator<Item = Result<RecordBatch, ServerError>> + Send>, ServerError> {
+    let batches = guarded(path, || open_batches_unguarded(path, format))?;
+    let path = path.to_path_buf();
+    Ok(Box::new(Guarded::new(batches).map(move |b| {
+        b.unwrap_or_else(|message| {
+            Err(ServerError::Read {
+                path: path.clone(),
+                message,
+            })
+        })
+    })))
+}
+
+fn open_batches_unguarded(
     path: &Path,
     format: Format,
 ) -> Result<Box<dyn Iterator<Item = Result<RecordBatch, ServerError>> + Send>, ServerError> {
@@ -415,6 +438,55 @@ pub fn open_batches(
             }
         }
         Format::Csv => csv_batches(file, path),
+    }
+}
+
+/// Runs `f`, which decodes `path`; a panic inside becomes a read error naming the file.
+pub(crate) fn guarded<T>(
+    path: &Path,
+    f: impl FnOnce() -> Result<T, ServerError>,
+) -> Result<T, ServerError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        Err(ServerError::Read {
+            path: path.to_path_buf(),
+            message: corrupted(&panic),
+        })
+    })
+}
+
+/// The message of a decoder's panic.
+fn corrupted(panic: &(dyn std::any::Any + Send)) -> String {
+    let what = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("the decoder failed");
+    format!("the file is corrupted ({what})")
+}
+
+/// An iterator of a decoder whose panics become `Err(message)` items, after which it ends.
+pub(crate) struct Guarded<I> {
+    inner: Option<I>,
+}
+
+impl<I> Guarded<I> {
+    pub(crate) fn new(inner: I) -> Guarded<I> {
+        Guarded { inner: Some(inner) }
+    }
+}
+
+impl<I: Iterator> Iterator for Guarded<I> {
+    type Item = Result<I::Item, String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let inner = self.inner.as_mut()?;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.next())) {
+            Ok(item) => item.map(Ok),
+            Err(panic) => {
+                self.inner = None;
+                Some(Err(corrupted(&panic)))
+            }
+        }
     }
 }
 

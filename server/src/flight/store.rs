@@ -519,6 +519,10 @@ pub fn summary_table(json: &str) -> Result<RecordBatch, ServerError> {
 /// Schema, rows and size of a stored table: a Parquet file (results, older blobs) or an
 /// IPC blob (rows from its footer's metadata, else counted).
 pub fn table_info(path: &Path) -> Result<TableInfo, ServerError> {
+    io::guarded(path, || table_info_unguarded(path))
+}
+
+fn table_info_unguarded(path: &Path) -> Result<TableInfo, ServerError> {
     let file = std::fs::File::open(path).map_err(io_err(path))?;
     let bytes = file.metadata().map_err(io_err(path))?.len() as i64;
     let read = |message: String| ServerError::Read {
