@@ -348,6 +348,7 @@ pub fn fit_constrained(
         regression_weights: &p.micro.services.design_weight,
         departement: &p.micro.services.departement,
         codes: &p.micro.departements.code,
+        design: Some(&p.micro.services.design),
     };
     let mut options = dotation_solver::job::calibration_options(spec);
     options.constraints = constraints.clone();

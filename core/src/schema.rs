@@ -123,6 +123,8 @@ pub struct Column {
     pub unit: &'static str,
     /// Meaning, in one sentence.
     pub doc: &'static str,
+    /// Whether a file may leave the column out (its values are then absent, not null).
+    pub optional: bool,
 }
 
 const fn col(
@@ -138,6 +140,20 @@ const fn col(
         nullable,
         unit,
         doc,
+        optional: false,
+    }
+}
+
+/// A column a file may leave out.
+const fn optional_col(
+    name: &'static str,
+    ty: ColumnType,
+    unit: &'static str,
+    doc: &'static str,
+) -> Column {
+    Column {
+        optional: true,
+        ..col(name, ty, false, unit, doc)
     }
 }
 
@@ -319,6 +335,18 @@ pub const SERVICES: &[Column] = &[
         false,
         "FTE",
         "management, administrative and coordination staff, full-time equivalents",
+    ),
+    optional_col(
+        "stratum",
+        Text,
+        "",
+        "the survey stratum the service was drawn in (absent: one stratum)",
+    ),
+    optional_col(
+        "fpc",
+        Float64,
+        "services",
+        "the number of services of the stratum in the population (absent: no finite-population correction)",
     ),
 ];
 

@@ -178,6 +178,53 @@ pub struct Services {
     pub fte_carers: Vec<f64>,
     /// Support staff, FTE.
     pub fte_support: Vec<f64>,
+    /// The survey design the services were drawn by.
+    pub design: SurveyDesign,
+}
+
+/// A stratified one-stage design of services (`services.stratum`, `services.fpc`): what
+/// design-based variances need beside the weights.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SurveyDesign {
+    /// Stratum index of every service.
+    pub stratum: Vec<u32>,
+    /// Stratum names, by index, in order of first appearance (one stratum, `"all"`, when
+    /// the table has no `stratum` column).
+    pub strata: Vec<String>,
+    /// Population size of every stratum, by index (`None`: no finite-population
+    /// correction, the services taken as drawn with replacement).
+    pub population: Option<Vec<f64>>,
+}
+
+impl SurveyDesign {
+    /// Number of strata.
+    pub fn len(&self) -> usize {
+        self.strata.len()
+    }
+    /// Whether there is no stratum (no service).
+    pub fn is_empty(&self) -> bool {
+        self.strata.is_empty()
+    }
+    /// Sampled services of every stratum, by index.
+    pub fn sample_sizes(&self) -> Vec<usize> {
+        let mut n = vec![0; self.strata.len()];
+        for &h in &self.stratum {
+            n[h as usize] += 1;
+        }
+        n
+    }
+    /// `1 − n_h / N_h` of every stratum (1 without finite-population correction).
+    pub fn fpc_factors(&self) -> Vec<f64> {
+        let n = self.sample_sizes();
+        match &self.population {
+            Some(pop) => pop
+                .iter()
+                .zip(&n)
+                .map(|(&big, &small)| 1.0 - small as f64 / big)
+                .collect(),
+            None => vec![1.0; n.len()],
+        }
+    }
 }
 
 impl Services {

@@ -1,5 +1,5 @@
-//! The four output schemas (the data contract of DATA.md plus `services.stratum`) and the
-//! conversion of simulated départements, services, users and visits into Arrow record
+//! The four output schemas (the data contract of DATA.md, with the optional
+//! `services.stratum` and `services.fpc`) and the conversion of simulated départements, services, users and visits into Arrow record
 //! batches, with a coalescer that groups small per-service batches into batches of about
 //! `TARGET_ROWS` rows so that batch boundaries depend only on row counts.
 
@@ -61,6 +61,7 @@ pub fn schema(table: Table) -> SchemaRef {
             field("fte_carers", Float64, false),
             field("fte_support", Float64, false),
             field("stratum", Utf8, false),
+            field("fpc", Float64, false),
         ],
         Table::Users => vec![
             field("user_id", Utf8, false),
@@ -178,6 +179,7 @@ pub(crate) fn services_batch(
                 rows.iter()
                     .map(|r| strata[r.selected.stratum].stratum.as_str()),
             )),
+            f64s(&|r| strata[r.selected.stratum].frame_services as f64),
         ],
     )
 }

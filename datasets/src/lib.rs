@@ -14,8 +14,9 @@
 //!
 //! [`generate`] emits table by table: `departements` (one batch), `services` (one batch),
 //! `users`, then `visits` (batches of about 131,072 rows). Columns are those of the data
-//! contract (DATA.md), plus `services.stratum` (`"<status>/<size class>"`, e.g.
-//! `"associatif/large"`). Ids: `SAD-<département>-<nnn>` for services,
+//! contract (DATA.md), with its optional survey design columns: `services.stratum`
+//! (`"<status>/<size class>"`, e.g. `"associatif/large"`) and `services.fpc` (N_h, the
+//! stratum's services in the frame). Ids: `SAD-<département>-<nnn>` for services,
 //! `<service_id>-U<nnnnn>` for users. The département codes are those of the reference
 //! table: `"20"` is Corse (2A + 2B), `"69"` the Rhône with the Métropole de Lyon, Mayotte
 //! is absent.

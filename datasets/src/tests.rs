@@ -107,6 +107,7 @@ fn schemas_are_the_contract() {
                 ("fte_carers", F, false),
                 ("fte_support", F, false),
                 ("stratum", S, false),
+                ("fpc", F, false),
             ],
         ),
         (

@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use dotation_core::Dataset;
 use dotation_core::validate::ValidateOptions;
 use dotation_datasets::{Scale, SurveyConfig};
-use dotation_solver::spec::{BaselineSpec, JobKind, JobSpec};
+use dotation_solver::spec::{BaselineSpec, CandidateSpec, CrossValidationSpec, JobKind, JobSpec};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::data::{LoadedData, load};
@@ -77,6 +77,14 @@ pub enum Command {
     /// groups.parquet for a forfait) and summary.json, and prints the parameters and the
     /// quality of the fit.
     Calibrate(CalibrateArgs),
+    /// Compare formulas: each calibrated and cross-validated on the same data, side by side.
+    ///
+    /// Each --spec file is a candidate, named by its file name (or give one spec with
+    /// kind = "compare" and [[candidates]], see docs/spec.md). Writes candidates.parquet
+    /// (one row per formula: parameters, in-sample and cross-validated fit, neutrality
+    /// residual, winners and losers, each guarantee's violations, the conflict when its
+    /// guarantees cannot hold), parameters.parquet, services.parquet and summary.json.
+    Compare(CompareArgs),
     /// Dotation complémentaire: actions × catalogue prices, caps, prorata, CNSA refinancing.
     Dc(crate::rules_cli::DcArgs),
     /// CNSA aid to départements for Avenant 43: activity and cost caps, advance, balance.
@@ -94,6 +102,23 @@ pub struct CalibrateArgs {
     /// The job spec, TOML or JSON (default: the forfait described above).
     #[arg(long, value_name = "FILE")]
     pub spec: Option<PathBuf>,
+    /// Folder to write the results into (created if needed).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+/// Options of `compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The dataset folder (default: the specs' `data`, else the embedded synthetic survey).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// A candidate's spec (repeat), or one spec with kind = "compare".
+    #[arg(long = "spec", value_name = "FILE", required = true)]
+    pub specs: Vec<PathBuf>,
+    /// Folds of the cross-validation (default: the spec's, else 10).
+    #[arg(long)]
+    pub folds: Option<usize>,
     /// Folder to write the results into (created if needed).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
@@ -182,6 +207,7 @@ pub fn run(cli: &Cli) -> Result<(), ServerError> {
         Command::Validate(a) => run_validate(a, cli.quiet),
         Command::Baseline(a) => run_baseline(a, cli.quiet),
         Command::Calibrate(a) => run_calibrate(a, cli.quiet),
+        Command::Compare(a) => run_compare(a, cli.quiet),
         Command::Dc(a) => crate::rules_cli::run_dc(a, cli.quiet),
         Command::Avenant43(a) => crate::rules_cli::run_avenant43(a, cli.quiet),
         Command::Fgn(a) => crate::rules_cli::run_fgn(a, cli.quiet),
@@ -307,27 +333,34 @@ pub fn write_job(job: &JobOutput, dir: &Path) -> Result<(), ServerError> {
     Ok(())
 }
 
-fn run_calibrate(a: &CalibrateArgs, quiet: bool) -> Result<(), ServerError> {
-    let t0 = Instant::now();
-    let spec = match &a.spec {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|source| ServerError::Io {
-                path: path.clone(),
-                source,
-            })?;
-            jobs::parse_spec(&text).map_err(|e| ServerError::SpecFile {
-                path: path.clone(),
-                message: e.to_string(),
-            })?
-        }
-        None => JobSpec::default(),
-    };
-    let dir = match (&a.data, &spec.data) {
+/// Reads and parses a spec file; errors name the file.
+fn read_spec(path: &Path) -> Result<JobSpec, ServerError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ServerError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    jobs::parse_spec(&text).map_err(|e| ServerError::SpecFile {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// The folder a command reads: `--data`, else the spec's `data`, else the embedded survey.
+fn data_dir(arg: Option<&PathBuf>, spec: &JobSpec) -> Option<PathBuf> {
+    match (arg, &spec.data) {
         (Some(d), _) => Some(d.clone()),
         (None, Some(name)) if name != "embedded" => Some(PathBuf::from(name)),
         _ => None,
+    }
+}
+
+fn run_calibrate(a: &CalibrateArgs, quiet: bool) -> Result<(), ServerError> {
+    let t0 = Instant::now();
+    let spec = match &a.spec {
+        Some(path) => read_spec(path)?,
+        None => JobSpec::default(),
     };
-    let data = load(dir.as_deref())?;
+    let data = load(data_dir(a.data.as_ref(), &spec).as_deref())?;
     let job = jobs::run_spec(&spec, &data, &JobContext::detached())?;
     write_job(&job, &a.out)?;
     if !quiet {
@@ -338,6 +371,98 @@ fn run_calibrate(a: &CalibrateArgs, quiet: bool) -> Result<(), ServerError> {
         println!(
             "\nwrote {} (.parquet) and summary.json to {} in {:.2} s",
             names.join(", "),
+            a.out.display(),
+            t0.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// The comparison the files describe: one spec with kind = "compare", or one candidate
+/// per file, named by the file's stem, sharing the first file's data and baseline.
+fn compare_spec(a: &CompareArgs) -> Result<JobSpec, ServerError> {
+    let specs: Vec<JobSpec> = a.specs.iter().map(|p| read_spec(p)).collect::<Result<_, _>>()?;
+    let mut spec = if specs.len() == 1 && specs[0].kind == JobKind::Compare {
+        specs[0].clone()
+    } else {
+        let mut base = specs[0].clone();
+        base.kind = JobKind::Compare;
+        base.candidates = a
+            .specs
+            .iter()
+            .zip(&specs)
+            .map(|(path, s)| CandidateSpec {
+                name: path
+                    .file_stem()
+                    .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned()),
+                formula: Some(s.formula.clone()),
+                calibration: Some(s.calibration.clone()),
+                neutrality: Some(s.neutrality),
+                guarantees: Some(s.guarantees.clone()),
+            })
+            .collect();
+        for (path, s) in a.specs.iter().zip(&specs).skip(1) {
+            if s.data != base.data || s.baseline != base.baseline || s.year != base.year {
+                return Err(ServerError::SpecFile {
+                    path: path.clone(),
+                    message: format!(
+                        "the candidates of a comparison share their data, year and baseline: this file's differ from {}'s",
+                        a.specs[0].display()
+                    ),
+                });
+            }
+        }
+        base
+    };
+    if let Some(folds) = a.folds {
+        spec.cross_validation = Some(CrossValidationSpec {
+            folds,
+            ..spec.cross_validation.unwrap_or_default()
+        });
+    }
+    spec.check()?;
+    Ok(spec)
+}
+
+fn run_compare(a: &CompareArgs, quiet: bool) -> Result<(), ServerError> {
+    let t0 = Instant::now();
+    let spec = compare_spec(a)?;
+    let data = load(data_dir(a.data.as_ref(), &spec).as_deref())?;
+    let job = jobs::run_spec(&spec, &data, &JobContext::detached())?;
+    write_job(&job, &a.out)?;
+    if !quiet && let JobResult::Compare(c) = &job.result {
+        println!(
+            "Comparison of {} formulas on {} ({}-fold cross-validation)\n",
+            c.candidates.len(),
+            data.description,
+            c.summary.folds
+        );
+        println!(
+            "{:<24} {:>6} {:>8} {:>12} {:>12} {:>9} {:>9} {:>10}",
+            "candidate", "params", "R²", "RMSE €", "CV RMSE €", "CV MAPE", "losers", "residual"
+        );
+        let f = |v: Option<f64>, p: usize| v.map_or("—".to_string(), |v| format!("{v:.p$}"));
+        for r in &c.summary.candidates {
+            println!(
+                "{:<24} {:>6} {:>8} {:>12} {:>12} {:>9} {:>9} {:>10}",
+                r.name,
+                r.parameters,
+                f(r.r2, 4),
+                f(r.rmse, 0),
+                f(r.cv_rmse, 0),
+                f(r.cv_mape, 4),
+                f(r.losers_5pct, 3),
+                r.neutrality_residual.map_or("—".into(), |v| format!("{v:.1e}"))
+            );
+            if let Some(conflict) = &r.conflict {
+                println!("  not computed: {conflict}");
+            }
+        }
+        if let Some(best) = &c.summary.best_cross_validated {
+            println!("\nlowest cross-validated RMSE: {best}");
+        }
+        println!(
+            "\nwrote candidates, parameters, services (.parquet) and summary.json to {} in {:.2} s",
             a.out.display(),
             t0.elapsed().as_secs_f64()
         );

@@ -2,7 +2,7 @@
 //! and for Flight (streamed): the baseline's `services`, `departements` and `users`, and
 //! the cost drivers (`drivers`, `user_cells`); the calibration's `parameters`, `services`,
 //! `departements`, the impact tables (`impact`, `users`, `out_of_pocket`), `groups` and
-//! `design`. Column names follow the data contract (DATA.md). What the tables hold is
+//! `design`; a comparison's `candidates`, `parameters` and `services`. Column names follow the data contract (DATA.md). What the tables hold is
 //! computed in the library (`dotation_solver::job`); here it only takes its columns.
 
 use std::sync::Arc;
@@ -19,7 +19,8 @@ use dotation_core::tables::{Code, Microdata};
 use dotation_solver::calibrate::Calibration;
 use dotation_solver::formula::Design;
 use dotation_solver::job::{
-    BaselineJob, CalibrationJob, JobResult, OutOfPocketGroups, ServicesImpact, UsersImpact,
+    BaselineJob, CalibrationJob, CandidateRow, CompareJob, JobResult, OutOfPocketGroups,
+    ServicesImpact, UsersImpact,
 };
 
 use crate::error::ServerError;
@@ -32,7 +33,108 @@ pub fn tables(
     match result {
         JobResult::Baseline(b) => baseline_tables(data, b),
         JobResult::Calibration(c) => calibration_tables(&data.micro, c),
+        JobResult::Compare(c) => compare_tables(&data.micro, c),
     }
+}
+
+/// `candidates` (one row per formula), `parameters` and `services` (long: one row per
+/// candidate and parameter, per candidate and service) of a comparison.
+fn compare_tables(
+    m: &Microdata,
+    job: &CompareJob,
+) -> Result<Vec<(String, RecordBatch)>, ServerError> {
+    let rows: Vec<&CandidateRow> = job.candidates.iter().map(|c| &c.row).collect();
+    let text = |f: &dyn Fn(&CandidateRow) -> &str| strs(rows.iter().map(|r| f(r)));
+    let num = |f: &dyn Fn(&CandidateRow) -> Option<f64>| opt_f64s(rows.iter().map(|r| f(r)));
+    let count = |f: &dyn Fn(&CandidateRow) -> Option<usize>| -> ArrayRef {
+        Arc::new(UInt64Array::from_iter(rows.iter().map(|r| f(r).map(|v| v as u64))))
+    };
+    let candidates = batch(vec![
+        ("candidate", text(&|r| &r.name)),
+        ("formula", text(&|r| &r.formula)),
+        ("loss", text(&|r| &r.loss)),
+        ("method", text(&|r| &r.method)),
+        ("neutrality_scope", text(&|r| &r.neutrality_scope)),
+        (
+            "feasible",
+            Arc::new(BooleanArray::from(
+                rows.iter().map(|r| r.feasible).collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "conflict",
+            Arc::new(StringArray::from_iter(rows.iter().map(|r| r.conflict.as_deref()))),
+        ),
+        ("parameters", count(&|r| Some(r.parameters))),
+        ("r2", num(&|r| r.r2)),
+        ("rmse", num(&|r| r.rmse)),
+        ("mape", num(&|r| r.mape)),
+        ("within_10pct", num(&|r| r.within_10pct)),
+        ("cv_r2", num(&|r| r.cv_r2)),
+        ("cv_rmse", num(&|r| r.cv_rmse)),
+        ("cv_mape", num(&|r| r.cv_mape)),
+        ("cv_within_10pct", num(&|r| r.cv_within_10pct)),
+        ("neutrality_residual", num(&|r| r.neutrality_residual)),
+        ("funding_total", num(&|r| r.funding_total)),
+        ("winners_5pct", num(&|r| r.winners_5pct)),
+        ("losers_5pct", num(&|r| r.losers_5pct)),
+        ("out_of_pocket_rising", count(&|r| r.out_of_pocket_rising)),
+        ("nhas_price_violations", count(&|r| r.nhas_price_violations)),
+        ("has_cover_violations", count(&|r| r.has_cover_violations)),
+        ("transition_violations", count(&|r| r.transition_violations)),
+    ])?;
+    let fitted: Vec<(&str, &CalibrationJob)> = job
+        .candidates
+        .iter()
+        .filter_map(|c| c.result.as_ref().ok().map(|j| (c.row.name.as_str(), j)))
+        .collect();
+    let mut name = Vec::new();
+    let mut params = Vec::new();
+    for (n, j) in &fitted {
+        let p = parameters(&j.calibration)?;
+        name.extend(std::iter::repeat_n(*n, p.num_rows()));
+        params.push(p);
+    }
+    let parameters = if params.is_empty() {
+        parameters(&Calibration::default())?
+    } else {
+        arrow::compute::concat_batches(&params[0].schema(), &params)
+            .map_err(|e| ServerError::Internal(e.to_string()))?
+    };
+    let mut columns = vec![("candidate", strs(name.iter().copied()))];
+    let schema = parameters.schema();
+    for (f, c) in schema.fields().iter().zip(parameters.columns()) {
+        columns.push((f.name().as_str(), Arc::clone(c)));
+    }
+    let parameters = batch(columns)?;
+    let n = m.services.len();
+    let services = batch(vec![
+        (
+            "candidate",
+            strs(fitted.iter().flat_map(|(c, _)| std::iter::repeat_n(*c, n))),
+        ),
+        (
+            "service_id",
+            strs(fitted.iter().flat_map(|_| m.services.id.iter().map(String::as_str))),
+        ),
+        (
+            "baseline",
+            f64s(fitted.iter().flat_map(|(_, j)| j.design.baseline.iter().copied())),
+        ),
+        (
+            "funding",
+            f64s(fitted.iter().flat_map(|(_, j)| j.calibration.funding.iter().copied())),
+        ),
+        (
+            "cost",
+            f64s(fitted.iter().flat_map(|(_, j)| j.design.cost.iter().copied())),
+        ),
+    ])?;
+    Ok(vec![
+        ("candidates".into(), candidates),
+        ("parameters".into(), parameters),
+        ("services".into(), services),
+    ])
 }
 
 fn baseline_tables(

@@ -22,7 +22,10 @@ use crate::point_value::point_value;
 use crate::qp::{Inequalities, solve_constrained, with_rows};
 use crate::robust::{HuberConfig, huber, median_fit};
 use crate::spec::{Cluster, Loss, Method, Scope, StdErrors};
+use crate::survey::{ReplicateMethod, Replicates, Strata, quantile, stratified_meat};
 use crate::wls::{CovarianceKind, Equalities, Moments, covariance, solve};
+use dotation_core::tables::SurveyDesign;
+use faer::linalg::solvers::Solve;
 
 /// Options of a calibration (from the spec).
 #[derive(Clone, Debug)]
@@ -45,6 +48,12 @@ pub struct Options {
     pub bootstrap: usize,
     /// Bootstrap seed.
     pub seed: u64,
+    /// Replicate variances centred on the full-sample estimate (R's
+    /// `survey.replicates.mse`).
+    pub mse: bool,
+    /// Whether to compute standard errors at all (cross-validation folds need only the
+    /// estimates).
+    pub with_errors: bool,
     /// Funding floor, € per funded hour (point values only).
     pub floor_per_hour: Option<f64>,
     /// Funding cap, € per funded hour (point values only).
@@ -65,6 +74,9 @@ pub struct Geography<'a> {
     pub departement: &'a [u32],
     /// Département codes, by index.
     pub codes: &'a [String],
+    /// The survey design the services were drawn by (`None`: one stratum, no fpc), for
+    /// design-based standard errors.
+    pub design: Option<&'a SurveyDesign>,
 }
 
 /// Quality of the fit and who gains, weighted by the survey weights.
@@ -109,7 +121,7 @@ pub struct FitInfo {
 }
 
 /// A calibrated formula.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Calibration {
     /// Parameter names (the design's, plus `point_value` for a national point value).
     pub names: Vec<String>,
@@ -127,6 +139,12 @@ pub struct Calibration {
     pub funding: Vec<f64>,
     /// Point value of every département (point-value method), by index.
     pub point_values: Vec<Option<f64>>,
+    /// Standard error of every département's point value (design-based errors only).
+    pub point_value_std_error: Vec<Option<f64>>,
+    /// Lower end of every département's point-value interval.
+    pub point_value_ci_low: Vec<Option<f64>>,
+    /// Upper end.
+    pub point_value_ci_high: Vec<Option<f64>>,
     /// Relative neutrality gap of every département, by index (`None` without services).
     pub departement_residuals: Vec<Option<f64>>,
     /// The largest relative gap over the neutrality scopes (the national gap when the
@@ -314,6 +332,17 @@ struct Fit {
     theta: Vec<f64>,
     se: Vec<Option<f64>>,
     info: FitInfo,
+    /// What the linearisation of the estimating equations reads (least squares and
+    /// Huber, once polished).
+    linear: Option<Linear>,
+}
+
+/// The estimating equations at the solution: `Σ rw_s x_s ψ_s = ½ B'λ` with the Hessian
+/// weights `hw` (`rw`, or Huber's inliers) and the binding rows `B` (neutrality first).
+struct Linear {
+    hw: Vec<f64>,
+    psi: Vec<f64>,
+    binding: Equalities,
 }
 
 fn covariance_kind<'a>(o: &Options, clusters: &'a [u32]) -> CovarianceKind<'a> {
@@ -322,6 +351,9 @@ fn covariance_kind<'a>(o: &Options, clusters: &'a [u32]) -> CovarianceKind<'a> {
         StdErrors::Hc1 => CovarianceKind::Hc1,
         StdErrors::Cr0 => CovarianceKind::Cr0(clusters),
         StdErrors::Cr1 => CovarianceKind::Cr1(clusters),
+        StdErrors::Design | StdErrors::Jackknife | StdErrors::Bootstrap => {
+            unreachable!("design-based errors are not a sandwich of the model")
+        }
     }
 }
 
@@ -380,7 +412,13 @@ fn fit(
             let c = solve_constrained(&Moments::from_rows(x, &yn, rw, k), eq, ineq)?;
             let e = c.estimate;
             let r = crate::wls::residuals(x, &yn, &e.theta);
-            let se = if c.polished {
+            let model_based = o.with_errors && !o.std_errors.is_design_based();
+            let linear = c.polished.then(|| Linear {
+                hw: rw.to_vec(),
+                psi: r.clone(),
+                binding: with_rows(eq, ineq, &c.active, k),
+            });
+            let se = if c.polished && model_based {
                 let cov = covariance(
                     x,
                     rw,
@@ -399,6 +437,7 @@ fn fit(
             Ok(Fit {
                 se,
                 theta: e.theta,
+                linear,
                 info: FitInfo {
                     iterations: c.iterations as usize,
                     converged: true,
@@ -441,8 +480,9 @@ fn fit(
                 })
                 .collect();
             let binding_eq = with_rows(eq, ineq, &h.active, k);
+            let model_based = o.with_errors && !o.std_errors.is_design_based();
             let se = match solve(&Moments::from_rows(x, &yn, &inlier, k), &binding_eq) {
-                Ok(b) => {
+                Ok(b) if model_based => {
                     let cov = covariance(
                         x,
                         rw,
@@ -454,11 +494,16 @@ fn fit(
                     );
                     std_errors_of(&cov, k)
                 }
-                Err(_) => vec![None; k],
+                Ok(_) | Err(_) => vec![None; k],
             };
             Ok(Fit {
                 theta: h.estimate.theta,
                 se,
+                linear: Some(Linear {
+                    hw: inlier,
+                    psi: pseudo,
+                    binding: binding_eq,
+                }),
                 info: FitInfo {
                     iterations: h.iterations,
                     converged: h.converged,
@@ -481,15 +526,20 @@ fn fit(
                 }
             }
             let n_scopes = eq.len();
-            let replicates = Replicates {
+            let replicates = MedianDraws {
                 yn: &yn,
                 scope_of: &scope_of,
                 n_scopes,
             };
-            let (se, failed) = bootstrap_median(input, &replicates, o, cancelled);
+            let (se, failed) = if o.std_errors.is_design_based() || !o.with_errors {
+                (vec![None; k], 0)
+            } else {
+                bootstrap_median(input, &replicates, o, cancelled)
+            };
             Ok(Fit {
                 theta: m.theta,
                 se,
+                linear: None,
                 info: FitInfo {
                     iterations: m.iterations as usize,
                     converged: true,
@@ -505,7 +555,7 @@ fn fit(
 }
 
 /// The scopes as the bootstrap needs them.
-struct Replicates<'a> {
+struct MedianDraws<'a> {
     /// Cost net of the fixed part.
     yn: &'a [f64],
     /// Scope of every service (`None` outside every scope).
@@ -521,7 +571,7 @@ struct Replicates<'a> {
 /// deviation. Replicates run in parallel and are combined in replicate order.
 fn bootstrap_median(
     input: &FitInput<'_>,
-    r: &Replicates<'_>,
+    r: &MedianDraws<'_>,
     o: &Options,
     cancelled: &(dyn Fn() -> bool + Sync),
 ) -> (Vec<Option<f64>>, usize) {
@@ -575,7 +625,7 @@ fn bootstrap_median(
 }
 
 /// Clamps funding between the floor and the cap per funded hour.
-fn clamp_funding(f: f64, hours: f64, o: &Options) -> f64 {
+pub(crate) fn clamp_funding(f: f64, hours: f64, o: &Options) -> f64 {
     let mut v = f;
     if let Some(c) = o.cap_per_hour {
         v = v.min(c * hours);
@@ -609,22 +659,8 @@ pub fn calibrate(
     let mut names = design.names.clone();
     let mut units = design.units.clone();
     let mut point_values = vec![None; geo.codes.len()];
-    let (theta, mut se, info, funding) = match o.method {
-        Method::Kkt => {
-            let eq = equalities(design, geo, &scopes)?;
-            let input = FitInput {
-                design,
-                rw: geo.regression_weights,
-                eq: &eq,
-                clusters: &clusters,
-                scopes: &scopes,
-                survey_w: geo.weights,
-                ineq: &o.constraints,
-            };
-            let f = fit(&input, o, cancelled).map_err(|e| name_error(e, design, &scopes))?;
-            let funding = design.funding(&f.theta);
-            (f.theta, f.se, f.info, funding)
-        }
+    let eq = match o.method {
+        Method::Kkt => equalities(design, geo, &scopes)?,
         Method::PointValues => {
             if !o.constraints.is_empty() {
                 return Err(CalibrationError::Spec(
@@ -634,58 +670,114 @@ pub fn calibrate(
                     },
                 ));
             }
-            let input = FitInput {
-                design,
-                rw: geo.regression_weights,
-                eq: &Equalities::default(),
-                clusters: &clusters,
-                scopes: &[],
-                survey_w: geo.weights,
-                ineq: &Inequalities::default(),
-            };
-            let f = fit(&input, o, cancelled).map_err(|e| name_error(e, design, &[]))?;
-            let relative: Vec<f64> = (0..n).map(|s| dot(design.row(s), &f.theta)).collect();
-            let mut funding = vec![0.0; n];
-            for (name, members) in &scopes {
-                let budget = |pi: f64| {
-                    compensated_sum(members.len(), |i| {
-                        let s = members[i];
-                        geo.weights[s]
-                            * clamp_funding(design.offset[s] + pi * relative[s], design.hours[s], o)
-                    })
-                };
-                let target = compensated_sum(members.len(), |i| {
-                    geo.weights[members[i]] * design.baseline[members[i]]
-                });
-                let pv = point_value(name, budget, target)?;
-                for &s in members {
-                    funding[s] = clamp_funding(
-                        design.offset[s] + pv.value * relative[s],
-                        design.hours[s],
-                        o,
-                    );
-                }
-                match o.scope {
-                    Scope::National => {
-                        names.push("point_value".into());
-                        units.push("× relative weights".into());
-                        point_values.iter_mut().for_each(|p| *p = Some(pv.value));
-                    }
-                    _ => {
-                        let d = geo.departement[members[0]] as usize;
-                        point_values[d] = Some(pv.value);
-                    }
-                }
-            }
-            (f.theta, f.se, f.info, funding)
+            Equalities::default()
         }
     };
-    let mut estimate = theta;
+    let none = Inequalities::default();
+    let input = FitInput {
+        design,
+        rw: geo.regression_weights,
+        eq: &eq,
+        clusters: &clusters,
+        scopes: if o.method == Method::Kkt {
+            &scopes
+        } else {
+            &[]
+        },
+        survey_w: geo.weights,
+        ineq: if o.method == Method::Kkt {
+            &o.constraints
+        } else {
+            &none
+        },
+    };
+    let scopes_of_fit: &[(String, Vec<usize>)] = if o.method == Method::Kkt {
+        &scopes
+    } else {
+        &[]
+    };
+    let f = fit(&input, o, cancelled).map_err(|e| name_error(e, design, scopes_of_fit))?;
+    // One point value per scope (point-value method only).
+    let (funding, scope_values) = match o.method {
+        Method::Kkt => (design.funding(&f.theta), Vec::new()),
+        Method::PointValues => {
+            let relative: Vec<f64> = (0..n).map(|s| dot(design.row(s), &f.theta)).collect();
+            let (values, funding) = restore_budgets(design, geo.weights, &relative, &scopes, o)?;
+            (funding, values)
+        }
+    };
+    if o.method == Method::PointValues {
+        for ((_, members), &pv) in scopes.iter().zip(&scope_values) {
+            match o.scope {
+                Scope::National => point_values.iter_mut().for_each(|p| *p = Some(pv)),
+                _ => point_values[geo.departement[members[0]] as usize] = Some(pv),
+            }
+        }
+        if o.scope == Scope::National {
+            names.push("point_value".into());
+            units.push("× relative weights".into());
+        }
+    }
+    let Fit {
+        theta,
+        mut se,
+        mut info,
+        linear,
+    } = f;
+    let mut estimate = theta.clone();
     if names.len() > estimate.len() {
-        estimate.push(point_values.iter().flatten().next().copied().unwrap_or(1.0));
+        estimate.push(scope_values.first().copied().unwrap_or(1.0));
         se.push(None);
     }
-    let (ci_low, ci_high) = normal_intervals(&estimate, &se, o.confidence);
+    let (mut ci_low, mut ci_high) = normal_intervals(&estimate, &se, o.confidence);
+    let mut pv_se = vec![None; geo.codes.len()];
+    let mut pv_low = vec![None; geo.codes.len()];
+    let mut pv_high = vec![None; geo.codes.len()];
+    if o.with_errors && o.std_errors.is_design_based() {
+        let strata = match geo.design {
+            Some(d) => Strata::new(d)?,
+            None => Strata::unstratified(n),
+        };
+        let fitted = Fitted {
+            theta: &theta,
+            scope_values: &scope_values,
+            funding: &funding,
+        };
+        let errors = design_errors(
+            design,
+            geo,
+            o,
+            &scopes,
+            &strata,
+            &fitted,
+            linear.as_ref(),
+            cancelled,
+        )?;
+        info.failed_replicates = errors.failed;
+        // θ, then the point value of every scope.
+        for j in 0..k {
+            se[j] = errors.se[j];
+            ci_low[j] = errors.low[j];
+            ci_high[j] = errors.high[j];
+        }
+        for (c, (_, members)) in scopes.iter().enumerate().take(scope_values.len()) {
+            let (e, l, h) = (errors.se[k + c], errors.low[k + c], errors.high[k + c]);
+            match o.scope {
+                Scope::National => {
+                    se[k] = e;
+                    ci_low[k] = l;
+                    ci_high[k] = h;
+                    pv_se.iter_mut().for_each(|p| *p = e);
+                    pv_low.iter_mut().for_each(|p| *p = l);
+                    pv_high.iter_mut().for_each(|p| *p = h);
+                }
+                _ => {
+                    let d = geo.departement[members[0]] as usize;
+                    (pv_se[d], pv_low[d], pv_high[d]) = (e, l, h);
+                }
+            }
+        }
+    }
     let dep = residuals(
         NeutralityScope::Departement,
         &funding,
@@ -728,11 +820,437 @@ pub fn calibrate(
         ci_high,
         funding,
         point_values,
+        point_value_std_error: pv_se,
+        point_value_ci_low: pv_low,
+        point_value_ci_high: pv_high,
         departement_residuals,
         neutrality_residual,
         metrics,
         info,
     })
+}
+
+/// One point value per scope restoring its budget under the survey weights `w`, the
+/// relative funding `relative` (x θ) scaled by it, clamped to the floor and cap: the
+/// values, by scope, and the funding of every service.
+fn restore_budgets(
+    design: &Design,
+    w: &[f64],
+    relative: &[f64],
+    scopes: &[(String, Vec<usize>)],
+    o: &Options,
+) -> Result<(Vec<f64>, Vec<f64>), SolverError> {
+    let mut funding = vec![0.0; design.n];
+    let mut values = Vec::with_capacity(scopes.len());
+    for (name, members) in scopes {
+        let budget = |pi: f64| {
+            compensated_sum(members.len(), |i| {
+                let s = members[i];
+                w[s] * clamp_funding(design.offset[s] + pi * relative[s], design.hours[s], o)
+            })
+        };
+        let target = compensated_sum(members.len(), |i| {
+            w[members[i]] * design.baseline[members[i]]
+        });
+        let pv = point_value(name, budget, target)?;
+        for &s in members {
+            funding[s] = clamp_funding(
+                design.offset[s] + pv.value * relative[s],
+                design.hours[s],
+                o,
+            );
+        }
+        values.push(pv.value);
+    }
+    Ok((values, funding))
+}
+
+/// The full-sample fit the design-based errors are about.
+struct Fitted<'a> {
+    theta: &'a [f64],
+    /// The point value of every scope (point-value method).
+    scope_values: &'a [f64],
+    funding: &'a [f64],
+}
+
+/// Design-based standard errors and intervals of θ followed by the scopes' point values.
+struct DesignErrors {
+    se: Vec<Option<f64>>,
+    low: Vec<Option<f64>>,
+    high: Vec<Option<f64>>,
+    /// Replicates whose fit failed, left out.
+    failed: usize,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn design_errors(
+    design: &Design,
+    geo: &Geography<'_>,
+    o: &Options,
+    scopes: &[(String, Vec<usize>)],
+    strata: &Strata,
+    fitted: &Fitted<'_>,
+    linear: Option<&Linear>,
+    cancelled: &(dyn Fn() -> bool + Sync),
+) -> Result<DesignErrors, CalibrationError> {
+    let full: Vec<f64> = fitted
+        .theta
+        .iter()
+        .chain(fitted.scope_values)
+        .copied()
+        .collect();
+    let p = full.len();
+    let method = match o.std_errors {
+        StdErrors::Design => {
+            let Some(linear) = linear else {
+                // An unpolished constrained fit has no exact KKT point to linearise.
+                return Ok(DesignErrors {
+                    se: vec![None; p],
+                    low: vec![None; p],
+                    high: vec![None; p],
+                    failed: 0,
+                });
+            };
+            let phi = influence(design, geo, o, scopes, fitted, linear)?;
+            let cov = stratified_meat(&phi, p, strata);
+            let se = crate::survey::std_errors(&cov, p);
+            let (low, high) = normal_intervals(&full, &se, o.confidence);
+            return Ok(DesignErrors {
+                se,
+                low,
+                high,
+                failed: 0,
+            });
+        }
+        StdErrors::Jackknife => ReplicateMethod::Jackknife,
+        StdErrors::Bootstrap => ReplicateMethod::Bootstrap {
+            replicates: o.bootstrap,
+            seed: o.seed,
+        },
+        _ => unreachable!("model-based errors come with the fit"),
+    };
+    let reps = Replicates::new(strata, method);
+    let estimates = replicate_estimates(design, geo, o, scopes, &reps, cancelled);
+    if cancelled() {
+        return Err(CalibrationError::Cancelled);
+    }
+    let failed = estimates.iter().filter(|e| e.is_none()).count();
+    let cov = reps.covariance(&estimates, &full, o.mse);
+    let se = crate::survey::std_errors(&cov, p);
+    let (low, high) = if reps.percentile_intervals() {
+        let alpha = (1.0 - o.confidence) / 2.0;
+        let mut low = Vec::with_capacity(p);
+        let mut high = Vec::with_capacity(p);
+        for j in 0..p {
+            let mut v: Vec<f64> = estimates.iter().flatten().map(|e| e[j]).collect();
+            if v.len() < 2 {
+                low.push(None);
+                high.push(None);
+            } else {
+                low.push(Some(quantile(&mut v, alpha)));
+                high.push(Some(quantile(&mut v, 1.0 - alpha)));
+            }
+        }
+        (low, high)
+    } else {
+        normal_intervals(&full, &se, o.confidence)
+    };
+    Ok(DesignErrors {
+        se,
+        low,
+        high,
+        failed,
+    })
+}
+
+/// Per-service influence values (n × p, row-major) of θ and the scopes' point values:
+/// the linearisation of the estimating equations `Σ_s U_s(θ, λ) = 0`,
+/// `U_s = [rw_s x_s ψ_s − ½ w_s x_s c_s'λ ; w_s c_s (x_s θ − b_s)]` (c_s the neutrality
+/// scope of `s`, b_s its baseline net of the fixed part; binding guarantees are fixed
+/// rows), whose Jacobian is the KKT matrix `K = [[2H, B'], [B, 0]]`: `φ_s = K⁻¹ [2 rw_s x_s
+/// ψ_s − w_s x_s c_s'λ ; −w_s c_s (x_s θ − b_s) ; 0]`, θ's rows kept. A point value π_c
+/// solving `Σ_{s∈c} w_s (F_s(π, θ) − F0_s) = 0` adds `−[w_s (F_s − F0_s) + π_c g_c'φ_θ,s] /
+/// D_c`, `D_c = Σ w_t x_t θ` and `g_c = Σ w_t x_t` over the scope's unclamped services.
+fn influence(
+    design: &Design,
+    geo: &Geography<'_>,
+    o: &Options,
+    scopes: &[(String, Vec<usize>)],
+    fitted: &Fitted<'_>,
+    linear: &Linear,
+) -> Result<Vec<f64>, SolverError> {
+    let (n, k) = (design.n, design.k);
+    let b = &linear.binding;
+    let mb = b.len();
+    let dim = k + mb;
+    let theta = fitted.theta;
+    let yn: Vec<f64> = design
+        .cost
+        .iter()
+        .zip(&design.offset)
+        .map(|(a, c)| a - c)
+        .collect();
+    let h = Moments::from_rows(&design.x, &yn, &linear.hw, k).xtwx;
+    let kkt = faer::Mat::from_fn(dim, dim, |i, j| match (i < k, j < k) {
+        (true, true) => 2.0 * h[i * k + j],
+        (true, false) => b.a[(j - k) * k + i],
+        (false, true) => b.a[(i - k) * k + j],
+        (false, false) => 0.0,
+    });
+    let unit = faer::Mat::from_fn(dim, dim, |i, j| if i == j { 1.0 } else { 0.0 });
+    let inv = kkt.full_piv_lu().solve(&unit);
+    if !(0..dim).all(|i| (0..dim).all(|j| inv[(i, j)].is_finite())) {
+        return Err(SolverError::Numerical(
+            "the KKT matrix of the fit is singular",
+        ));
+    }
+    // The neutrality rows come first among the binding rows, one per scope (KKT method).
+    let neutrality_rows = if o.method == Method::Kkt {
+        scopes.len()
+    } else {
+        0
+    };
+    let mut scope_of = vec![None; n];
+    for (c, (_, members)) in scopes.iter().enumerate() {
+        for &s in members {
+            scope_of[s] = Some(c);
+        }
+    }
+    // λ from the stationarity `B'λ = 2 Σ rw x ψ`, by least squares on the binding rows.
+    let mut g = vec![0.0; k];
+    for s in 0..n {
+        let c = 2.0 * geo.regression_weights[s] * linear.psi[s];
+        for (gj, xj) in g.iter_mut().zip(design.row(s)) {
+            *gj += c * xj;
+        }
+    }
+    let lambda: Vec<f64> = if mb == 0 {
+        Vec::new()
+    } else {
+        let bbt = faer::Mat::from_fn(mb, mb, |i, j| {
+            (0..k).map(|l| b.a[i * k + l] * b.a[j * k + l]).sum::<f64>()
+        });
+        let bg = faer::Mat::from_fn(mb, 1, |i, _| {
+            (0..k).map(|l| b.a[i * k + l] * g[l]).sum::<f64>()
+        });
+        let sol = bbt.full_piv_lu().solve(&bg);
+        (0..mb).map(|i| sol[(i, 0)]).collect()
+    };
+    let p = k + fitted.scope_values.len();
+    let mut phi = vec![0.0; n * p];
+    phi.par_chunks_mut(p).enumerate().for_each(|(s, out)| {
+        let x = design.row(s);
+        let w = geo.weights[s];
+        let mut u = vec![0.0; dim];
+        let shadow = match scope_of[s] {
+            Some(c) if c < neutrality_rows => lambda[c],
+            _ => 0.0,
+        };
+        for j in 0..k {
+            u[j] = 2.0 * geo.regression_weights[s] * x[j] * linear.psi[s] - w * x[j] * shadow;
+        }
+        if let Some(c) = scope_of[s]
+            && c < neutrality_rows
+        {
+            let bs = design.baseline[s] - design.offset[s];
+            u[k + c] = -w * (dot(x, theta) - bs);
+        }
+        for (j, o) in out.iter_mut().enumerate().take(k) {
+            *o = (0..dim).map(|l| inv[(j, l)] * u[l]).sum();
+        }
+    });
+    // Point values.
+    for (c, (_, members)) in scopes.iter().enumerate().take(fitted.scope_values.len()) {
+        let pv = fitted.scope_values[c];
+        let mut d = 0.0;
+        let mut gc = vec![0.0; k];
+        for &t in members {
+            let rel = dot(design.row(t), theta);
+            let free = design.offset[t] + pv * rel;
+            if clamp_funding(free, design.hours[t], o) == free {
+                d += geo.weights[t] * rel;
+                for (a, xj) in gc.iter_mut().zip(design.row(t)) {
+                    *a += geo.weights[t] * xj;
+                }
+            }
+        }
+        if d == 0.0 {
+            return Err(SolverError::Numerical(
+                "a point value with every service clamped",
+            ));
+        }
+        let in_scope = |s: usize| scope_of[s] == Some(c);
+        for s in 0..n {
+            let own = if in_scope(s) {
+                geo.weights[s] * (fitted.funding[s] - design.baseline[s])
+            } else {
+                0.0
+            };
+            let row = &phi[s * p..s * p + k];
+            let through_theta = pv * dot(&gc, row);
+            phi[s * p + k + c] = -(own + through_theta) / d;
+        }
+    }
+    Ok(phi)
+}
+
+/// The estimate (θ, then the scopes' point values) of every replicate; `None` for a
+/// replicate whose fit failed. Least squares reads the replicates' moments from one
+/// product of the replicate weights with per-service statistics; the other losses refit
+/// the service rows under the replicate's weights.
+fn replicate_estimates(
+    design: &Design,
+    geo: &Geography<'_>,
+    o: &Options,
+    scopes: &[(String, Vec<usize>)],
+    reps: &Replicates<'_>,
+    cancelled: &(dyn Fn() -> bool + Sync),
+) -> Vec<Option<Vec<f64>>> {
+    let (n, k) = (design.n, design.k);
+    let yn: Vec<f64> = design
+        .cost
+        .iter()
+        .zip(&design.offset)
+        .map(|(a, c)| a - c)
+        .collect();
+    let kkt = o.method == Method::Kkt;
+    let ineq = if kkt {
+        o.constraints.clone()
+    } else {
+        Inequalities::default()
+    };
+    let point_values = |theta: &[f64], m: &[f64]| -> Option<Vec<f64>> {
+        let mut out = theta.to_vec();
+        if !kkt {
+            let w: Vec<f64> = geo.weights.iter().zip(m).map(|(a, b)| a * b).collect();
+            let relative: Vec<f64> = (0..n).map(|s| dot(design.row(s), theta)).collect();
+            let (values, _) = restore_budgets(design, &w, &relative, scopes, o).ok()?;
+            out.extend(values);
+        }
+        Some(out)
+    };
+    if o.loss == Loss::Wls {
+        // Per service: rw [x x' (upper triangle), x y, y², 1, y], then per scope w [x, b].
+        let tri = k * (k + 1) / 2;
+        let base = tri + k + 3;
+        let eq_scopes = if kkt { scopes.len() } else { 0 };
+        let width = base + eq_scopes * (k + 1);
+        let mut scope_of = vec![None; n];
+        for (c, (_, members)) in scopes.iter().enumerate() {
+            for &s in members {
+                scope_of[s] = Some(c);
+            }
+        }
+        let mut v = vec![0.0; n * width];
+        v.par_chunks_mut(width).enumerate().for_each(|(s, row)| {
+            let x = design.row(s);
+            let rw = geo.regression_weights[s];
+            let mut i = 0;
+            for a in 0..k {
+                for b in a..k {
+                    row[i] = rw * x[a] * x[b];
+                    i += 1;
+                }
+            }
+            for a in 0..k {
+                row[tri + a] = rw * x[a] * yn[s];
+            }
+            row[tri + k] = rw * yn[s] * yn[s];
+            row[tri + k + 1] = rw;
+            row[tri + k + 2] = rw * yn[s];
+            if let Some(c) = scope_of[s]
+                && c < eq_scopes
+            {
+                let w = geo.weights[s];
+                let at = base + c * (k + 1);
+                for a in 0..k {
+                    row[at + a] = w * x[a];
+                }
+                row[at + k] = w * (design.baseline[s] - design.offset[s]);
+            }
+        });
+        let totals = reps.totals(&v, width);
+        return (0..reps.len())
+            .into_par_iter()
+            .map(|r| {
+                if cancelled() {
+                    return None;
+                }
+                let t = &totals[r * width..(r + 1) * width];
+                let mut m = Moments {
+                    k,
+                    n,
+                    xtwx: vec![0.0; k * k],
+                    xtwy: t[tri..tri + k].to_vec(),
+                    ytwy: t[tri + k],
+                    sw: t[tri + k + 1],
+                    swy: t[tri + k + 2],
+                };
+                let mut i = 0;
+                for a in 0..k {
+                    for b in a..k {
+                        m.xtwx[a * k + b] = t[i];
+                        m.xtwx[b * k + a] = t[i];
+                        i += 1;
+                    }
+                }
+                let mut eq = Equalities::default();
+                for c in 0..eq_scopes {
+                    let at = base + c * (k + 1);
+                    eq.a.extend_from_slice(&t[at..at + k]);
+                    eq.b.push(t[at + k]);
+                }
+                let theta = solve_constrained(&m, &eq, &ineq).ok()?.estimate.theta;
+                if kkt {
+                    return Some(theta);
+                }
+                let mut mult = vec![0.0; n];
+                reps.multipliers(r, &mut mult);
+                point_values(&theta, &mult)
+            })
+            .collect();
+    }
+    (0..reps.len())
+        .into_par_iter()
+        .map(|r| {
+            if cancelled() {
+                return None;
+            }
+            let mut mult = vec![0.0; n];
+            reps.multipliers(r, &mut mult);
+            let rw: Vec<f64> = geo
+                .regression_weights
+                .iter()
+                .zip(&mult)
+                .map(|(a, b)| a * b)
+                .collect();
+            let w: Vec<f64> = geo.weights.iter().zip(&mult).map(|(a, b)| a * b).collect();
+            let eq = if kkt {
+                let g = Geography {
+                    weights: &w,
+                    ..*geo
+                };
+                equalities(design, &g, scopes).ok()?
+            } else {
+                Equalities::default()
+            };
+            let theta = match o.loss {
+                Loss::Huber => {
+                    let config = HuberConfig {
+                        t: o.huber_t,
+                        ..HuberConfig::default()
+                    };
+                    huber(&design.x, &yn, &rw, k, &eq, &ineq, &config)
+                        .ok()?
+                        .estimate
+                        .theta
+                }
+                Loss::Median => median_fit(&design.x, &yn, &rw, k, &eq, &ineq).ok()?.theta,
+                Loss::Wls => unreachable!("least squares reads the replicates' moments"),
+            };
+            point_values(&theta, &mult)
+        })
+        .collect()
 }
 
 /// Two-sided normal intervals at level `confidence`: `estimate ∓ z · se`, `z` the

@@ -47,6 +47,14 @@ pub enum SolverError {
     /// A decomposition failed to converge.
     #[error("numerical failure: {0}")]
     Numerical(&'static str),
+    /// A stratum with one sampled service gives no estimate of its variance.
+    #[error(
+        "stratum {stratum} has one sampled service: its variance cannot be estimated from the sample; merge it with a similar stratum in services.stratum, or give its fpc if the service is the stratum's only one (a certainty stratum adds no variance)"
+    )]
+    LonelyStratum {
+        /// The stratum's name.
+        stratum: String,
+    },
 }
 
 /// One constraint that cannot hold with the others.
@@ -128,6 +136,39 @@ pub enum SpecError {
         /// What in the data, and what to change.
         message: String,
     },
+}
+
+impl SpecError {
+    /// The same error with its key placed under `prefix` (a candidate of a comparison).
+    pub fn within(self, prefix: &str) -> SpecError {
+        let at = |key: String| format!("{prefix}.{key}");
+        match self {
+            SpecError::Inconsistent { key, message } => SpecError::Inconsistent {
+                key: at(key),
+                message,
+            },
+            SpecError::Unknown {
+                key,
+                what,
+                name,
+                known,
+            } => SpecError::Unknown {
+                key: at(key),
+                what,
+                name,
+                known,
+            },
+            SpecError::Empty { key, message } => SpecError::Empty {
+                key: at(key),
+                message,
+            },
+            SpecError::Data { key, message } => SpecError::Data {
+                key: at(key),
+                message,
+            },
+            other @ SpecError::Syntax { .. } => other,
+        }
+    }
 }
 
 /// Why a calibration job failed.

@@ -7,6 +7,8 @@
 //! - [`calibrate`]: the fit under budget neutrality ([`calibrate::calibrate`]): exact
 //!   equalities or point values, least-squares / Huber / median losses, standard errors,
 //!   fit quality;
+//! - [`crossval`]: k-fold cross-validation by service, stratified and seeded, neutrality
+//!   re-imposed in every training fold;
 //! - [`wls`]: weighted least squares under exact equality constraints (the KKT system),
 //!   from sufficient statistics ([`wls::Moments`]), with sandwich covariances (HC0/HC1,
 //!   clustered CR0/CR1);
@@ -20,11 +22,15 @@
 //!   [`job::Summary`] (`summary.json`), one function per job kind;
 //! - [`robust`]: Huber's M-estimate (IRLS) and least absolute deviations (clarabel's LP);
 //! - [`point_value`]: one point value per scope restoring its budget (Brent);
+//! - [`survey`]: design-based uncertainty of a stratified sample of services —
+//!   linearisation with strata and fpc, the stratified jackknife and Preston's rescaled
+//!   bootstrap, replicates computed from per-service statistics;
 //! - [`neutrality`]: budget-neutrality scopes ([`neutrality::NeutralityScope`]) and the
 //!   achieved residual every result reports;
 //! - [`error`]: the solver's errors ([`SolverError`], [`SpecError`], [`CalibrationError`], [`JobError`]).
 
 pub mod calibrate;
+pub mod crossval;
 pub mod error;
 pub mod formula;
 pub mod guarantees;
@@ -34,6 +40,7 @@ pub mod point_value;
 pub mod qp;
 pub mod robust;
 pub mod spec;
+pub mod survey;
 pub mod wls;
 
 pub use error::{CalibrationError, JobError, SolverError, SpecError};

@@ -44,6 +44,59 @@ pub struct JobSpec {
     /// Extra outputs.
     #[serde(default)]
     pub outputs: OutputsSpec,
+    /// Out-of-sample error by k-fold cross-validation (a comparison always has one, 10
+    /// folds by default; a calibration when the table is given).
+    #[serde(default)]
+    pub cross_validation: Option<CrossValidationSpec>,
+    /// The formulas a comparison calibrates (`kind = "compare"`), each the spec's own
+    /// settings with the sections it gives replaced.
+    #[serde(default)]
+    pub candidates: Vec<CandidateSpec>,
+}
+
+/// k-fold cross-validation by service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrossValidationSpec {
+    /// Folds (default 10).
+    #[serde(default = "folds")]
+    pub folds: usize,
+    /// Seed of the folds.
+    #[serde(default = "seed")]
+    pub seed: u64,
+}
+
+fn folds() -> usize {
+    10
+}
+
+impl Default for CrossValidationSpec {
+    fn default() -> Self {
+        CrossValidationSpec {
+            folds: folds(),
+            seed: seed(),
+        }
+    }
+}
+
+/// One formula of a comparison.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CandidateSpec {
+    /// Its name in the results.
+    pub name: String,
+    /// The formula (default: the spec's).
+    #[serde(default)]
+    pub formula: Option<FormulaSpec>,
+    /// Estimation options (default: the spec's).
+    #[serde(default)]
+    pub calibration: Option<CalibrationSpec>,
+    /// Neutrality (default: the spec's).
+    #[serde(default)]
+    pub neutrality: Option<NeutralitySpec>,
+    /// Guarantees (default: the spec's).
+    #[serde(default)]
+    pub guarantees: Option<GuaranteesSpec>,
 }
 
 /// What a job computes.
@@ -55,6 +108,8 @@ pub enum JobKind {
     Calibrate,
     /// Today's hourly funding only.
     Baseline,
+    /// Several formulas calibrated on the same data, side by side (`candidates`).
+    Compare,
 }
 
 /// Options of the baseline.
@@ -341,6 +396,38 @@ pub enum StdErrors {
     /// Clustered with statsmodels' small-sample factor (the default).
     #[default]
     Cr1,
+    /// Design-based, by linearisation with the survey's strata and fpc (R `survey`'s
+    /// `svyglm`); for the neutrality-constrained fit, the linearisation of its KKT system.
+    Design,
+    /// Design-based, by the stratified jackknife (JKn: one service deleted within its
+    /// stratum).
+    Jackknife,
+    /// Design-based, by Preston's rescaled bootstrap by stratum (`calibration.bootstrap`
+    /// replicates, `calibration.seed`); percentile intervals.
+    Bootstrap,
+}
+
+impl StdErrors {
+    /// The name used in specs and results.
+    pub fn name(self) -> &'static str {
+        match self {
+            StdErrors::Hc0 => "hc0",
+            StdErrors::Hc1 => "hc1",
+            StdErrors::Cr0 => "cr0",
+            StdErrors::Cr1 => "cr1",
+            StdErrors::Design => "design",
+            StdErrors::Jackknife => "jackknife",
+            StdErrors::Bootstrap => "bootstrap",
+        }
+    }
+
+    /// Whether the errors follow the survey design (strata, fpc) rather than a model.
+    pub fn is_design_based(self) -> bool {
+        matches!(
+            self,
+            StdErrors::Design | StdErrors::Jackknife | StdErrors::Bootstrap
+        )
+    }
 }
 
 /// Clusters of the clustered standard errors.
@@ -395,12 +482,17 @@ pub struct CalibrationSpec {
     /// Level of the intervals (default 0.95).
     #[serde(default = "confidence")]
     pub confidence: f64,
-    /// Bootstrap replicates by service for the median loss's standard errors.
+    /// Bootstrap replicates (the median loss's model-based bootstrap by service, and
+    /// `std_errors = "bootstrap"`).
     #[serde(default = "bootstrap")]
     pub bootstrap: usize,
     /// Seed of the bootstrap.
     #[serde(default = "seed")]
     pub seed: u64,
+    /// Replicate variances centred on the full-sample estimate instead of the replicates'
+    /// mean (R's `options(survey.replicates.mse = TRUE)`).
+    #[serde(default)]
+    pub mse: bool,
 }
 
 fn huber_t() -> f64 {
@@ -428,6 +520,7 @@ impl Default for CalibrationSpec {
             confidence: confidence(),
             bootstrap: bootstrap(),
             seed: seed(),
+            mse: false,
         }
     }
 }
@@ -597,8 +690,74 @@ impl JobSpec {
         serde_json::to_string(self).expect("a spec serialises")
     }
 
+    /// The calibration spec of every candidate of a comparison, by name: the spec's own
+    /// settings with the candidate's sections.
+    pub fn candidate_specs(&self) -> Vec<(String, JobSpec)> {
+        self.candidates
+            .iter()
+            .map(|c| {
+                let mut spec = self.clone();
+                spec.kind = JobKind::Calibrate;
+                spec.candidates = Vec::new();
+                if let Some(f) = &c.formula {
+                    spec.formula = f.clone();
+                }
+                if let Some(x) = &c.calibration {
+                    spec.calibration = x.clone();
+                }
+                if let Some(x) = &c.neutrality {
+                    spec.neutrality = x.clone();
+                }
+                if let Some(x) = &c.guarantees {
+                    spec.guarantees = x.clone();
+                }
+                (c.name.clone(), spec)
+            })
+            .collect()
+    }
+
     /// Refuses options that do not fit together.
     pub fn check(&self) -> Result<(), SpecError> {
+        if let Some(cv) = &self.cross_validation
+            && cv.folds < 2
+        {
+            return Err(SpecError::Inconsistent {
+                key: "cross_validation.folds".into(),
+                message: format!(
+                    "{} fold(s): cross-validation needs at least 2 (10 by default)",
+                    cv.folds
+                ),
+            });
+        }
+        match self.kind {
+            JobKind::Compare => {
+                if self.candidates.is_empty() {
+                    return Err(SpecError::Empty {
+                        key: "candidates".into(),
+                        message: "a comparison needs [[candidates]], each with a name and the sections it changes (formula, calibration, neutrality, guarantees)".into(),
+                    });
+                }
+                let mut names: Vec<&str> = self.candidates.iter().map(|c| c.name.as_str()).collect();
+                names.sort_unstable();
+                if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+                    return Err(SpecError::Inconsistent {
+                        key: "candidates.name".into(),
+                        message: format!("\"{}\" names two candidates; give each its own name", w[0]),
+                    });
+                }
+                for (i, (name, spec)) in self.candidate_specs().into_iter().enumerate() {
+                    spec.check().map_err(|e| e.within(&format!("candidates[{i}] ({name})")))?;
+                }
+                return Ok(());
+            }
+            _ if !self.candidates.is_empty() => {
+                return Err(SpecError::Inconsistent {
+                    key: "candidates".into(),
+                    message: "only a comparison has candidates: set kind = \"compare\" or remove [[candidates]]".into(),
+                });
+            }
+            _ => {}
+        }
         let f = &self.formula;
         let flat = f.flat_kind();
         let bad = |key: &str, message: String| {
@@ -758,6 +917,27 @@ impl JobSpec {
             return bad(
                 "calibration.bootstrap",
                 "the median loss's standard errors come from a bootstrap by service: give at least 2 replicates (200 by default)".into(),
+            );
+        }
+        if c.std_errors == StdErrors::Design && c.loss == Loss::Median {
+            return bad(
+                "calibration.std_errors",
+                "the median has no linearisation: use std_errors = \"jackknife\" or \"bootstrap\" for design-based errors".into(),
+            );
+        }
+        if c.std_errors.is_design_based() && c.cluster != Cluster::Service {
+            return bad(
+                "calibration.cluster",
+                format!(
+                    "the survey draws services: {} standard errors take the service as the sampled unit, within its stratum; remove calibration.cluster",
+                    c.std_errors.name()
+                ),
+            );
+        }
+        if c.std_errors == StdErrors::Bootstrap && c.bootstrap < 2 {
+            return bad(
+                "calibration.bootstrap",
+                "a bootstrap needs at least 2 replicates (200 by default)".into(),
             );
         }
         if c.method == Method::PointValues && self.neutrality.scope == Scope::None {

@@ -23,6 +23,7 @@ use arrow::datatypes::{DataType, Float64Type, Int32Type, Int64Type, TimeUnit};
 use arrow::util::display::FormatOptions;
 use rayon::prelude::*;
 
+mod design;
 mod visits;
 
 pub use visits::{CheckedVisits, PreparedVisits, VisitCheck};
@@ -457,6 +458,10 @@ impl Block {
     fn bool(&self, name: &str) -> &arrow::array::BooleanArray {
         self.columns[name].as_boolean()
     }
+    /// Whether the block has the (optional) column.
+    fn has(&self, name: &str) -> bool {
+        self.columns.contains_key(name)
+    }
 }
 
 /// Whether a file's column type converts to the contract type without loss of meaning.
@@ -545,7 +550,8 @@ fn blocks(source: &Source, table: TableKind, problems: &mut Problems) -> Option<
     for batch in &source.batches {
         let schema = batch.schema();
         for c in table.columns() {
-            if reported.contains(&c.name) {
+            if reported.contains(&c.name) || (c.optional && schema.field_with_name(c.name).is_err())
+            {
                 continue;
             }
             if let Some(p) = column_problem(&ctx, &schema, c) {
@@ -591,7 +597,12 @@ fn blocks(source: &Source, table: TableKind, problems: &mut Problems) -> Option<
 fn cast_block(ctx: &Ctx<'_>, row1: u64, batch: &RecordBatch, p: &mut Problems) -> Option<Block> {
     let mut columns = HashMap::new();
     for c in ctx.table.columns() {
-        let raw = batch.column_by_name(c.name)?;
+        let Some(raw) = batch.column_by_name(c.name) else {
+            if c.optional {
+                continue;
+            }
+            return None;
+        };
         columns.insert(c.name, cast_column(ctx, row1, c, raw, p)?);
     }
     Some(Block {
@@ -1147,8 +1158,14 @@ fn services(
         return (None, None);
     };
     let mut s = Services::default();
+    let mut strata: Vec<Option<String>> = Vec::new();
+    let mut fpc: Vec<Option<f64>> = Vec::new();
     for b in &blocks {
         check_f64(&ctx, b, "design_weight", Bound::Positive, p);
+        if b.has("fpc") {
+            check_f64(&ctx, b, "fpc", Bound::Positive, p);
+        }
+        design::collect(b, &mut strata, &mut fpc);
         for c in [
             "hours_apa",
             "hours_pch",
@@ -1270,6 +1287,7 @@ fn services(
         s.fte_carers.extend(f64_values(b, "fte_carers"));
         s.fte_support.extend(f64_values(b, "fte_support"));
     }
+    s.design = design::survey_design(&ctx, &strata, &fpc, p);
     let index = unique_index(&ctx, "service_id", &s.id, p);
     (Some(s), Some(index))
 }

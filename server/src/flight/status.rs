@@ -58,9 +58,9 @@ fn calibration_code(e: &CalibrationError) -> Code {
         CalibrationError::Solver(e) => match e {
             SolverError::NotIdentified { .. } => Code::InvalidArgument,
             // An infeasible problem: the spec is well formed, the data cannot satisfy it.
-            SolverError::NeutralityImpossible { .. } | SolverError::Infeasible { .. } => {
-                Code::FailedPrecondition
-            }
+            SolverError::NeutralityImpossible { .. }
+            | SolverError::Infeasible { .. }
+            | SolverError::LonelyStratum { .. } => Code::FailedPrecondition,
             SolverError::Numerical(_) => Code::Internal,
             _ => Code::Internal,
         },

@@ -13,6 +13,7 @@
 //! stages here report 0.5 to 0.95 — and the cancel flag is checked between stages and
 //! between bootstrap replicates.
 
+mod compare;
 pub mod impact;
 mod summary;
 
@@ -24,6 +25,7 @@ use dotation_core::baseline::{Baseline, BaselineOptions, baseline};
 use dotation_core::out_of_pocket::OutOfPocket;
 use dotation_core::tables::Microdata;
 
+pub use compare::{CandidateOutcome, CandidateRow, CompareJob, CompareSummary};
 pub use impact::{OutOfPocketGroups, ServicesImpact, UsersImpact};
 pub use summary::{
     BaselineSummary, BaselineTotals, CalibratedTotals, CalibrationSummary, ConstraintsSummary,
@@ -31,6 +33,7 @@ pub use summary::{
 };
 
 use crate::calibrate::{Calibration, Geography, Options, calibrate};
+use crate::crossval::cross_validate;
 use crate::error::{JobError, SpecError};
 use crate::formula::{Design, DesignInput, ServiceDrivers, build_from, regression_weights_from};
 use crate::guarantees::{self, GuaranteeInput, Report};
@@ -67,6 +70,18 @@ impl JobContext {
         self.cancel.load(Ordering::Relaxed)
     }
 
+    /// The context of a part of this job running from share `from` to `to` of it: the
+    /// part's own stages (0.5 to 1, as a whole job's) are mapped into that range.
+    pub fn part(&self, from: f64, to: f64) -> JobContext {
+        let progress = Arc::clone(&self.progress);
+        JobContext {
+            progress: Arc::new(move |p: f64| {
+                progress(from + (p - 0.5).max(0.0) / 0.5 * (to - from));
+            }),
+            cancel: Arc::clone(&self.cancel),
+        }
+    }
+
     /// Ends a stage: fails with [`JobError::Cancelled`] when the job was asked to stop,
     /// else reports `done` (the share of the whole job).
     pub fn step(&self, done: f64) -> Result<(), JobError> {
@@ -85,6 +100,8 @@ pub enum JobResult {
     Baseline(Box<BaselineJob>),
     /// A calibrated formula.
     Calibration(Box<CalibrationJob>),
+    /// Several formulas side by side.
+    Compare(Box<CompareJob>),
 }
 
 impl JobResult {
@@ -93,6 +110,7 @@ impl JobResult {
         match self {
             JobResult::Baseline(b) => JobSummary::Baseline(b.summary.clone()),
             JobResult::Calibration(c) => JobSummary::Calibrate(Box::new(c.summary.clone())),
+            JobResult::Compare(c) => JobSummary::Compare(Box::new(c.summary.clone())),
         }
     }
 }
@@ -144,6 +162,8 @@ pub fn calibration_options(spec: &JobSpec) -> Options {
         confidence: c.confidence,
         bootstrap: c.bootstrap,
         seed: c.seed,
+        mse: c.mse,
+        with_errors: true,
         floor_per_hour: spec.formula.floor_per_hour,
         cap_per_hour: spec.formula.cap_per_hour,
         constraints: Default::default(),
@@ -173,6 +193,9 @@ pub fn run(spec: &JobSpec, data: &Dataset, ctx: &JobContext) -> Result<JobResult
         }
         JobKind::Calibrate => {
             run_calibrate(spec, data, ctx).map(|c| JobResult::Calibration(Box::new(c)))
+        }
+        JobKind::Compare => {
+            compare::run_compare(spec, data, ctx).map(|c| JobResult::Compare(Box::new(c)))
         }
     }
 }
@@ -204,6 +227,25 @@ pub fn run_baseline(
     Ok(BaselineJob { baseline, summary })
 }
 
+/// The design of the spec's formula on the data (one row per service) and the services'
+/// regression weights.
+pub fn design_of(
+    spec: &JobSpec,
+    data: &Dataset,
+    baseline: &Baseline,
+) -> Result<(Design, Vec<f64>), JobError> {
+    let input = DesignInput {
+        micro: &data.micro,
+        drivers: &data.drivers,
+        baseline,
+    };
+    let drivers = ServiceDrivers::compute(&input, &spec.formula)?;
+    let design = build_from(&input, &spec.formula, &drivers)?;
+    let regression_weights =
+        regression_weights_from(&input, &drivers, spec.calibration.variance.as_ref())?;
+    Ok((design, regression_weights))
+}
+
 /// A calibration job: the formula fitted under budget neutrality and the guarantees, then
 /// checked against every guarantee, with its impact on services and users.
 pub fn run_calibrate(
@@ -213,21 +255,14 @@ pub fn run_calibrate(
 ) -> Result<CalibrationJob, JobError> {
     let baseline = prepare_baseline(spec, data, ctx)?;
     let m = &data.micro;
-    let input = DesignInput {
-        micro: m,
-        drivers: &data.drivers,
-        baseline: &baseline,
-    };
-    let drivers = ServiceDrivers::compute(&input, &spec.formula)?;
-    let design = build_from(&input, &spec.formula, &drivers)?;
-    let regression_weights =
-        regression_weights_from(&input, &drivers, spec.calibration.variance.as_ref())?;
+    let (design, regression_weights) = design_of(spec, data, &baseline)?;
     ctx.step(0.7)?;
     let geo = Geography {
         weights: &m.services.design_weight,
         regression_weights: &regression_weights,
         departement: &m.services.departement,
         codes: &m.departements.code,
+        design: Some(&m.services.design),
     };
     let oop = OutOfPocket::new(m, &data.drivers, &baseline)?;
     let gi = GuaranteeInput {
@@ -256,7 +291,16 @@ pub fn run_calibrate(
     let impact = impact::services_impact(m, &design, &calibration.funding);
     let out_of_pocket = impact::out_of_pocket(m, &oop, &after[chosen]);
     let users = impact::users(&oop, after, chosen);
-    let summary = CalibrationSummary::new(spec, m, &baseline, &design, &calibration, &report, rows);
+    let cross_validation = match &spec.cross_validation {
+        Some(cv) => Some(
+            cross_validate(&design, &geo, &m.services.design.stratum, &options, cv.folds, cv.seed, &cancelled)
+                .map_err(|e| if cancelled() { JobError::Cancelled } else { JobError::Calibration(e) })?,
+        ),
+        None => None,
+    };
+    let mut summary =
+        CalibrationSummary::new(spec, m, &baseline, &design, &calibration, &report, rows);
+    summary.cross_validation = cross_validation;
     Ok(CalibrationJob {
         baseline,
         design,

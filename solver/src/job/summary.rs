@@ -13,6 +13,7 @@ use dotation_core::tables::Microdata;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::calibrate::Calibration;
+use crate::crossval::CrossValidation;
 use crate::formula::Design;
 use crate::guarantees::Report;
 use crate::neutrality::compensated_sum;
@@ -50,6 +51,8 @@ pub enum JobSummary {
     Baseline(BaselineSummary),
     /// `dotation calibrate`.
     Calibrate(Box<CalibrationSummary>),
+    /// `dotation compare`.
+    Compare(Box<super::CompareSummary>),
 }
 
 /// Reads `null` as NaN (an undefined figure).
@@ -193,6 +196,9 @@ pub struct CalibrationSummary {
     pub constraints: ConstraintsSummary,
     /// Weighted national totals.
     pub national: CalibratedTotals,
+    /// Out-of-sample fit (when the spec asks for cross-validation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_validation: Option<CrossValidation>,
     /// The spec run.
     pub spec: JobSpec,
 }
@@ -257,6 +263,7 @@ impl CalibrationSummary {
                 funding_total: weighted(w, &cal.funding),
                 cost_total: weighted(w, &design.cost),
             },
+            cross_validation: None,
             spec: spec.clone(),
         }
     }

@@ -64,6 +64,7 @@ fn calibrate_spec(text: &str) -> Result<(Design, Calibration), CalibrationError>
         regression_weights: &rw,
         departement: &s.micro.services.departement,
         codes: &s.micro.departements.code,
+        design: Some(&s.micro.services.design),
     };
     let options = dotation_solver::job::calibration_options(&spec);
     let cal = calibrate(&design, &geo, &options, &|| false)?;

@@ -7,6 +7,8 @@ mod aggregation;
 mod baseline;
 mod calibration;
 mod cli;
+mod compare;
+mod design_errors;
 mod flight;
 mod formulas;
 mod fuzz;
