@@ -36,6 +36,7 @@ fn compare(text: &str) -> dotation_solver::job::CompareJob {
 fn the_true_groups_predict_held_out_services_better_than_an_over_parameterised_forfait() {
     let c = compare(TRUE_GROUPS);
     let (truth, over) = (&c.summary.candidates[0], &c.summary.candidates[1]);
+    assert!(over.feasible, "{:?}", over.conflict);
     eprintln!(
         "true groups: {} parameters, R² {:.4}, CV RMSE {:.0}; over-parameterised: {} parameters, R² {:.4}, CV RMSE {:.0}",
         truth.parameters,
