@@ -27,6 +27,9 @@ FRAME_TABLES: Tuple[str, ...] = ("departements", "services", "users")
 
 _EXTENSIONS = ("parquet", "csv", "arrow")
 
+# Rows of the record batches a Parquet file is streamed in (as pyarrow reads it whole).
+PARQUET_BATCH_ROWS = 128 * 1024
+
 #: What ``Dotation.upload`` accepts for one table: a file path, a pyarrow Table,
 #: RecordBatch or RecordBatchReader, a pandas or polars DataFrame, or any object with
 #: ``__arrow_c_stream__``.
@@ -55,6 +58,8 @@ def read_table(folder: PathLike, name: str) -> pa.Table:
     path = table_file(folder, name)
     if path is None:
         raise FileNotFoundError(f"{folder}: no {name}.parquet, {name}.csv or {name}.arrow")
+    if path.suffix == ".parquet":
+        return pq.read_table(path)
     return _open_file(path).read_all()
 
 
@@ -62,7 +67,8 @@ def _open_file(path: Path) -> pa.RecordBatchReader:
     ext = path.suffix.lstrip(".").lower()
     if ext == "parquet":
         file = pq.ParquetFile(path)
-        return pa.RecordBatchReader.from_batches(file.schema_arrow, file.iter_batches())
+        batches = file.iter_batches(batch_size=PARQUET_BATCH_ROWS)
+        return pa.RecordBatchReader.from_batches(file.schema_arrow, batches)
     if ext == "arrow":
         source = pa.memory_map(str(path))
         try:
