@@ -22,5 +22,7 @@ venv="${DOTATION_VENV:-$target/pyvenv}"
 # pip reinstalls a local package every time (its code is the tree's), its dependencies
 # only when missing.
 "$venv/bin/pip" install --quiet --disable-pip-version-check "./clients/python[test]"
+# The type hints hold (pyarrow has no stubs: its types are Any).
+"$venv/bin/python" -m mypy --strict --ignore-missing-imports --no-incremental clients/python/dotation
 # From the repository's root, so that `import dotation` is the installed package.
 "$venv/bin/python" -m pytest clients/python/tests -q -p no:cacheprovider

@@ -153,12 +153,12 @@ class Dataset:
 
 
 class Dotation:
-    """A connection to ``dotation serve``.
+    """A connection to ``dotation serve``::
 
-    >>> d = Dotation("grpc://127.0.0.1:50051", user="demo", password="demo-password")
-    >>> d.upload("survey", "survey/")                 # a folder written by dotation generate
-    >>> job = d.submit('data = "survey"').wait(progress=True)
-    >>> job.table("parameters").to_pandas()
+        d = Dotation("grpc://127.0.0.1:50051", user="demo", password="demo-password")
+        d.upload("survey", "survey/")          # a folder written by `dotation generate`
+        job = d.submit('data = "survey"').wait(progress=True)
+        job.table("parameters").to_pandas()
 
     Args:
         url: the server's location, ``grpc://HOST:PORT`` or ``grpc+tls://HOST:PORT``
@@ -204,7 +204,6 @@ class Dotation:
             kwargs["tls_root_certs"] = tls_root_certs
         with translated():
             self._client = flight.FlightClient(url, **kwargs)
-        self._timeout = timeout
         self._token: Optional[str] = None
         if user is not None:
             try:
@@ -513,7 +512,8 @@ class Job:
             import pandas  # noqa: F401
         except ImportError as e:
             raise ImportError("to_pandas needs pandas: pip install 'dotation-client[pandas]'") from e
-        return self.table(name).to_pandas()
+        frame: pandas.DataFrame = self.table(name).to_pandas()
+        return frame
 
     def to_polars(self, name: str) -> polars.DataFrame:
         """A result table as a polars DataFrame (``pip install dotation-client[polars]``)."""
@@ -530,8 +530,8 @@ class Job:
     def summary(self) -> Dict[str, Any]:
         """The job's ``summary.json`` (for a calibration: neutrality residual, fit,
         guarantees, provenance)."""
-        summary = self.table("summary").column("summary")[0].as_py()
-        return json.loads(summary)
+        summary: Dict[str, Any] = json.loads(self.table("summary").column("summary")[0].as_py())
+        return summary
 
     def report(self, path: Union[str, "os.PathLike[str]"], lang: str = "fr") -> Path:
         """Writes the job's report, a self-contained HTML file.

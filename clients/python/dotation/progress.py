@@ -18,7 +18,8 @@ def _tqdm_class() -> Optional[Callable[..., Any]]:
         from tqdm.auto import tqdm
     except ImportError:
         return None
-    return tqdm
+    bar: Callable[..., Any] = tqdm
+    return bar
 
 
 class ProgressBar:
