@@ -26,37 +26,12 @@ Only pyarrow is required; pandas, polars and tqdm (the progress bar) are optiona
 ``pip install 'dotation-client[pandas,polars,progress]'``.
 """
 
+from . import errors
 from .client import Dataset, Dotation, Job, JobStatus, UploadSummary
-from .errors import (
-    AuthenticationError,
-    DotationError,
-    FailedPreconditionError,
-    InvalidInputError,
-    JobCancelledError,
-    JobFailedError,
-    NotFoundError,
-    ResourceExhaustedError,
-    ServerUnavailableError,
-)
+from .errors import *  # noqa: F403 (the exceptions, errors.__all__)
 from .tables import TABLES, read_table
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Dotation",
-    "Job",
-    "JobStatus",
-    "UploadSummary",
-    "Dataset",
-    "TABLES",
-    "read_table",
-    "DotationError",
-    "AuthenticationError",
-    "InvalidInputError",
-    "NotFoundError",
-    "FailedPreconditionError",
-    "ResourceExhaustedError",
-    "ServerUnavailableError",
-    "JobFailedError",
-    "JobCancelledError",
-]
+__all__ = ["Dotation", "Job", "JobStatus", "UploadSummary", "Dataset", "TABLES", "read_table"]
+__all__ += errors.__all__
