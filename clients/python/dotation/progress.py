@@ -44,7 +44,9 @@ class ProgressBar:
 
     def update(self, status: JobStatus) -> None:
         """Shows a new status."""
-        percent = round(100 * status.progress)
+        # 100 % only once done: a job reports all its work done before its result is
+        # stored.
+        percent = 100 if status.state == "done" else min(99, round(100 * status.progress))
         if self._bar is not None:
             self._bar.n = percent
             self._bar.set_postfix_str(status.state, refresh=False)
