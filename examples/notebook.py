@@ -1,21 +1,23 @@
 """A notebook session against `dotation serve`, as a script: upload the synthetic survey,
-submit a calibration job, watch its progress, pull the result tables into pandas and print
-them. Each step is one cell of a notebook.
+submit a calibration job, watch its progress, pull the result tables into pandas and
+polars and print them. Each step is one cell of a notebook.
 
+    pip install './clients/python[pandas,polars,progress]'
     dotation generate --out survey
     dotation serve --config server.toml &
     python examples/notebook.py --location grpc://127.0.0.1:50051 \\
         --user demo --password demo-password --data survey
+
+The client's tests run it against a live server (clients/python/tests/test_notebook.py).
 """
 
 import argparse
 import sys
-from pathlib import Path
 
 import pandas as pd
+import polars as pl
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from dotation_client import Dotation  # noqa: E402
+from dotation import Dotation
 
 
 def main() -> int:
@@ -34,10 +36,10 @@ def main() -> int:
     d = Dotation(args.location, user=args.user, password=args.password)
 
     # Cell 2: upload the survey, table by table (each is validated on arrival).
-    summary = d.upload_dataset(args.dataset, args.data)
-    print(f"uploaded {args.dataset}: complete={summary['complete']}")
+    summary = d.upload(args.dataset, args.data)
+    print(f"uploaded {args.dataset}: complete={summary.complete}")
     for ds in d.datasets():
-        print(f"  {ds['name']}: {ds['tables']}")
+        print(f"  {ds.name}: {ds.tables}")
 
     # Cell 3: submit a calibration: a forfait per user-month by allowance x GIR band x
     # entourage, national budget neutrality, and no user's out-of-pocket may rise (the job
@@ -59,18 +61,18 @@ constrain = ["out_of_pocket"]
     if args.floor is not None:
         spec += f"\n[baseline]\nfloor = {args.floor}\n"
     job = d.submit(spec)
-    print(f"submitted job {job}")
+    print(f"submitted job {job.id}")
 
-    # Cell 4: poll until done.
-    status = d.wait(job, on_progress=lambda s: print(f"  {s['state']:<8} {s['progress']:.0%}"))
-    print(f"job {job}: {status['state']}, tables {status['tables']}")
+    # Cell 4: wait, with a progress bar.
+    job.wait(progress=True)
+    print(f"job {job.id}: {job.last_status.state}, tables {', '.join(job.table_names)}")
 
-    # Cell 5: pull the tables into pandas.
-    tables = d.tables(job)
+    # Cell 5: pull the tables into pandas (or polars: job.to_polars).
+    tables = job.tables()
     parameters = tables["parameters"].to_pandas()
     services = tables["services"].to_pandas()
     departements = tables["departements"].to_pandas()
-    summary = tables["summary"]
+    summary = job.summary()
     print("\nparameters:")
     print(parameters.to_string(index=False))
     print(
@@ -99,15 +101,26 @@ constrain = ["out_of_pocket"]
     )
 
     # Cell 7: the same spec again is served from the stored result.
-    again = d.status(d.submit(spec))
-    print(f"\nresubmitted: {again['state']} at once (result {again['result_key'][:12]}…)")
+    again = d.submit(spec).last_status
+    print(f"\nresubmitted: {again.state} at once (result {again.result_key[:12]}…)")
+
+    # Cell 8: the same table in polars: services' change by département.
+    by_departement = (
+        job.to_polars("services")
+        .group_by("departement")
+        .agg((pl.col("delta") * pl.col("weight")).sum().alias("delta"), pl.len().alias("services"))
+        .sort("delta")
+    )
+    print("\ndépartements losing most (weighted change, EUR):")
+    print(by_departement.head(5))
 
     # Checks the session relies on (CI runs this script).
     funding = (services["funding"] * services["weight"]).sum()
     baseline = (services["baseline"] * services["weight"]).sum()
     assert abs(funding - baseline) <= 1e-9 * abs(baseline), (funding, baseline)
     assert summary["neutrality_residual"] <= 1e-9
-    assert again["state"] == "done"
+    assert again.state == "done" and again.result_key == job.last_status.result_key
+    assert by_departement["services"].sum() == len(services)
     assert not users["rises"].fillna(False).any(), users[users["rises"].fillna(False)].head()
     assert guarantees["out_of_pocket"]["rising"] == 0
     for dimension in ["size_decile", "status", "regime", "zone", "departement"]:

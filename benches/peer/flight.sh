@@ -28,6 +28,7 @@ echo "binary: $bin ($("$bin" --version))" >&2
 venv=benches/peer/.venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet -r benches/peer/requirements.txt
+"$venv/bin/pip" install --quiet --disable-pip-version-check ./clients/python
 py="$venv/bin/python"
 
 tmp="$(mktemp -d)"

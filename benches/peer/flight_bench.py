@@ -10,8 +10,9 @@
 
     python flight_bench.py DOTATION_LOCATION USER PASSWORD SURVEY_DIR PEER_SCRIPT REPEATS JOBS
 
-Run by benches/peer/flight.sh. Exits non-zero if a tool fails (a job fails, a table differs
-in rows, a server dies), never because of a timing.
+Run by benches/peer/flight.sh, with the client package (clients/python) installed. Exits
+non-zero if a tool fails (a job fails, a table differs in rows, a server dies), never
+because of a timing.
 """
 
 import statistics
@@ -24,8 +25,7 @@ from pathlib import Path
 import pyarrow.flight as flight
 import pyarrow.parquet as pq
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
-from dotation_client import TABLES, Dotation, read_table  # noqa: E402
+from dotation import TABLES, Dotation, read_table
 
 
 def timed_get(client, ticket, options=None):
@@ -64,9 +64,8 @@ def main():
 
     ours = [upload(our_put("bench" if i == 0 else f"bench-{i}")) for i in range(repeats)]
 
-    job = d.submit('kind = "baseline"\ndata = "bench"')
-    d.wait(job)
-    users_result = d.table(job, "users")
+    job = d.submit('kind = "baseline"\ndata = "bench"').wait()
+    users_result = job.table("users")
 
     with tempfile.TemporaryDirectory() as tmp:
         users_file = Path(tmp) / "users_result.parquet"
@@ -88,14 +87,14 @@ def main():
             print(f"| MB/s | {a:,.0f} | {b:,.0f} | {a / b:.2f} |")
             tickets = {
                 "visits": flight.Ticket(b"datasets/bench/visits"),
-                "users": flight.Ticket(f"jobs/{job}/users".encode()),
+                "users": flight.Ticket(f"jobs/{job.id}/users".encode()),
             }
             print("\n| table | rows | Arrow MB | dotation MB/s | pyarrow server MB/s | dotation / pyarrow |")
             print("|---|---|---|---|---|---|")
             for name in ("visits", "users"):
                 ours, theirs = [], []
                 for _ in range(repeats):
-                    s, t = timed_get(d.client, tickets[name], d.options)
+                    s, t = timed_get(d.flight_client, tickets[name], d.call_options)
                     ours.append(s)
                     s2, t2 = timed_get(peer_client, flight.Ticket(name.encode()))
                     theirs.append(s2)
@@ -110,14 +109,14 @@ def main():
     specs = [f'kind = "baseline"\ndata = "bench"\n\n[baseline]\nfloor = {23 + i / 100:.2f}'
              for i in range(n_jobs)]
     t0 = time.perf_counter()
-    ids = [d.submit(s) for s in specs]
-    for i in ids:
-        d.wait(i, poll=0.02)
+    jobs = [d.submit(s) for s in specs]
+    for j in jobs:
+        j.wait(poll=0.02)
     fresh = time.perf_counter() - t0
     t0 = time.perf_counter()
-    ids = [d.submit(s) for s in specs]
-    for i in ids:
-        d.wait(i, poll=0.02)
+    jobs = [d.submit(s) for s in specs]
+    for j in jobs:
+        j.wait(poll=0.02)
     cached = time.perf_counter() - t0
     visits = pq.ParquetFile(Path(survey) / "visits.parquet").metadata.num_rows
     print(f"\njobs (baseline on the survey: validation of {visits / 1e6:.1f} M visits, drivers, baseline, "

@@ -1,5 +1,5 @@
 # A `dotation serve` on loopback, for scripts that drive it with pyarrow: sourced by
-# examples/ci_client.sh and benches/peer/flight.sh.
+# benches/peer/flight.sh (the client's tests start theirs in clients/python/tests/conftest.py).
 #
 # The sourcing script sets `bin` (the dotation binary) and `tmp` (a scratch folder, removed
 # by the trap installed here), then calls:
