@@ -14,6 +14,7 @@ mod guarantees;
 mod layers;
 mod legal;
 mod qp;
+mod report;
 mod rules;
 mod streaming;
 mod survey;
