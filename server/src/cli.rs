@@ -1,5 +1,5 @@
-//! The `dotation` command line: `generate`, `validate`, `baseline`, `calibrate`, `serve`, and the
-//! rules of the texts (`dc`, `avenant43`, `fgn`, in `rules_cli`). Each
+//! The `dotation` command line: `generate`, `validate`, `baseline`, `calibrate`, `report`,
+//! `serve`, and the rules of the texts (`dc`, `avenant43`, `fgn`, in `rules_cli`). Each
 //! command reads its inputs, runs the job, writes its results atomically and prints a
 //! short summary.
 //!
@@ -14,6 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use dotation_core::Dataset;
 use dotation_core::validate::ValidateOptions;
 use dotation_datasets::{Scale, SurveyConfig};
+use dotation_report::Lang;
 use dotation_solver::spec::{BaselineSpec, CandidateSpec, CrossValidationSpec, JobKind, JobSpec};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -63,6 +64,11 @@ pub enum Command {
     /// out-of-pocket per billed hour), drivers.parquet and user_cells.parquet (cost
     /// drivers) and summary.json, and prints the national totals.
     Baseline(BaselineArgs),
+    /// Write the HTML report of a finished job from its result folder.
+    ///
+    /// The folder is what `baseline` or `calibrate` wrote with --out (summary.json and the
+    /// Parquet tables). The report is one self-contained page: it opens offline.
+    Report(ReportCommandArgs),
     /// Serve datasets, jobs and results over Arrow Flight (see the README's Flight section).
     ///
     /// Options come from a TOML file (server/dotation-server.example.toml documents every
@@ -105,6 +111,40 @@ pub struct CalibrateArgs {
     /// Folder to write the results into (created if needed).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// The HTML report.
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+/// The report options of `baseline` and `calibrate`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Also write the job's report to FILE: one self-contained HTML page (inline SVG plots
+    /// and CSS, nothing loaded from the network). For a calibration whose guarantees
+    /// cannot hold, the report of the conflict.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// The report's language: fr (« 1 234,56 € ») or en.
+    #[arg(long, default_value = "fr", value_parser = parse_lang, value_name = "fr|en")]
+    pub lang: Lang,
+}
+
+/// Options of `report`.
+#[derive(Debug, Args)]
+pub struct ReportCommandArgs {
+    /// The result folder of a `baseline` or `calibrate` run.
+    #[arg(long, value_name = "DIR")]
+    pub results: PathBuf,
+    /// The HTML file to write.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// The report's language: fr or en.
+    #[arg(long, default_value = "fr", value_parser = parse_lang, value_name = "fr|en")]
+    pub lang: Lang,
+}
+
+fn parse_lang(s: &str) -> Result<Lang, String> {
+    s.parse().map_err(|e: dotation_report::ReportError| e.to_string())
 }
 
 /// Options of `compare`.
@@ -170,6 +210,9 @@ pub struct BaselineArgs {
     /// Replace the year's national floor tariff (€/h), to study a scenario.
     #[arg(long)]
     pub floor: Option<f64>,
+    /// The HTML report.
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 /// Runs the command line; the binary's `main`.
@@ -208,6 +251,7 @@ pub fn run(cli: &Cli) -> Result<(), ServerError> {
         Command::Baseline(a) => run_baseline(a, cli.quiet),
         Command::Calibrate(a) => run_calibrate(a, cli.quiet),
         Command::Compare(a) => run_compare(a, cli.quiet),
+        Command::Report(a) => run_report(a, cli.quiet),
         Command::Dc(a) => crate::rules_cli::run_dc(a, cli.quiet),
         Command::Avenant43(a) => crate::rules_cli::run_avenant43(a, cli.quiet),
         Command::Fgn(a) => crate::rules_cli::run_fgn(a, cli.quiet),
@@ -316,6 +360,37 @@ fn run_baseline(a: &BaselineArgs, quiet: bool) -> Result<(), ServerError> {
             t0.elapsed().as_secs_f64()
         );
     }
+    write_report(&a.report, &job, quiet)
+}
+
+/// Writes a job's report when `--report` asks for one.
+fn write_report(r: &ReportArgs, job: &JobOutput, quiet: bool) -> Result<(), ServerError> {
+    let Some(path) = &r.report else {
+        return Ok(());
+    };
+    let html = crate::report::from_output(job, r.lang)?;
+    crate::report::write(path, &html)?;
+    if !quiet {
+        println!("wrote the report ({}) to {}", r.lang, path.display());
+    }
+    Ok(())
+}
+
+fn run_report(a: &ReportCommandArgs, quiet: bool) -> Result<(), ServerError> {
+    if !a.results.is_dir() {
+        return Err(ServerError::NotADirectory(a.results.clone()));
+    }
+    let html = crate::report::from_dir(&a.results, a.lang)?;
+    crate::report::write(&a.out, &html)?;
+    if !quiet {
+        println!(
+            "wrote the report ({}, {} bytes) of {} to {}",
+            a.lang,
+            thousands(html.len() as f64, 0),
+            a.results.display(),
+            a.out.display()
+        );
+    }
     Ok(())
 }
 
@@ -361,7 +436,21 @@ fn run_calibrate(a: &CalibrateArgs, quiet: bool) -> Result<(), ServerError> {
         None => JobSpec::default(),
     };
     let data = load(data_dir(a.data.as_ref(), &spec).as_deref())?;
-    let job = jobs::run_spec(&spec, &data, &JobContext::detached())?;
+    let job = match jobs::run_spec(&spec, &data, &JobContext::detached()) {
+        Ok(job) => job,
+        Err(e) => {
+            // Guarantees that cannot hold have a report of their own: the conflict.
+            if let Some(path) = &a.report.report
+                && let Some(html) = crate::report::infeasible(&spec, &data, &e, a.report.lang)?
+            {
+                crate::report::write(path, &html)?;
+                if !quiet {
+                    eprintln!("wrote the conflict report to {}", path.display());
+                }
+            }
+            return Err(e);
+        }
+    };
     write_job(&job, &a.out)?;
     if !quiet {
         if let JobResult::Calibration(c) = &job.result {
@@ -375,7 +464,7 @@ fn run_calibrate(a: &CalibrateArgs, quiet: bool) -> Result<(), ServerError> {
             t0.elapsed().as_secs_f64()
         );
     }
-    Ok(())
+    write_report(&a.report, &job, quiet)
 }
 
 /// The comparison the files describe: one spec with kind = "compare", or one candidate

@@ -111,6 +111,10 @@ pub enum ServerError {
     /// A bug: something that should not happen did (a job panicked).
     #[error("internal error: {0}")]
     Internal(String),
+    /// A report could not be made (a language not offered, a result folder that is not a
+    /// job's).
+    #[error("report: {0}")]
+    Report(#[from] dotation_report::ReportError),
     /// The job catalogue (SQLite) failed.
     #[error("job catalogue: {0}")]
     Catalogue(#[from] rusqlite::Error),

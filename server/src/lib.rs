@@ -7,6 +7,8 @@
 //! - [`jobs`]: a job spec on a dataset → result tables and a summary (CLI and Flight),
 //!   around the library's job (`dotation_solver::job`);
 //! - [`results`]: typed job results as Arrow record batches;
+//! - [`report`]: a job's HTML report (`dotation_report`) from a job's output, a result
+//!   folder or a calibration's conflict, written atomically;
 //! - [`flight`]: the Arrow Flight job server (`dotation serve`);
 //! - [`cli`]: the `dotation` command line;
 //! - [`rules_cli`]: its commands of the legal rules (`dc`, `avenant43`, `fgn`);
@@ -20,6 +22,7 @@ pub mod faults;
 pub mod flight;
 pub mod io;
 pub mod jobs;
+pub mod report;
 pub mod results;
 pub mod rules_cli;
 

@@ -9,7 +9,8 @@
 //!   job spec, submitted by `PollFlightInfo`;
 //! - descriptor path `["jobs", JOB_ID, TABLE]`: a result table; ticket `jobs/JOB_ID/TABLE`;
 //! - actions `submit` (body: the spec), `status`, `cancel` (body: the job id), `jobs`,
-//!   `datasets`, and the standard `CancelFlightInfo`.
+//!   `datasets`, `report` (body: `{"job": ID, "lang": "fr"}`; the answer is the job's
+//!   HTML report), and the standard `CancelFlightInfo`.
 
 use std::sync::Arc;
 
@@ -37,6 +38,7 @@ use super::queue::{CancelOutcome, Queue};
 use super::store::{self, JobRecord, JobState, Store, TableInfo};
 use crate::error::ServerError;
 use crate::faults;
+use dotation_report::Lang;
 use crate::{io, jobs};
 
 type RpcStream<T> = BoxStream<'static, Result<T, Status>>;
@@ -51,16 +53,18 @@ enum ActionKind {
     Cancel,
     Jobs,
     Datasets,
+    Report,
     CancelFlightInfo,
 }
 
 impl ActionKind {
-    const ALL: [ActionKind; 6] = [
+    const ALL: [ActionKind; 7] = [
         ActionKind::Submit,
         ActionKind::Status,
         ActionKind::Cancel,
         ActionKind::Jobs,
         ActionKind::Datasets,
+        ActionKind::Report,
         ActionKind::CancelFlightInfo,
     ];
 
@@ -71,6 +75,7 @@ impl ActionKind {
             ActionKind::Cancel => "cancel",
             ActionKind::Jobs => "jobs",
             ActionKind::Datasets => "datasets",
+            ActionKind::Report => "report",
             ActionKind::CancelFlightInfo => "CancelFlightInfo",
         }
     }
@@ -91,6 +96,9 @@ impl ActionKind {
             }
             ActionKind::Datasets => {
                 "Your datasets, as JSON: tables present, rows, whether complete."
+            }
+            ActionKind::Report => {
+                "A finished job's report, one self-contained HTML page (UTF-8): the body is {\"job\": ID, \"lang\": \"fr\" or \"en\"} (lang defaults to fr)."
             }
             ActionKind::CancelFlightInfo => {
                 "Cancel the job of a FlightInfo (standard Flight action)."
@@ -353,7 +361,39 @@ impl Service {
             "tables": tables,
             "result_key": job.key,
             "submitted": job.seq,
+            // Every finished job has a report (the `report` action).
+            "report": job.state == JobState::Done,
         }))
+    }
+
+    /// The `report` action's body: the job and the language (French by default).
+    fn report_request(body: &[u8]) -> Result<(String, Lang), ServerError> {
+        let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+            ServerError::BadRequest(format!(
+                "the body is not JSON ({e}): expected {{\"job\": ID, \"lang\": \"fr\"}}"
+            ))
+        })?;
+        let id = v
+            .get("job")
+            .and_then(serde_json::Value::as_str)
+            .filter(|id| is_job_id(id))
+            .ok_or_else(|| {
+                ServerError::BadRequest("job: the job's id (32 hex digits) is required".into())
+            })?;
+        let lang = match v.get("lang") {
+            None | Some(serde_json::Value::Null) => Lang::Fr,
+            Some(serde_json::Value::String(l)) => l.parse()?,
+            Some(other) => return Err(ServerError::BadRequest(format!("lang: \"fr\" or \"en\", not {other}"))),
+        };
+        Ok((id.to_string(), lang))
+    }
+
+    /// The HTML report of one of the caller's finished jobs, from its stored result.
+    fn report(&self, user: &str, id: &str, lang: Lang) -> Result<Vec<u8>, ServerError> {
+        let job = self.own_job(user, id)?;
+        self.finished_tables(&job)?;
+        let html = crate::report::from_dir(&self.store.result_dir(&job.key), lang)?;
+        Ok(html.into_bytes())
     }
 
     /// Resolves a spec's data and queues it.
@@ -656,6 +696,10 @@ impl Service {
                 json_body(&serde_json::Value::Array(list))
             }
             ActionKind::Datasets => json_body(&self.datasets_json(user)?),
+            ActionKind::Report => {
+                let (id, lang) = Self::report_request(body)?;
+                self.report(user, &id, lang)?
+            }
             ActionKind::CancelFlightInfo => {
                 let req = CancelFlightInfoRequest::decode(body).map_err(|e| {
                     ServerError::BadRequest(format!("not a CancelFlightInfoRequest: {e}"))

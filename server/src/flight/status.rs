@@ -30,6 +30,10 @@ pub fn code(e: &ServerError) -> Code {
         ServerError::PermissionDenied(_) => Code::PermissionDenied,
         ServerError::NotFound(_) => Code::NotFound,
         ServerError::ResourceExhausted(_) => Code::ResourceExhausted,
+        // A language not offered is the caller's; stored results that do not make a
+        // report are the server's.
+        ServerError::Report(dotation_report::ReportError::Lang(_)) => Code::InvalidArgument,
+        ServerError::Report(_) => Code::Internal,
         // The server's own disk, catalogue, configuration and bugs.
         ServerError::Io { .. }
         | ServerError::Write { .. }

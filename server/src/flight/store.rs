@@ -457,12 +457,15 @@ impl Store {
         Ok(t.map(|t| t.split(',').map(str::to_string).collect()))
     }
 
+    /// The folder of a stored result: its tables as Parquet and `summary.json`, as the
+    /// command line writes them.
+    pub fn result_dir(&self, key: &str) -> PathBuf {
+        self.dir.join("results").join(key)
+    }
+
     /// The file of a result table.
     pub fn result_path(&self, key: &str, table: &str) -> PathBuf {
-        self.dir
-            .join("results")
-            .join(key)
-            .join(format!("{table}.parquet"))
+        self.result_dir(key).join(format!("{table}.parquet"))
     }
 
     /// Stores a job's output under its key: every table as Parquet, `summary.json`, and

@@ -184,6 +184,7 @@ fn request() -> impl Strategy<Value = Request> {
         Just("submit".to_string()),
         Just("status".to_string()),
         Just("cancel".to_string()),
+        Just("report".to_string()),
         Just("CancelFlightInfo".to_string()),
         "\\PC{0,20}",
     ];

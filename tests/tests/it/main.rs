@@ -16,6 +16,7 @@ mod guarantees;
 mod layers;
 mod legal;
 mod qp;
+mod report;
 mod rules;
 mod streaming;
 mod survey;
