@@ -116,6 +116,10 @@ pub fn baseline_services(m: &Microdata, b: &Baseline) -> Result<RecordBatch, Ser
             f64s(b.services.hours_funded.iter().copied()),
         ),
         ("rate", f64s(b.services.rate.iter().copied())),
+        (
+            "rate_social_aid",
+            f64s(b.services.rate_social_aid.iter().copied()),
+        ),
         ("baseline_funding", f64s(b.services.funding.iter().copied())),
         (
             "user_participation",
@@ -276,16 +280,18 @@ pub fn calibrated_services(
         ),
         ("weight", f64s(s.design_weight.iter().copied())),
         ("hours_funded", f64s(d.hours.iter().copied())),
-        ("baseline", f64s(d.baseline.iter().copied())),
-        ("funding", f64s(c.funding.iter().copied())),
+        ("baseline", f64s((0..n).map(|i| d.baseline_total(i)))),
+        ("funding", f64s((0..n).map(|i| c.funding[i] + d.carried[i]))),
+        ("carried", f64s(d.carried.iter().copied())),
+        ("formula_baseline", f64s(d.baseline.iter().copied())),
+        ("formula_funding", f64s(c.funding.iter().copied())),
         ("cost", f64s(d.cost.iter().copied())),
         ("delta", f64s((0..n).map(|i| c.funding[i] - d.baseline[i]))),
         (
             "delta_pct",
-            opt_f64s(
-                (0..n)
-                    .map(|i| ratio(c.funding[i] - d.baseline[i], d.baseline[i]).map(|r| 100.0 * r)),
-            ),
+            opt_f64s((0..n).map(|i| {
+                ratio(c.funding[i] - d.baseline[i], d.baseline_total(i)).map(|r| 100.0 * r)
+            })),
         ),
         (
             "coverage",
@@ -309,8 +315,8 @@ pub fn calibrated_departements(
         let i = m.services.departement[s] as usize;
         let w = m.services.design_weight[s];
         services[i] += w;
-        baseline[i] += w * d.baseline[s];
-        funding[i] += w * c.funding[s];
+        baseline[i] += w * d.baseline_total(s);
+        funding[i] += w * (c.funding[s] + d.carried[s]);
         cost[i] += w * d.cost[s];
     }
     batch(vec![

@@ -244,7 +244,7 @@ fn equalities(
             .collect();
         let b = compensated_sum(members.len(), |i| {
             let s = members[i];
-            geo.weights[s] * (design.baseline[s] - design.offset[s])
+            geo.weights[s] * (design.target[s] - design.offset[s])
         });
         if row.iter().all(|&v| v == 0.0) && b != 0.0 {
             return Err(SolverError::NeutralityImpossible {
@@ -550,7 +550,7 @@ fn bootstrap_median(
                     for j in 0..k {
                         eq.a[c * k + j] += survey_w[s] * design.x[s * k + j];
                     }
-                    eq.b[c] += survey_w[s] * (design.baseline[s] - design.offset[s]);
+                    eq.b[c] += survey_w[s] * (design.target[s] - design.offset[s]);
                 }
             }
             median_fit(&x, &y, &w, k, &eq, &o.constraints)
@@ -655,7 +655,7 @@ pub fn calibrate(
                     })
                 };
                 let target = compensated_sum(members.len(), |i| {
-                    geo.weights[members[i]] * design.baseline[members[i]]
+                    geo.weights[members[i]] * design.target[members[i]]
                 });
                 let pv = point_value(name, budget, target)?;
                 for &s in members {
@@ -689,7 +689,7 @@ pub fn calibrate(
     let dep = residuals(
         NeutralityScope::Departement,
         &funding,
-        &design.baseline,
+        &design.target,
         geo.weights,
         geo.departement,
         geo.codes.len(),
@@ -710,7 +710,7 @@ pub fn calibrate(
             residuals(
                 NeutralityScope::National,
                 &funding,
-                &design.baseline,
+                &design.target,
                 geo.weights,
                 geo.departement,
                 geo.codes.len(),
@@ -718,7 +718,13 @@ pub fn calibrate(
             .max
         }
     };
-    let metrics = metrics(&design.cost, &funding, &design.baseline, geo.weights);
+    let metrics = metrics(
+        &design.cost,
+        &funding,
+        &design.baseline,
+        &design.carried,
+        geo.weights,
+    );
     Ok(Calibration {
         names,
         units,
@@ -754,8 +760,16 @@ pub fn normal_intervals(
     (end(-1.0), end(1.0))
 }
 
-/// Fit quality and gains.
-pub fn metrics(cost: &[f64], funding: &[f64], baseline: &[f64], w: &[f64]) -> Metrics {
+/// Fit quality (the formula's funding against the cost it is calibrated on) and gains (a
+/// service's whole funding — the formula's and the hours `carried` by the hour — against
+/// its whole baseline).
+pub fn metrics(
+    cost: &[f64],
+    funding: &[f64],
+    baseline: &[f64],
+    carried: &[f64],
+    w: &[f64],
+) -> Metrics {
     let n = cost.len();
     let sw = compensated_sum(n, |s| w[s]);
     if sw <= 0.0 {
@@ -775,8 +789,8 @@ pub fn metrics(cost: &[f64], funding: &[f64], baseline: &[f64], w: &[f64]) -> Me
     let share = |pred: &dyn Fn(usize) -> bool| {
         compensated_sum(n, |s| if pred(s) { w[s] } else { 0.0 }) / sw
     };
-    let gain = |s: usize| funding[s] > 1.05 * baseline[s];
-    let loss = |s: usize| funding[s] < 0.95 * baseline[s];
+    let gain = |s: usize| funding[s] + carried[s] > 1.05 * (baseline[s] + carried[s]);
+    let loss = |s: usize| funding[s] + carried[s] < 0.95 * (baseline[s] + carried[s]);
     Metrics {
         r2: if sst > 0.0 { 1.0 - ssr / sst } else { 0.0 },
         rmse: (ssr / sw).sqrt(),

@@ -14,6 +14,7 @@
 //! between bootstrap replicates.
 
 pub mod impact;
+pub mod law;
 mod summary;
 
 use std::sync::Arc;
@@ -22,9 +23,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use dotation_core::Dataset;
 use dotation_core::baseline::{Baseline, BaselineOptions, baseline};
 use dotation_core::out_of_pocket::OutOfPocket;
-use dotation_core::tables::Microdata;
+use dotation_core::tables::{Allowance, Microdata};
 
 pub use impact::{OutOfPocketGroups, ServicesImpact, UsersImpact};
+pub use law::LawReport;
 pub use summary::{
     BaselineSummary, BaselineTotals, CalibratedTotals, CalibrationSummary, ConstraintsSummary,
     JobSummary, OrderCheck, Provenance, Summary,
@@ -32,7 +34,10 @@ pub use summary::{
 
 use crate::calibrate::{Calibration, Geography, Options, calibrate};
 use crate::error::{JobError, SpecError};
-use crate::formula::{Design, DesignInput, ServiceDrivers, build_from, regression_weights_from};
+use crate::formula::{
+    Design, DesignInput, ServiceDrivers, build_from, funded_mask, regression_weights_from,
+};
+use crate::neutrality::compensated_sum;
 use crate::guarantees::{self, GuaranteeInput, Report};
 use crate::spec::{JobKind, JobSpec};
 
@@ -120,6 +125,8 @@ pub struct CalibrationJob {
     pub calibration: Calibration,
     /// Every guarantee checked on the calibrated funding.
     pub guarantees: Report,
+    /// The law's limits on the model (PCH, APA ceilings, hours, participation, budget).
+    pub law: LawReport,
     /// Services' gains and losses by group.
     pub impact: ServicesImpact,
     /// Every user's out-of-pocket per billed hour, before and after.
@@ -219,7 +226,13 @@ pub fn run_calibrate(
         baseline: &baseline,
     };
     let drivers = ServiceDrivers::compute(&input, &spec.formula)?;
-    let design = build_from(&input, &spec.formula, &drivers)?;
+    let mut design = build_from(&input, &spec.formula, &drivers)?;
+    if let Some(change) = &spec.neutrality.budget_change {
+        let w = &m.services.design_weight;
+        let total = compensated_sum(design.n, |s| w[s] * design.baseline[s]);
+        design.set_target_factor(change.factor(total));
+    }
+    let funded = funded_mask(&spec.formula)?;
     let regression_weights =
         regression_weights_from(&input, &drivers, spec.calibration.variance.as_ref())?;
     ctx.step(0.7)?;
@@ -229,7 +242,9 @@ pub fn run_calibrate(
         departement: &m.services.departement,
         codes: &m.departements.code,
     };
-    let oop = OutOfPocket::new(m, &data.drivers, &baseline)?;
+    let mut oop = OutOfPocket::new(m, &data.drivers, &baseline)?;
+    oop.restrict_to(funded);
+    oop.set_resources_only_gir4(spec.guarantees.resources_only_gir4);
     let gi = GuaranteeInput {
         micro: m,
         design: &design,
@@ -252,17 +267,33 @@ pub fn run_calibrate(
     let after = oop.after_by_option(&calibration.funding, &design.baseline);
     let chosen = spec.guarantees.participation.ordinal();
     let report = guarantees::report(&gi, &spec.guarantees, &calibration.funding, &after);
+    let mtp = if m.users.allowance.contains(&Allowance::Apa) {
+        baseline.rules.mtp()?
+    } else {
+        0.0
+    };
+    let law = law::report(spec, m, &design, &calibration.funding, funded, mtp);
     ctx.step(0.95)?;
     let impact = impact::services_impact(m, &design, &calibration.funding);
     let out_of_pocket = impact::out_of_pocket(m, &oop, &after[chosen]);
     let users = impact::users(&oop, after, chosen);
-    let summary = CalibrationSummary::new(spec, m, &baseline, &design, &calibration, &report, rows);
+    let summary = CalibrationSummary::new(
+        spec,
+        m,
+        &baseline,
+        &design,
+        &calibration,
+        &report,
+        &law,
+        rows,
+    );
     Ok(CalibrationJob {
         baseline,
         design,
         regression_weights,
         calibration,
         guarantees: report,
+        law,
         impact,
         users,
         out_of_pocket,

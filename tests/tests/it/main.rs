@@ -7,6 +7,7 @@ mod aggregation;
 mod baseline;
 mod calibration;
 mod cli;
+mod fidelity;
 mod flight;
 mod formulas;
 mod fuzz;
