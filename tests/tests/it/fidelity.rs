@@ -16,7 +16,7 @@ use dotation_solver::spec::{BudgetChange, JobSpec};
 use dotation_tests::fixtures::Fixture;
 
 use crate::close;
-use crate::formulas::survey;
+use crate::formulas::survey_dataset;
 
 fn hand() -> Dataset {
     validate(&Fixture::hand_example().raw(), &ValidateOptions::default()).expect("valid")
@@ -63,7 +63,11 @@ fn a_narrowed_formula_matches_the_baseline_of_the_allowances_it_funds() {
     assert_eq!(c.design.hours, vec![10_500.0, 5_000.0, 6_000.0]);
     // θ = 1,183,000 / 45,000 = 1183/45 €/h.
     assert!(close(c.calibration.estimate[0], 1183.0 / 45.0, 1e-12));
-    assert!(close(weighted(&d, &c.calibration.funding), 1_183_000.0, 1e-12));
+    assert!(close(
+        weighted(&d, &c.calibration.funding),
+        1_183_000.0,
+        1e-12
+    ));
     for (s, f) in [828_100.0 / 3.0, 1_183_000.0 / 9.0, 473_200.0 / 3.0]
         .iter()
         .enumerate()
@@ -96,7 +100,11 @@ fn pch_in_a_formula_is_refused_unless_asked_then_flagged() {
     assert!(c.law.pch_note.as_deref().unwrap_or("").contains("PCH"));
     // Every hour funded by the formula: nothing carried, the whole baseline matched.
     assert_eq!(c.design.carried, vec![0.0; 3]);
-    assert!(close(weighted(&d, &c.calibration.funding), 1_330_500.0, 1e-12));
+    assert!(close(
+        weighted(&d, &c.calibration.funding),
+        1_330_500.0,
+        1e-12
+    ));
     // The default keeps PCH by the hour, unflagged.
     let c = calibrate(&d, ONE_RATE);
     assert!(!c.law.pch_by_formula);
@@ -111,7 +119,10 @@ fn activity_in_hours_is_reported() {
         (h.apa, h.pch, h.social_aid, h.other),
         (41_000.0, 5_500.0, 4_000.0, 600.0)
     );
-    assert_eq!((h.funded_by_formula, h.paid_by_the_hour), (45_000.0, 5_500.0));
+    assert_eq!(
+        (h.funded_by_formula, h.paid_by_the_hour),
+        (45_000.0, 5_500.0)
+    );
 }
 
 #[test]
@@ -131,7 +142,11 @@ fn plans_valued_at_the_models_hourly_value_are_checked_against_the_gir_ceilings(
     let p = &c.law.plans_over_ceiling;
     assert_eq!(p.over, 1);
     assert_eq!(p.worst[0].user_id, "U4");
-    assert!(close(p.worst[0].plan_valued, 1_288.155_555_555_555_6, 1e-12));
+    assert!(close(
+        p.worst[0].plan_valued,
+        1_288.155_555_555_555_6,
+        1e-12
+    ));
     assert!(close(p.worst[0].ceiling, 1_215.994_72, 1e-12));
     // U4's service S3 has weight 1.5 of the 2 + 3 + 1.5 the checked users stand for.
     assert!(close(p.over_share, 1.5 / 6.5, 1e-12));
@@ -150,7 +165,10 @@ fn a_budget_change_moves_the_target_and_the_residual_is_measured_against_it() {
             &d,
             &format!("{ONE_RATE}[neutrality]\nbudget_change = {{ percent = {p} }}\n"),
         );
-        assert!(close(weighted(&d, &c.calibration.funding), target, 1e-12), "{p}");
+        assert!(
+            close(weighted(&d, &c.calibration.funding), target, 1e-12),
+            "{p}"
+        );
         assert!(close(c.law.budget.target, target, 1e-12));
         assert!(c.summary.neutrality_residual <= 1e-12, "{p}");
     }
@@ -160,19 +178,27 @@ fn a_budget_change_moves_the_target_and_the_residual_is_measured_against_it() {
         &format!("{ONE_RATE}[neutrality]\nbudget_change = {{ euros = 10000.0 }}\n"),
     );
     assert!(close(c.law.budget.factor, 1193.0 / 1183.0, 1e-12));
-    assert!(close(weighted(&d, &c.calibration.funding), 1_193_000.0, 1e-12));
+    assert!(close(
+        weighted(&d, &c.calibration.funding),
+        1_193_000.0,
+        1e-12
+    ));
     // The shared function of sweeps.
-    assert!(close(BudgetChange::percent(5.0).target(1_183_000.0), 1_242_150.0, 1e-15));
-    assert!(close(BudgetChange::euros(10_000.0).target(1_183_000.0), 1_193_000.0, 1e-15));
+    assert!(close(
+        BudgetChange::percent(5.0).target(1_183_000.0),
+        1_242_150.0,
+        1e-15
+    ));
+    assert!(close(
+        BudgetChange::euros(10_000.0).target(1_183_000.0),
+        1_193_000.0,
+        1e-15
+    ));
 }
 
 #[test]
 fn budget_changes_hold_on_the_survey_for_every_scope() {
-    let s = survey();
-    let data = Dataset {
-        micro: s.micro.clone(),
-        drivers: s.drivers.clone(),
-    };
+    let data = survey_dataset();
     for scope in ["national", "departement"] {
         for p in [-5.0, -2.5, 0.0, 2.5, 5.0] {
             let text = format!(
@@ -196,7 +222,10 @@ fn budget_changes_hold_on_the_survey_for_every_scope() {
 #[test]
 fn budget_change_specs_that_cannot_run_name_the_key() {
     for (text, key) in [
-        ("[neutrality]\nbudget_change = {}\n", "neutrality.budget_change"),
+        (
+            "[neutrality]\nbudget_change = {}\n",
+            "neutrality.budget_change",
+        ),
         (
             "[neutrality]\nbudget_change = { percent = -100.0 }\n",
             "neutrality.budget_change.percent",
@@ -228,11 +257,21 @@ fn resources_only_applies_to_gir_1_to_3_and_to_gir_4_when_asked() {
     oop.set_resources_only_gir4(true);
     assert!(close(u3(&oop), 9.995_487_996_120_081, 1e-12));
     // Every report says what the option is in law.
-    assert!(Participation::ResourcesOnly.legal_note().contains("ne déroge pas"));
-    assert!(Participation::AcceptedPlan.legal_note().contains("D.232-11-1"));
+    assert!(
+        Participation::ResourcesOnly
+            .legal_note()
+            .contains("ne déroge pas")
+    );
+    assert!(
+        Participation::AcceptedPlan
+            .legal_note()
+            .contains("D.232-11-1")
+    );
     let c = calibrate(
         &d,
-        &format!("{ONE_RATE}[guarantees]\nparticipation = \"resources_only\"\nresources_only_gir4 = true\n"),
+        &format!(
+            "{ONE_RATE}[guarantees]\nparticipation = \"resources_only\"\nresources_only_gir4 = true\n"
+        ),
     );
     assert!(c.law.participation_note.contains("ne déroge pas"));
     assert!(c.law.resources_only_gir4);

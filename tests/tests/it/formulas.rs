@@ -48,6 +48,15 @@ pub(crate) fn survey() -> &'static Survey {
     })
 }
 
+/// The embedded survey as a validated dataset (for the solver's job API).
+pub(crate) fn survey_dataset() -> Dataset {
+    let s = survey();
+    Dataset {
+        micro: s.micro.clone(),
+        drivers: s.drivers.clone(),
+    }
+}
+
 /// Parses a spec and calibrates it through the solver's API.
 fn calibrate_spec(text: &str) -> Result<(Design, Calibration), CalibrationError> {
     let spec = JobSpec::parse(text)?;
@@ -425,10 +434,7 @@ fn a_job_gives_the_contract_tables_and_the_same_bits_on_any_thread_count() {
 fn the_library_job_is_the_servers_and_its_summary_reads_back() {
     use dotation_solver::job::{self, JobResult, JobSummary, Summary};
     let s = survey();
-    let dataset = Dataset {
-        micro: s.micro.clone(),
-        drivers: s.drivers.clone(),
-    };
+    let dataset = survey_dataset();
     for text in [
         "kind = \"baseline\"",
         "[guarantees]\nconstrain = [\"nhas_price\"]\norder = [\"forfait[APA/1-2/low] >= forfait[APA/1-2/high]\"]",

@@ -59,8 +59,8 @@ fn saone_et_loire() -> Catalogue {
 /// hours, and checks each line's amount.
 fn check_line_amounts(actions: &[ActionLine], expected: &[f64]) {
     let services = [hours("S", "71", 1e7, 0.0)];
-    let r = dc::compute(&saone_et_loire(), actions, &services, &config(2026))
-        .expect("valid actions");
+    let r =
+        dc::compute(&saone_et_loire(), actions, &services, &config(2026)).expect("valid actions");
     let got: Vec<f64> = r.lines.iter().map(|l| l.amount).collect();
     assert_eq!(got.len(), expected.len());
     for (i, (g, e)) in got.iter().zip(expected).enumerate() {
@@ -214,7 +214,10 @@ fn prorata_of_an_action_starting_on_1_october() {
         )
         .expect("valid");
         assert!(close(r.lines[0].amount, amount, 1e-12), "{basis}");
-        assert!(close(r.services[0].cap.expect("a cap"), cap, 1e-12), "{basis}");
+        assert!(
+            close(r.services[0].cap.expect("a cap"), cap, 1e-12),
+            "{basis}"
+        );
         assert!(!r.services[0].capped);
     }
 }
@@ -452,7 +455,10 @@ fn the_departement_s_maxima_per_hour_action_and_objective() {
     assert_eq!(r.rates.cap, 2.0);
     assert_eq!(r.lines[1].amount, 4_000.0);
     let s = &r.services[0];
-    assert_eq!((s.paid[1], s.paid[2], s.paid_total), (15_000.0, 4_000.0, 19_000.0));
+    assert_eq!(
+        (s.paid[1], s.paid[2], s.paid_total),
+        (15_000.0, 4_000.0, 19_000.0)
+    );
 }
 
 #[test]
