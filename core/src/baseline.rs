@@ -1,8 +1,11 @@
 //! Today's hourly funding: the baseline every formula must stay neutral against.
 //!
-//! For service `s`: `F0_s = (H_apa + H_pch + H_social_aid) · rate_s + DC_s`, where
-//! `rate_s = max(tariff_s, floor)` for an HAS service and `max(tarif_reference_d, floor)`
-//! for an NHAS one (DOMAIN.md §3). Users pay their legal APA participation (art. R.232-11):
+//! For service `s`: `F0_s = (H_apa + H_pch) · rate_s + H_social_aid · tariff_s + DC_s`,
+//! where `tariff_s` is the service's own tariff (HAS) or its département's reference
+//! tariff (NHAS) and `rate_s = max(tariff_s, floor)` (DOMAIN.md §3). The floor is a
+//! minimum for APA and PCH hours only — seed 000: « une recette minimale pour chaque heure
+//! d'intervention auprès des bénéficiaires de l'APA et la PCH »; social-aid hours are paid
+//! at the tariff. Users pay their legal APA participation (art. R.232-11):
 //! a share `P/A` of every hour billed, `P` the participation on the accepted plan `A`; NHAS
 //! users also pay the extra-legal difference `price_billed − rate` when positive.
 //!
@@ -31,9 +34,12 @@ pub struct BaselineOptions {
 pub struct ServiceBaseline {
     /// APA + PCH + social-aid hours, h/year.
     pub hours_funded: Vec<f64>,
-    /// €/h applied.
+    /// €/h applied to APA and PCH hours: max(tariff, floor).
     pub rate: Vec<f64>,
-    /// hours_funded × rate + dotation complémentaire, €/year.
+    /// €/h applied to social-aid hours: the tariff, without the floor.
+    pub rate_social_aid: Vec<f64>,
+    /// (APA + PCH hours) × rate + social-aid hours × rate_social_aid + dotation
+    /// complémentaire, €/year.
     pub funding: Vec<f64>,
     /// Users' legal participation, €/year.
     pub user_participation: Vec<f64>,
@@ -106,15 +112,34 @@ pub struct Baseline {
     pub services_without_apa_users: usize,
 }
 
-/// The rate applied to service `s`'s funded hours.
-pub fn service_rate(m: &Microdata, s: usize, floor: f64) -> f64 {
+/// The tariff of service `s`: its own (HAS) or its département's reference tariff (NHAS).
+/// Social-aid hours are paid at it.
+pub fn service_tariff(m: &Microdata, s: usize) -> f64 {
     let sv = &m.services;
-    let own = if sv.habilitated[s] {
+    if sv.habilitated[s] {
         sv.tariff_hourly[s].unwrap_or(0.0)
     } else {
         m.departements.tarif_reference[sv.departement[s] as usize]
-    };
-    own.max(floor)
+    }
+}
+
+/// The rate applied to service `s`'s APA and PCH hours: its tariff raised to the floor.
+pub fn service_rate(m: &Microdata, s: usize, floor: f64) -> f64 {
+    service_tariff(m, s).max(floor)
+}
+
+impl ServiceBaseline {
+    /// Service `s`'s hourly funding of one allowance's hours, €/year (0 for `other`, which
+    /// no public funder pays; the dotation complémentaire is not an allowance's).
+    pub fn funding_of(&self, m: &Microdata, s: usize, a: Allowance) -> f64 {
+        let sv = &m.services;
+        match a {
+            Allowance::Apa => sv.hours_apa[s] * self.rate[s],
+            Allowance::Pch => sv.hours_pch[s] * self.rate[s],
+            Allowance::SocialAid => sv.hours_social_aid[s] * self.rate_social_aid[s],
+            Allowance::Other => 0.0,
+        }
+    }
 }
 
 /// Computes the baseline of validated microdata.
@@ -133,13 +158,12 @@ pub fn baseline(
     let us = &m.users;
     let n = sv.len();
 
-    let rate: Vec<f64> = (0..n).map(|s| service_rate(m, s, rules.floor)).collect();
-    let extra_legal: Vec<f64> = (0..n)
-        .map(|s| match sv.price_billed[s] {
-            Some(p) if !sv.habilitated[s] => (p - rate[s]).max(0.0),
-            _ => 0.0,
-        })
-        .collect();
+    let tariff: Vec<f64> = (0..n).map(|s| service_tariff(m, s)).collect();
+    let rate: Vec<f64> = tariff.iter().map(|t| t.max(rules.floor)).collect();
+    let extra_legal = |s: usize, v: f64| match sv.price_billed[s] {
+        Some(p) if !sv.habilitated[s] => (p - v).max(0.0),
+        _ => 0.0,
+    };
 
     // Users: participation on the plan, and its rate P/A.
     let mut users = UserBaseline {
@@ -155,9 +179,10 @@ pub fn baseline(
                 let plan = us.plan_amount_month[u];
                 let p = legal::apa_participation(plan, r, mtp);
                 part_rate[u] = legal::apa_participation_rate(plan, r, mtp);
-                (p, Some(part_rate[u] * rate[s] + extra_legal[s]))
+                (p, Some(part_rate[u] * rate[s] + extra_legal(s, rate[s])))
             }
-            Allowance::Pch | Allowance::SocialAid => (0.0, Some(extra_legal[s])),
+            Allowance::Pch => (0.0, Some(extra_legal(s, rate[s]))),
+            Allowance::SocialAid => (0.0, Some(extra_legal(s, tariff[s]))),
             Allowance::Other => (0.0, None),
         };
         users.participation_month.push(p);
@@ -189,7 +214,9 @@ pub fn baseline(
     let mut services_without_apa_users = 0;
     for s in 0..n {
         let hours = sv.hours_funded(s);
-        let funding = hours * rate[s] + sv.dotation_complementaire[s];
+        let funding = (sv.hours_apa[s] + sv.hours_pch[s]) * rate[s]
+            + sv.hours_social_aid[s] * tariff[s]
+            + sv.dotation_complementaire[s];
         let mean_rate = if visit_h[s] > 0.0 {
             visit_hr[s] / visit_h[s]
         } else if plan_h[s] > 0.0 {
@@ -203,6 +230,7 @@ pub fn baseline(
         let participation = sv.hours_apa[s] * rate[s] * mean_rate;
         services.hours_funded.push(hours);
         services.rate.push(rate[s]);
+        services.rate_social_aid.push(tariff[s]);
         services.funding.push(funding);
         services.user_participation.push(participation);
         services.public_cost.push(funding - participation);

@@ -8,7 +8,8 @@
 //! (3.311 €/h for 2024, seeds 000 and 002; 3.383 €/h for 2026, indexed each year on the
 //! consumer price index, seed 003 §III-C: 100,000 h → 338,300 €). Actions started from
 //! 1 July are paid *prorata temporis* (seed 003 §III-C); the département's spending is
-//! refinanced by the CNSA up to 3.311 € per hour delivered (seed 000, encadré 1).
+//! refinanced by the CNSA up to 3.311 € per hour delivered in 2024 (seed 000, encadré 1;
+//! other years: an input).
 //!
 //! The rules of this module, where the texts leave a choice (each is documented where it
 //! is applied):
@@ -21,8 +22,23 @@
 //!   counts in full: `(13 − month) / 12`). Actions paid per occurrence (a training day,
 //!   a recruit's tutoring, a phone, an autonomous team) are counted as done and not
 //!   prorated: the catalogue's `prorated` column says which;
-//! - seed 003 prorates « le financement maximum de l'année »: the cap of a service is
-//!   prorated the same way, from the earliest start of its actions;
+//! - each call carries its own rules as data ([`CallRules`], read from its text):
+//!   Saône-et-Loire 2026 sets one annual maximum per service (hours × 3.383 €/h) and
+//!   prorates it per theme — « avoir initié les actions au titre de la thématique
+//!   sollicitée entre le 1er janvier 2026 et le 30 juin 2026 … à compter du 1er juillet
+//!   2026, le financement maximum de l'année … sera calculé au prorata temporis »: our
+//!   reading is that a theme (an objective) whose first action starts from 1 July may use
+//!   at most the annual maximum × the prorata of that start, and the service's themes
+//!   together at most the annual maximum; Creuse 2025 sets a département envelope, not
+//!   an individual cap — « l'enveloppe départementale 2024 est calculée sur la base de
+//!   3.311 € par heure d'APA/PCH prestée. Il ne s'agit pas d'un droit de tirage
+//!   individuel » —, against which the sum of the actions retained is checked and
+//!   reported, and its text has no prorata;
+//! - the département may set maxima per hour, per action or per objective (seed 003:
+//!   « se réserve le droit de fixer un montant maximum de financement, en euros par
+//!   heure, par action ou par objectif »), optional inputs ([`DcLimits`]);
+//! - a call's conditions on actions ([`Condition`]) are checked line by line: a line that
+//!   fails one is paid 0, with the reason;
 //! - when the actions of a service exceed its cap, every objective is scaled by the same
 //!   factor (the texts do not say how a cap is shared among objectives);
 //! - the CNSA refinances, per département, the dotation paid up to `hours × 3.311 €`,
@@ -45,18 +61,152 @@ pub const CAP_RATE_TABLE: &[(i32, f64)] = &[(2024, 3.311), (2026, 3.383)];
 /// indexé annuellement sur l'indice des prix à la consommation »).
 pub const INDEXATION_BASE_YEAR: i32 = 2026;
 
-/// The CNSA's refinancing limit, € per hour delivered (seed 000, encadré 1: « la CNSA
-/// refinance les dépenses engagées par les départements au titre de la dotation
-/// complémentaire dans une limite de 3,311 euros par heure prestée »), stated in 2024
-/// and applied from 2024 on until a text gives another.
-pub const CNSA_RATE: f64 = 3.311;
-
-/// First year of [`CNSA_RATE`].
-pub const CNSA_RATE_FROM: i32 = 2024;
+/// The CNSA's refinancing limit by year, € per hour delivered: 3.311 in 2024 (seed 000,
+/// encadré 1, written in 2024 with the 2024 floor: « la CNSA refinance les dépenses
+/// engagées par les départements au titre de la dotation complémentaire dans une limite de
+/// 3,311 euros par heure prestée »). No text gives the limit of another year nor how it is
+/// indexed, so any other year needs it as an input (`cnsa_rate`): it is never carried
+/// over silently.
+pub const CNSA_RATE_TABLE: &[(i32, f64)] = &[(2024, 3.311)];
 
 /// The last day of the first half-year: actions started on or before it are paid for the
 /// whole year (seed 003 §III-C: « entre le 1er janvier 2026 et le 30 juin 2026 »).
 pub const FULL_YEAR_LAST_START: (u32, u32) = (6, 30);
+
+/// How a call limits the dotation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Limit {
+    /// An annual maximum per service: its hours APA + PCH × the year's cap rate.
+    ServiceCap,
+    /// A département envelope, `rate` × the département's hours APA + PCH, against which
+    /// the sum of the actions retained is checked; no individual cap.
+    Envelope {
+        /// € per hour of APA + PCH (the « base théorique »).
+        rate: f64,
+    },
+}
+
+/// How a service's annual maximum is prorated for actions started in the second half.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CapProrata {
+    /// Each theme (objective) from the start of its first action.
+    PerTheme,
+    /// The whole maximum from the earliest start of all the service's actions.
+    EarliestStart,
+}
+
+/// A condition a call sets on an action line.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Condition {
+    /// A line of `code` is funded only when the service also has a line of `requires`.
+    Requires {
+        /// The action conditioned.
+        code: &'static str,
+        /// The action it needs.
+        requires: &'static str,
+        /// The text's sentence.
+        source: &'static str,
+    },
+    /// A line of `code` is funded only for a vehicle leased or bought on or after `from`
+    /// (the line's `acquired` date, else its start).
+    AcquiredFrom {
+        /// The action conditioned.
+        code: &'static str,
+        /// The first day allowed.
+        from: Date,
+        /// The text's sentence.
+        source: &'static str,
+    },
+}
+
+/// The rules of one call for applications, read from its text.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallRules {
+    /// Per-service cap or département envelope.
+    pub limit: Limit,
+    /// The first day whose actions are prorated (1 July); `None` when the text has no
+    /// prorata.
+    pub prorata_from: Option<(u32, u32)>,
+    /// How a service cap is prorated.
+    pub cap_prorata: CapProrata,
+    /// Conditions on action lines.
+    pub conditions: Vec<Condition>,
+}
+
+impl CallRules {
+    /// Saône-et-Loire 2026 (seed 003 §III-B and §III-C).
+    pub fn saone_et_loire_2026() -> CallRules {
+        CallRules {
+            limit: Limit::ServiceCap,
+            prorata_from: Some((7, 1)),
+            cap_prorata: CapProrata::PerTheme,
+            conditions: vec![
+                Condition::Requires {
+                    code: "o5_qwl_diagnosis",
+                    requires: "o5_qwl_manager_training",
+                    source: "seed 003 §III-B objectif 5: « Attention financement attribué si engagement pris par le SAD de former les managers comme référents de la QVT »",
+                },
+                Condition::AcquiredFrom {
+                    code: "o3_vehicle_lease",
+                    from: Date {
+                        year: 2026,
+                        month: 1,
+                        day: 1,
+                    },
+                    source: "seed 003 §III-B objectif 3: « nouveaux véhicules loués à compter du 1er janvier 2026 »",
+                },
+                Condition::AcquiredFrom {
+                    code: "o3_vehicle_purchase",
+                    from: Date {
+                        year: 2026,
+                        month: 1,
+                        day: 1,
+                    },
+                    source: "seed 003 §III-B objectif 3: « nouveaux véhicules achetés au 1er janvier 2026 »",
+                },
+            ],
+        }
+    }
+
+    /// The rules of a catalogue given as a file: Saône-et-Loire's limit and prorata,
+    /// without its conditions (they name its codes).
+    pub fn saone_et_loire_2026_shape() -> CallRules {
+        CallRules {
+            conditions: Vec::new(),
+            ..CallRules::saone_et_loire_2026()
+        }
+    }
+
+    /// Creuse 2025 (seed 002 §III-C): a département envelope at 3.311 €/h, no prorata.
+    pub fn creuse_2025() -> CallRules {
+        CallRules {
+            limit: Limit::Envelope { rate: 3.311 },
+            prorata_from: None,
+            cap_prorata: CapProrata::PerTheme,
+            conditions: Vec::new(),
+        }
+    }
+
+    /// The share of its year an action started on `start` is paid for under these rules.
+    pub fn prorata(&self, start: Date, basis: ProrataBasis) -> f64 {
+        match self.prorata_from {
+            None => 1.0,
+            Some(from) => prorata_from(start, basis, from),
+        }
+    }
+}
+
+/// The maxima a département may set in the CPOM (seed 003: « un montant maximum de
+/// financement, en euros par heure, par action ou par objectif »), all optional.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DcLimits {
+    /// € per hour of APA + PCH, below the call's rate.
+    pub per_hour: Option<f64>,
+    /// € per action line, by action code.
+    pub per_action: BTreeMap<String, f64>,
+    /// € per service and objective (index 0 = 1°).
+    pub per_objective: [Option<f64>; 6],
+}
 
 /// The six objectives of art. L.314-2-2 CASF.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -157,6 +307,14 @@ impl CatalogueId {
         }
     }
 
+    /// The call's rules, read from its text.
+    pub fn rules(self) -> CallRules {
+        match self {
+            CatalogueId::Creuse2025 => CallRules::creuse_2025(),
+            CatalogueId::SaoneEtLoire2026 => CallRules::saone_et_loire_2026(),
+        }
+    }
+
     fn text(self) -> &'static str {
         match self {
             CatalogueId::Creuse2025 => include_str!("../data/dc_creuse_2025.csv"),
@@ -195,6 +353,8 @@ pub struct Catalogue {
     pub year: i32,
     /// The actions, in the order of the text.
     pub entries: Vec<CatalogueEntry>,
+    /// The call's rules (limit, prorata, conditions).
+    pub rules: CallRules,
 }
 
 const CATALOGUE_COLUMNS: [&str; 7] = [
@@ -210,8 +370,10 @@ const CATALOGUE_COLUMNS: [&str; 7] = [
 impl Catalogue {
     /// A built-in catalogue (its embedded file is checked by the tests).
     pub fn builtin(id: CatalogueId) -> Catalogue {
-        Catalogue::parse(id.name(), id.departement().2, id.text())
-            .unwrap_or_else(|e| panic!("the embedded catalogue {id} is invalid: {e}"))
+        let mut c = Catalogue::parse(id.name(), id.departement().2, id.text())
+            .unwrap_or_else(|e| panic!("the embedded catalogue {id} is invalid: {e}"));
+        c.rules = id.rules();
+        c
     }
 
     /// Parses a catalogue from CSV text with the columns `code, objective, action, unit,
@@ -321,6 +483,7 @@ impl Catalogue {
             name: name.to_string(),
             year,
             entries,
+            rules: CallRules::saone_et_loire_2026_shape(),
         })
     }
 
@@ -466,7 +629,12 @@ impl fmt::Display for ProrataBasis {
 /// The share of its year an action started on `start` is paid for: 1 when it starts on
 /// or before 30 June, else the share of the year left (see [`ProrataBasis`]).
 pub fn prorata(start: Date, basis: ProrataBasis) -> f64 {
-    if (start.month, start.day) <= FULL_YEAR_LAST_START {
+    prorata_from(start, basis, (7, 1))
+}
+
+/// [`prorata`] with the first prorated day `from` (month, day).
+pub fn prorata_from(start: Date, basis: ProrataBasis, from: (u32, u32)) -> f64 {
+    if (start.month, start.day) < from {
         return 1.0;
     }
     match basis {
@@ -515,7 +683,7 @@ pub fn cap_rate(year: i32, cpi_ratio: Option<f64>) -> Result<f64, CoreError> {
 }
 
 /// Options of [`compute`].
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct DcConfig {
     /// The year of the dotation: action starts must fall in it.
     pub year: i32,
@@ -523,10 +691,13 @@ pub struct DcConfig {
     pub cap_rate: Option<f64>,
     /// CPI(year) / CPI(2026), to index the 2026 rate for a later year.
     pub cpi_ratio: Option<f64>,
-    /// The CNSA's refinancing limit, €/h, replacing [`CNSA_RATE`].
+    /// The CNSA's refinancing limit, €/h, replacing [`CNSA_RATE_TABLE`]'s (required for a
+    /// year other than 2024).
     pub cnsa_rate: Option<f64>,
     /// How the share of the year left is counted.
     pub prorata: ProrataBasis,
+    /// The département's maxima, if any.
+    pub limits: DcLimits,
 }
 
 impl DcConfig {
@@ -538,6 +709,7 @@ impl DcConfig {
             cpi_ratio: None,
             cnsa_rate: None,
             prorata: ProrataBasis::Days,
+            limits: DcLimits::default(),
         }
     }
 }
@@ -552,8 +724,9 @@ pub struct DcRates {
 }
 
 impl DcRates {
-    /// The rates of `config`'s year (or those it gives).
-    pub fn of(config: &DcConfig) -> Result<DcRates, CoreError> {
+    /// The rates of `config`'s year (or those it gives) under a call's `rules`: a service
+    /// cap's rate by year, or the envelope's rate of the text.
+    pub fn of(config: &DcConfig, rules: &CallRules) -> Result<DcRates, CoreError> {
         let positive = |name: &'static str, v: f64| {
             if v.is_finite() && v >= 0.0 {
                 Ok(v)
@@ -565,20 +738,27 @@ impl DcRates {
                 })
             }
         };
-        let cap = match config.cap_rate {
-            Some(r) => positive("cap_rate", r)?,
-            None => cap_rate(config.year, config.cpi_ratio)?,
+        let cap = match (config.cap_rate, rules.limit) {
+            (Some(r), _) => positive("cap_rate", r)?,
+            (None, Limit::Envelope { rate }) => rate,
+            (None, Limit::ServiceCap) => cap_rate(config.year, config.cpi_ratio)?,
+        };
+        let cap = match config.limits.per_hour {
+            Some(r) => cap.min(positive("max_per_hour", r)?),
+            None => cap,
         };
         let cnsa = match config.cnsa_rate {
             Some(r) => positive("cnsa_rate", r)?,
-            None if config.year >= CNSA_RATE_FROM => CNSA_RATE,
-            None => {
-                return Err(CoreError::UnknownYear {
-                    what: "the CNSA's refinancing limit of the dotation complémentaire",
-                    year: config.year,
-                    hint: "the texts give 3.311 €/h from 2024: give the limit of this year (cnsa_rate)",
-                });
-            }
+            None => match CNSA_RATE_TABLE.iter().find(|(y, _)| *y == config.year) {
+                Some(&(_, r)) => r,
+                None => {
+                    return Err(CoreError::UnknownYear {
+                        what: "the CNSA's refinancing limit of the dotation complémentaire",
+                        year: config.year,
+                        hint: "the texts give 3.311 €/h for 2024 only (seed 000) and no indexation: give the limit of this year (cnsa_rate), e.g. 3.311 to keep 2024's",
+                    });
+                }
+            },
         };
         Ok(DcRates { cap, cnsa })
     }
@@ -597,6 +777,8 @@ pub struct ActionLine {
     pub start: Date,
     /// Price of one unit, €, for an action the catalogue leaves to the CPOM.
     pub unit_price: Option<f64>,
+    /// The day a vehicle was leased or bought (vehicle actions; the start when absent).
+    pub acquired: Option<Date>,
 }
 
 /// A service's activity: a line of the `hours` table.
@@ -630,8 +812,11 @@ pub struct LineAmount {
     /// The share of the year paid (1 for an action started by 30 June or paid per
     /// occurrence).
     pub prorata: f64,
-    /// `quantity × unit_price × prorata`, € (before the service's cap).
+    /// `quantity × unit_price × prorata`, € (before the service's cap), within the
+    /// département's maximum per action; 0 when the line fails a condition of the call.
     pub amount: f64,
+    /// Why the line is paid 0: the condition of the call it fails.
+    pub refused: Option<String>,
 }
 
 /// The dotation of one service.
@@ -645,10 +830,13 @@ pub struct ServiceDc {
     pub hours: f64,
     /// Number of action lines.
     pub actions: usize,
-    /// The prorata of the cap: that of the earliest action start (1 without actions).
-    pub cap_prorata: f64,
-    /// `hours × cap rate × cap_prorata`, €.
-    pub cap: f64,
+    /// `cap / (hours × cap rate)`: the share of the annual maximum the service can use
+    /// after the prorata (1 without actions; `None` under a département envelope).
+    pub cap_prorata: Option<f64>,
+    /// What the service can receive at most, €: the annual maximum `hours × cap rate`,
+    /// prorated per theme (or from the earliest start), within the département's maxima
+    /// per objective; `None` under a département envelope (no individual cap).
+    pub cap: Option<f64>,
     /// Amounts of the actions by objective (index 0 = 1°), €.
     pub requested: [f64; 6],
     /// Their sum, €.
@@ -682,6 +870,10 @@ pub struct DepartementDc {
     pub cnsa_refinancing: f64,
     /// What the département bears: `paid − cnsa_refinancing`, €.
     pub departement_share: f64,
+    /// The département envelope `hours × rate`, € (calls with an envelope).
+    pub envelope: Option<f64>,
+    /// `envelope − paid`, € (negative: the actions retained exceed the envelope).
+    pub envelope_left: Option<f64>,
 }
 
 /// The result of [`compute`].
@@ -715,7 +907,8 @@ pub fn compute(
     services: &[ServiceHours],
     config: &DcConfig,
 ) -> Result<DcResult, CoreError> {
-    let rates = DcRates::of(config)?;
+    let rules = &catalogue.rules;
+    let rates = DcRates::of(config, rules)?;
     let mut problems = Vec::new();
 
     let mut index: AHashMap<&str, usize> = AHashMap::with_capacity(services.len());
@@ -748,6 +941,7 @@ pub fn compute(
 
     let mut lines = Vec::with_capacity(actions.len());
     let mut owner = Vec::with_capacity(actions.len());
+    let mut acquired = Vec::with_capacity(actions.len());
     for (i, a) in actions.iter().enumerate() {
         let row = i + 1;
         let service = index.get(a.service_id.as_str()).copied();
@@ -839,10 +1033,14 @@ pub fn compute(
         };
         if let (Some(s), Some(e), Some(price)) = (service, entry, price) {
             let share = if e.prorated {
-                prorata(a.start, config.prorata)
+                rules.prorata(a.start, config.prorata)
             } else {
                 1.0
             };
+            let mut amount = a.quantity * price * share;
+            if let Some(&max) = config.limits.per_action.get(&a.action) {
+                amount = amount.min(max);
+            }
             lines.push(LineAmount {
                 service_id: a.service_id.clone(),
                 action: a.action.clone(),
@@ -851,9 +1049,43 @@ pub fn compute(
                 unit_price: price,
                 start: a.start,
                 prorata: share,
-                amount: a.quantity * price * share,
+                amount,
+                refused: None,
             });
             owner.push(s);
+            acquired.push(a.acquired);
+        }
+    }
+    // The call's conditions, line by line: a line that fails one is paid 0.
+    for c in &rules.conditions {
+        for i in 0..lines.len() {
+            let reason = match *c {
+                Condition::Requires {
+                    code,
+                    requires,
+                    source,
+                } if lines[i].action == code => {
+                    let has = (0..lines.len())
+                        .any(|j| owner[j] == owner[i] && lines[j].action == requires);
+                    (!has).then(|| {
+                        format!(
+                            "the service has no {requires} line, which this action needs ({source})"
+                        )
+                    })
+                }
+                Condition::AcquiredFrom { code, from, source } if lines[i].action == code => {
+                    let day = acquired[i].unwrap_or(lines[i].start);
+                    (day < from)
+                        .then(|| format!("the vehicle dates from {day}, before {from} ({source})"))
+                }
+                _ => None,
+            };
+            if let Some(r) = reason
+                && lines[i].refused.is_none()
+            {
+                lines[i].amount = 0.0;
+                lines[i].refused = Some(r);
+            }
         }
     }
     if !problems.is_empty() {
@@ -867,8 +1099,8 @@ pub fn compute(
             departement: s.departement.clone(),
             hours: s.hours_apa + s.hours_pch,
             actions: 0,
-            cap_prorata: 1.0,
-            cap: 0.0,
+            cap_prorata: None,
+            cap: None,
             requested: [0.0; 6],
             requested_total: 0.0,
             paid: [0.0; 6],
@@ -876,25 +1108,76 @@ pub fn compute(
             capped: false,
         })
         .collect();
+    // The earliest start of each service's actions, overall and per theme (objective).
     let mut earliest: Vec<Option<Date>> = vec![None; services.len()];
+    let mut theme_start: Vec<[Option<Date>; 6]> = vec![[None; 6]; services.len()];
     for (line, &s) in lines.iter().zip(&owner) {
         out[s].actions += 1;
         out[s].requested[line.objective.index()] += line.amount;
         earliest[s] = Some(earliest[s].map_or(line.start, |d| d.min(line.start)));
+        let t = &mut theme_start[s][line.objective.index()];
+        *t = Some(t.map_or(line.start, |d| d.min(line.start)));
     }
-    for (s, first) in out.iter_mut().zip(&earliest) {
-        s.cap_prorata = first.map_or(1.0, |d| prorata(d, config.prorata));
-        s.cap = s.hours * rates.cap * s.cap_prorata;
+    let per_objective = &config.limits.per_objective;
+    for (i, s) in out.iter_mut().enumerate() {
         s.requested_total = s.requested.iter().sum();
-        s.capped = s.requested_total > s.cap;
-        // Over the cap, every objective is scaled by the same factor.
-        let scale = if s.capped {
-            s.cap / s.requested_total
+        // The département's maxima per objective bind every call.
+        let mut allowed = s.requested;
+        for (a, max) in allowed.iter_mut().zip(per_objective) {
+            if let Some(m) = max {
+                *a = a.min(*m);
+            }
+        }
+        if rules.limit == Limit::ServiceCap {
+            let annual = s.hours * rates.cap;
+            let theme_share = |o: usize| {
+                theme_start[i][o].map_or(0.0, |d| match rules.cap_prorata {
+                    CapProrata::PerTheme => rules.prorata(d, config.prorata),
+                    CapProrata::EarliestStart => 1.0,
+                })
+            };
+            let overall = match rules.cap_prorata {
+                CapProrata::PerTheme => 1.0,
+                CapProrata::EarliestStart => {
+                    earliest[i].map_or(1.0, |d| rules.prorata(d, config.prorata))
+                }
+            };
+            // Each theme within its prorated maximum, then the themes together within the
+            // service's maximum (prorated from the earliest start under that reading).
+            for (o, a) in allowed.iter_mut().enumerate() {
+                if theme_start[i][o].is_some() {
+                    *a = a.min(annual * theme_share(o));
+                }
+            }
+            let cap = annual * overall;
+            let total: f64 = allowed.iter().sum();
+            let scale = if total > cap && total > 0.0 {
+                cap / total
+            } else {
+                1.0
+            };
+            s.paid = allowed.map(|a| a * scale);
+            s.paid_total = if total > cap { cap } else { total };
+            // What the service could use at most: the themes' maxima, within the cap.
+            let reach: f64 = if s.actions == 0 {
+                annual
+            } else {
+                (0..6)
+                    .filter(|&o| theme_start[i][o].is_some())
+                    .map(|o| {
+                        let m = annual * theme_share(o);
+                        per_objective[o].map_or(m, |x| m.min(x))
+                    })
+                    .sum::<f64>()
+                    .min(cap)
+            };
+            s.cap = Some(reach);
+            s.cap_prorata = Some(if annual > 0.0 { reach / annual } else { 1.0 });
         } else {
-            1.0
-        };
-        s.paid = s.requested.map(|r| r * scale);
-        s.paid_total = if s.capped { s.cap } else { s.requested_total };
+            s.paid = allowed;
+            s.paid_total = allowed.iter().sum();
+        }
+        s.capped = s.paid_total < s.requested_total;
     }
 
     let mut by_dep: BTreeMap<&str, DepartementDc> = BTreeMap::new();
@@ -911,6 +1194,8 @@ pub fn compute(
                 cnsa_limit: 0.0,
                 cnsa_refinancing: 0.0,
                 departement_share: 0.0,
+                envelope: None,
+                envelope_left: None,
             });
         d.services += 1;
         d.services_with_actions += usize::from(s.actions > 0);
@@ -924,6 +1209,11 @@ pub fn compute(
             d.cnsa_limit = d.hours * rates.cnsa;
             d.cnsa_refinancing = d.paid.min(d.cnsa_limit);
             d.departement_share = d.paid - d.cnsa_refinancing;
+            if let Limit::Envelope { .. } = rules.limit {
+                let envelope = d.hours * rates.cap;
+                d.envelope = Some(envelope);
+                d.envelope_left = Some(envelope - d.paid);
+            }
             d
         })
         .collect();

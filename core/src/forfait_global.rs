@@ -16,7 +16,11 @@
 //!   `non-presence hours / (1,607 × carer FTE)`; and structure costs « (G1 + G3 +
 //!   dépenses de personnels autres qu'aides à domicile, auxiliaires de vie sociale et
 //!   aides médico-psychologiques) compris entre x % et y % des dépenses brutes totales ».
-//!   The text leaves x and y to each CPOM: the caller gives them, and each share is
+//!   Only aides à domicile, AVS and AMP are left out of structure costs (§4.3: « les
+//!   dépenses des personnels autres que les intervenant à domicile (aides à domicile,
+//!   auxiliaires de vie sociale et aides médico-psychologiques) »): the TISF, carers for
+//!   the non-presence time (§6.2 names them), are counted in structure costs
+//!   (`cost_staff_tisf`). The text leaves x and y to each CPOM: the caller gives them, and each share is
 //!   flagged below, within (bounds included: « compris entre ») or above its band.
 //!
 //! Amounts are not rounded (the text gives no rule).
@@ -172,10 +176,22 @@ pub struct FgnService {
     pub cost_g1: f64,
     /// Group 3 expenses (structure), €.
     pub cost_g3: f64,
-    /// Staff expenses other than carers, €.
+    /// Staff expenses other than carers (management, administration, coordination), €.
     pub cost_staff_non_carer: f64,
+    /// Staff expenses of the TISF (techniciens de l'intervention sociale et familiale), €:
+    /// carers, but not among the aides à domicile, AVS and AMP that seed 001 leaves out of
+    /// structure costs.
+    pub cost_staff_tisf: f64,
     /// Gross total expenses, €.
     pub gross_expenses: f64,
+}
+
+impl FgnService {
+    /// Structure costs as seed 001 counts them: G1 + G3 + every staff expense but the
+    /// aides à domicile', AVS' and AMP's (non-carer staff and TISF).
+    pub fn structure_costs(&self) -> f64 {
+        self.cost_g1 + self.cost_g3 + self.cost_staff_non_carer + self.cost_staff_tisf
+    }
 }
 
 /// The result for one service.
@@ -189,7 +205,7 @@ pub struct FgnResult {
     pub non_presence_share: f64,
     /// Against the non-presence band, if given.
     pub non_presence_flag: Option<BandFlag>,
-    /// `G1 + G3 + non-carer staff`, €.
+    /// `G1 + G3 + non-carer staff + TISF staff`, €.
     pub structure_costs: f64,
     /// `structure_costs / gross_expenses`.
     pub structure_share: f64,
@@ -222,6 +238,7 @@ pub fn compute(services: &[FgnService], config: &FgnConfig) -> Result<Vec<FgnRes
             ("cost_g1", s.cost_g1),
             ("cost_g3", s.cost_g3),
             ("cost_staff_non_carer", s.cost_staff_non_carer),
+            ("cost_staff_tisf", s.cost_staff_tisf),
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 cell(column, v.to_string(), "the value must be a number ≥ 0");
@@ -251,7 +268,7 @@ pub fn compute(services: &[FgnService], config: &FgnConfig) -> Result<Vec<FgnRes
                 "carer FTE must be a number > 0 (non-presence time is a share of 1,607 h per FTE)",
             );
         }
-        let structure = s.cost_g1 + s.cost_g3 + s.cost_staff_non_carer;
+        let structure = s.structure_costs();
         if !(s.gross_expenses.is_finite() && s.gross_expenses > 0.0) {
             cell(
                 "gross_expenses",
@@ -263,7 +280,7 @@ pub fn compute(services: &[FgnService], config: &FgnConfig) -> Result<Vec<FgnRes
                 "gross_expenses",
                 s.gross_expenses.to_string(),
                 &format!(
-                    "gross expenses must include the structure costs G1 + G3 + non-carer staff = {structure}"
+                    "gross expenses must include the structure costs G1 + G3 + non-carer staff + TISF staff = {structure}"
                 ),
             );
         }
@@ -275,7 +292,7 @@ pub fn compute(services: &[FgnService], config: &FgnConfig) -> Result<Vec<FgnRes
         .iter()
         .map(|s| {
             let non_presence_share = s.non_presence_hours / (LEGAL_HOURS_PER_FTE * s.fte_carers);
-            let structure_costs = s.cost_g1 + s.cost_g3 + s.cost_staff_non_carer;
+            let structure_costs = s.structure_costs();
             let structure_share = structure_costs / s.gross_expenses;
             FgnResult {
                 service_id: s.service_id.clone(),

@@ -6,23 +6,31 @@
 //! hour billed at the service's rate `v0`, `P` the participation of art. R.232-11 on the
 //! accepted plan `A`; an NHAS user also pays the extra-legal difference `price − v0`.
 //!
-//! Under a model paying service `s` the amount `F_s` instead of `F0_s`, the public money
-//! behind each of its hours is worth `v1 = v0 · F_s / F0_s` (a model that changes nothing
-//! leaves every user where they are). The NHAS price billed is the service's own and is
+//! Under a model paying service `s` the amount `F_s` instead of `F0_s` for the allowances
+//! it funds, the public money behind each of their hours is worth `v1 = v0 · F_s / F0_s`
+//! (a model that changes nothing leaves every user where they are); `v0` is the rate of
+//! the user's hours today (APA and PCH: the rate raised to the floor; social aid: the
+//! tariff). Users of the allowances the model does not fund stay paid by the hour, and
+//! their out-of-pocket does not move ([`OutOfPocket::restrict_to`]). The NHAS price billed is the service's own and is
 //! held, so an NHAS user pays `max(price − v1, 0)` on top of the participation. The
 //! participation depends on the option, never on the service's funding — seed 001 §1:
 //! the participation "ne varie plus en fonction des différents prix de revient horaires":
 //!
 //! - [`Participation::Unchanged`] (7.1, art. R.232-11 as in force): today's share
-//!   `P(A)/A` of the plan valued at today's rate, the valuation the département keeps;
+//!   `P(A)/A` of every hour at today's rate `v0`, the valuation the département keeps
+//!   (not the model's hourly value);
 //! - [`Participation::AcceptedPlan`] (7.2): `P(A)` a month on the accepted plan, whatever
 //!   the hours used, spread over the hours billed a month (the visits observed, or the
 //!   plan's hours for a user without visits): users who use less than their plan pay more
 //!   per hour;
-//! - [`Participation::ResourcesOnly`] (7.3): a rate set by resources alone, `0.9 x` (the
-//!   rate of the plan's first tranche; 0 when exempt, 90 % above 2.67 MTP), on the
-//!   département's hourly value `max(tarif_reference, floor)`, the same for every service
-//!   of the département.
+//! - [`Participation::ResourcesOnly`] (7.3, « pour les GIR 1,2 et 3, voire GIR 4 »): a
+//!   rate set by resources alone, `0.9 x` (the rate of the plan's first tranche; 0 when
+//!   exempt, 90 % above 2.67 MTP), on the département's hourly value
+//!   `max(tarif_reference, floor)`, the same for every service of the département — for
+//!   users of GIR 1–3, and of GIR 4 only when asked ([`OutOfPocket::set_resources_only_gir4`]);
+//!   other users keep 7.1. 7.3 departs from the CASF participation, which the 2025–2026
+//!   experiment does not allow (seed 000: « ne déroge pas au cadre posé par le CASF
+//!   concernant la participation financière »).
 //!
 //! These readings of seed 001 are the project's modelling choices; `docs/guarantees.md`
 //! states them with their consequences. As a function of the hourly value `v`, a user's
@@ -36,7 +44,7 @@ use crate::aggregate::{Drivers, VisitDriver};
 use crate::baseline::Baseline;
 use crate::error::CoreError;
 use crate::legal::{self, ResourceBracket};
-use crate::tables::{Allowance, Microdata};
+use crate::tables::{Allowance, Code, Microdata};
 
 /// Weeks in a month (52 weeks over 12 months).
 const WEEKS_PER_MONTH: f64 = 52.0 / 12.0;
@@ -45,12 +53,14 @@ const WEEKS_PER_MONTH: f64 = 52.0 / 12.0;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Participation {
-    /// 7.1: art. R.232-11 unchanged, on the plan valued at the model's hourly value.
+    /// 7.1: art. R.232-11 unchanged: today's share of every hour at today's rate.
     #[default]
     Unchanged,
-    /// 7.2: on the accepted plan, a fixed amount a month.
+    /// 7.2: on the accepted plan, a fixed amount a month (the rule of art. D.232-11-1 for
+    /// a forfait global).
     AcceptedPlan,
-    /// 7.3: a rate from resources alone, on the département's hourly value.
+    /// 7.3: a rate from resources alone, on the département's hourly value (GIR 1–3, and
+    /// GIR 4 when asked); a departure from the CASF.
     ResourcesOnly,
 }
 
@@ -73,6 +83,23 @@ impl Participation {
             Participation::Unchanged => "unchanged",
             Participation::AcceptedPlan => "accepted_plan",
             Participation::ResourcesOnly => "resources_only",
+        }
+    }
+
+    /// What the option is in law, for every report: 7.1 is art. R.232-11, 7.2 the
+    /// accepted-plan rule of art. D.232-11-1, 7.3 a departure from the CASF that the
+    /// 2025–2026 experiment does not allow.
+    pub fn legal_note(self) -> &'static str {
+        match self {
+            Participation::Unchanged => {
+                "7.1 (seed 001): the participation of art. R.232-11 CASF, as in force"
+            }
+            Participation::AcceptedPlan => {
+                "7.2 (seed 001): the participation on the accepted plan, the rule of art. D.232-11-1 CASF for an APA paid by a forfait global"
+            }
+            Participation::ResourcesOnly => {
+                "7.3 (seed 001): a participation from resources alone departs from the CASF participation (art. R.232-11), which the 2025-2026 experiment does not allow (seed 000: « L'expérimentation ne déroge pas au cadre posé par le CASF concernant la participation financière des bénéficiaires de l'APA et la PCH »)"
+            }
         }
     }
 }
@@ -135,6 +162,17 @@ pub struct OutOfPocket {
     service: Vec<u32>,
     /// Per user: the APA terms (`None` for other allowances).
     apa: Vec<Option<Apa>>,
+    /// Per user: the GIR (0 when unknown).
+    gir: Vec<u8>,
+    /// Per user: whether the model funds the user's allowance (all, until
+    /// [`OutOfPocket::restrict_to`]).
+    funded: Vec<bool>,
+    /// Per user: the allowance.
+    allowance: Vec<Allowance>,
+    /// Whether 7.3 applies to GIR 4 users too (« voire GIR 4 »).
+    resources_only_gir4: bool,
+    /// Per user: today's rate of the user's hours `v0`, €/h.
+    user_rate: Vec<f64>,
     /// Per user: hours billed a month.
     billed_hours_month: Vec<f64>,
     /// Per service: today's rate `v0`, €/h.
@@ -187,10 +225,24 @@ impl OutOfPocket {
         let reference_rate = (0..sv.len())
             .map(|s| m.departements.tarif_reference[sv.departement[s] as usize].max(b.rules.floor))
             .collect();
+        let user_rate = (0..us.len())
+            .map(|u| {
+                let s = us.service[u] as usize;
+                match us.allowance[u] {
+                    Allowance::SocialAid => b.services.rate_social_aid[s],
+                    _ => b.services.rate[s],
+                }
+            })
+            .collect();
         Ok(OutOfPocket {
             mtp,
             service: us.service.clone(),
             apa,
+            gir: us.gir.clone(),
+            funded: vec![true; us.len()],
+            allowance: us.allowance.clone(),
+            resources_only_gir4: false,
+            user_rate,
             billed_hours_month,
             rate: b.services.rate.clone(),
             price,
@@ -214,9 +266,34 @@ impl OutOfPocket {
         self.service[u] as usize
     }
 
-    /// Today's rate of service `s`, €/h: the hourly value `v0` under hourly funding.
+    /// Today's rate of service `s`'s APA and PCH hours, €/h.
     pub fn rate(&self, s: usize) -> f64 {
         self.rate[s]
+    }
+
+    /// Today's rate of user `u`'s hours, €/h: the hourly value `v0` under hourly funding
+    /// (the APA and PCH rate, or the tariff for social aid).
+    pub fn user_rate(&self, u: usize) -> f64 {
+        self.user_rate[u]
+    }
+
+    /// Whether the model funds user `u`'s allowance.
+    pub fn funded(&self, u: usize) -> bool {
+        self.funded[u]
+    }
+
+    /// Limits the model to the allowances marked in `funded` (indexed by
+    /// `Allowance::ordinal`): the other users stay paid by the hour and keep today's
+    /// out-of-pocket under every option.
+    pub fn restrict_to(&mut self, funded: [bool; 4]) {
+        for (f, a) in self.funded.iter_mut().zip(&self.allowance) {
+            *f = funded[a.ordinal()];
+        }
+    }
+
+    /// Applies 7.3 to GIR 4 users too (seed 001: « pour les GIR 1,2 et 3, voire GIR 4 »).
+    pub fn set_resources_only_gir4(&mut self, on: bool) {
+        self.resources_only_gir4 = on;
     }
 
     /// Hours billed a month to user `u`.
@@ -224,12 +301,15 @@ impl OutOfPocket {
         self.billed_hours_month[u]
     }
 
-    /// The hourly value of a service's hours under a model: `v0 · funding / baseline`.
-    pub fn hourly_value(&self, s: usize, baseline: f64, funding: f64) -> f64 {
-        if baseline > 0.0 {
-            self.rate[s] * (funding / baseline)
+    /// The hourly value of user `u`'s hours under a model paying the service `funding`
+    /// where the baseline paid `baseline` for the funded allowances: `v0 · funding /
+    /// baseline`, or `v0` for a user whose allowance the model does not fund.
+    pub fn hourly_value(&self, u: usize, baseline: f64, funding: f64) -> f64 {
+        let v0 = self.user_rate[u];
+        if baseline > 0.0 && self.funded[u] {
+            v0 * (funding / baseline)
         } else {
-            self.rate[s]
+            v0
         }
     }
 
@@ -251,6 +331,9 @@ impl OutOfPocket {
                 }
             }
             Participation::ResourcesOnly => {
+                if self.gir[u] == 4 && !self.resources_only_gir4 {
+                    return self.participation(u, Participation::Unchanged);
+                }
                 legal::apa_resources_rate(a.resources, self.mtp)
                     * self.reference_rate[self.service(u)]
             }
@@ -264,7 +347,11 @@ impl OutOfPocket {
     /// User `u`'s out-of-pocket, €/h, when the service's hours are worth `v`; `None` for a
     /// user no public funder pays.
     pub fn per_hour(&self, u: usize, option: Participation, v: f64) -> Option<f64> {
-        self.before[u]?;
+        let before = self.before[u]?;
+        if !self.funded[u] {
+            // Paid by the hour as today: the model changes nothing for this user.
+            return Some(before);
+        }
         Some(self.participation(u, option) + self.extra_legal(self.service(u), v))
     }
 
@@ -285,7 +372,7 @@ impl OutOfPocket {
         (0..self.len())
             .map(|u| {
                 let s = self.service(u);
-                self.per_hour(u, option, self.hourly_value(s, baseline[s], funding[s]))
+                self.per_hour(u, option, self.hourly_value(u, baseline[s], funding[s]))
             })
             .collect()
     }
@@ -314,6 +401,9 @@ impl OutOfPocket {
     /// `v = price − (today's − c)` on, or nowhere when `c` alone exceeds today's.
     pub fn admissible(&self, u: usize, option: Participation) -> Option<Admissible> {
         let target = self.before[u]?;
+        if !self.funded[u] {
+            return Some(Admissible::From(0.0));
+        }
         let c = self.participation(u, option);
         if c > target {
             return Some(Admissible::Never { lowest: c });

@@ -121,7 +121,10 @@ impl Lang {
     /// A signed share: `+12,3 %`, `−4,0 %`.
     pub fn signed_percent(self, share: f64, decimals: usize) -> String {
         let p = self.percent(share, decimals);
-        if share.is_finite() && !p.starts_with(MINUS) && self.number(100.0 * share, decimals) != self.number(0.0, decimals) {
+        if share.is_finite()
+            && !p.starts_with(MINUS)
+            && self.number(100.0 * share, decimals) != self.number(0.0, decimals)
+        {
             format!("+{p}")
         } else {
             p
@@ -149,7 +152,10 @@ impl Lang {
                 d => ['⁰', '¹', '²', '³', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹'][d as usize - '0' as usize],
             })
             .collect();
-        format!("{}\u{A0}×\u{A0}10{superscript}", self.number(mantissa, digits))
+        format!(
+            "{}\u{A0}×\u{A0}10{superscript}",
+            self.number(mantissa, digits)
+        )
     }
 
     /// A compact amount for axis ticks: `120 k€`, `1,5 M€` / `€120k`, `€1.5M`.
@@ -160,7 +166,11 @@ impl Lang {
             a if a >= 1e3 => (x / 1e3, "k"),
             _ => (x, ""),
         };
-        let decimals = if value.abs() < 10.0 && value.fract().abs() > 1e-9 { 1 } else { 0 };
+        let decimals = if value.abs() < 10.0 && value.fract().abs() > 1e-9 {
+            1
+        } else {
+            0
+        };
         let n = self.number(value, decimals);
         match self {
             Lang::Fr => format!("{n}{NNBSP}{suffix}€"),
@@ -200,7 +210,10 @@ mod tests {
     #[test]
     fn french_numbers_group_with_narrow_no_break_spaces_and_a_decimal_comma() {
         check(Lang::Fr.money(1234.56, 2), "1\u{202F}234,56\u{202F}€");
-        check(Lang::Fr.money(1_234_567.0, 0), "1\u{202F}234\u{202F}567\u{202F}€");
+        check(
+            Lang::Fr.money(1_234_567.0, 0),
+            "1\u{202F}234\u{202F}567\u{202F}€",
+        );
         check(Lang::Fr.percent(0.123, 1), "12,3\u{202F}%");
         check(Lang::Fr.number(-1234.5, 1), "\u{2212}1\u{202F}234,5");
         check(Lang::Fr.number(999.0, 0), "999");
@@ -223,7 +236,10 @@ mod tests {
     #[test]
     fn scientific_and_compact_forms() {
         check(Lang::Fr.scientific(2.2737e-16, 2), "2,27\u{A0}×\u{A0}10⁻¹⁶");
-        check(Lang::En.scientific(-3.0e5, 1), "\u{2212}3.0\u{A0}×\u{A0}10⁵");
+        check(
+            Lang::En.scientific(-3.0e5, 1),
+            "\u{2212}3.0\u{A0}×\u{A0}10⁵",
+        );
         check(Lang::En.scientific(0.0, 2), "0");
         check(Lang::Fr.money_compact(120_000.0), "120\u{202F}k€");
         check(Lang::Fr.money_compact(1_500_000.0), "1,5\u{202F}M€");

@@ -4,7 +4,8 @@
 //! made when the job ends, from a result folder, or from a server's stored result.
 //!
 //! - [`render`]: summary + tables → HTML, dispatching on the job kind to one function per
-//!   kind (`kinds::baseline::page`, `kinds::calibration::page`), each building a
+//!   kind (`kinds::baseline::page`, `kinds::calibration::page`,
+//!   `kinds::compare::page`), each building a
 //!   [`page::Page`]; [`tables_read`] says which tables a kind's report reads;
 //! - [`render_infeasible`]: the conflict report of a calibration whose guarantees cannot
 //!   hold (it has no result tables, only the solver's diagnosis);
@@ -42,6 +43,7 @@ pub fn tables_read(job: &JobSummary) -> &'static [&'static str] {
     match job {
         JobSummary::Baseline(_) => kinds::baseline::TABLES,
         JobSummary::Calibrate(_) => kinds::calibration::TABLES,
+        JobSummary::Compare(_) => kinds::compare::TABLES,
     }
 }
 
@@ -51,6 +53,7 @@ pub fn render(summary: &Summary, tables: &Tables, lang: Lang) -> Result<String, 
     let page = match &summary.job {
         JobSummary::Baseline(s) => kinds::baseline::page(s, p, tables, lang)?,
         JobSummary::Calibrate(s) => kinds::calibration::page(s, p, tables, lang)?,
+        JobSummary::Compare(s) => kinds::compare::page(s, p, lang)?,
     };
     Ok(page.render())
 }
@@ -80,5 +83,7 @@ pub fn render_infeasible(
         binding,
         conflicts,
     };
-    Ok(Some(kinds::conflict::page(spec, provenance, &inf, lang)?.render()))
+    Ok(Some(
+        kinds::conflict::page(spec, provenance, &inf, lang)?.render(),
+    ))
 }

@@ -143,7 +143,8 @@ footer dd { margin: 0; font-family: ui-monospace, monospace; word-break: break-a
 "#;
 
 /// Nothing is loaded: no script, no image, no font, no connection; only the inline styles.
-const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'";
+const CSP: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'";
 
 fn figure(f: &Figure) -> Markup {
     html! {

@@ -107,7 +107,9 @@ fn plot_error(id: &str) -> impl Fn(DrawingAreaErrorKind<std::io::Error>) -> Repo
 fn svg(
     id: &str,
     size: (u32, u32),
-    draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> Result<(), DrawingAreaErrorKind<std::io::Error>>,
+    draw: impl FnOnce(
+        &DrawingArea<SVGBackend<'_>, Shift>,
+    ) -> Result<(), DrawingAreaErrorKind<std::io::Error>>,
 ) -> Result<String, ReportError> {
     let mut out = String::new();
     {
@@ -224,7 +226,13 @@ pub fn scatter_log(s: &ScatterLog<'_>, lang: Lang) -> Result<Figure, ReportError
         .groups
         .iter()
         .enumerate()
-        .map(|(g, p)| format!("{} {}", keep.iter().filter(|&&i| all[i].0 == g).count(), p.label))
+        .map(|(g, p)| {
+            format!(
+                "{} {}",
+                keep.iter().filter(|&&i| all[i].0 == g).count(),
+                p.label
+            )
+        })
         .collect();
     let above = keep.iter().filter(|&&i| all[i].2 > all[i].1).count();
     let alt = format!(
@@ -234,7 +242,10 @@ pub fn scatter_log(s: &ScatterLog<'_>, lang: Lang) -> Result<Figure, ReportError
         s.what,
         counts.join(", "),
         above,
-        lang.pick("au-dessus de la diagonale (y > x)", "above the diagonal (y > x)"),
+        lang.pick(
+            "au-dessus de la diagonale (y > x)",
+            "above the diagonal (y > x)"
+        ),
     );
     let mut caption = lang
         .pick(
@@ -306,21 +317,33 @@ pub fn dot_whisker(
     let k = rows.len();
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     for r in rows {
-        for v in [Some(r.value), r.interval.map(|i| i.0), r.interval.map(|i| i.1)]
-            .into_iter()
-            .flatten()
-            .filter(|v| v.is_finite())
+        for v in [
+            Some(r.value),
+            r.interval.map(|i| i.0),
+            r.interval.map(|i| i.1),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|v| v.is_finite())
         {
             lo = lo.min(v);
             hi = hi.max(v);
         }
     }
     if !(lo < hi) {
-        (lo, hi) = if lo.is_finite() { (lo - 1.0, lo + 1.0) } else { (0.0, 1.0) };
+        (lo, hi) = if lo.is_finite() {
+            (lo - 1.0, lo + 1.0)
+        } else {
+            (0.0, 1.0)
+        };
     }
     let pad = 0.06 * (hi - lo);
     let (lo, hi) = (lo - pad, hi + pad);
-    let label_chars = rows.iter().map(|r| r.name.chars().count()).max().unwrap_or(4);
+    let label_chars = rows
+        .iter()
+        .map(|r| r.name.chars().count())
+        .max()
+        .unwrap_or(4);
     let label_width = (label_chars as u32 * 7 + 16).clamp(60, 320);
     let height = 90 + 24 * k.max(1) as u32;
     let svg = svg(id, (WIDTH, height), |root| {
@@ -363,15 +386,18 @@ pub fn dot_whisker(
                 9,
             ))
         }))?;
-        chart.draw_series(rows.iter().enumerate().filter(|(_, r)| r.interval.is_none()).map(
-            |(i, r)| {
-                Circle::new(
-                    (r.value, SegmentValue::CenterOf(i as i32)),
-                    4,
-                    colour::BLUE.filled(),
-                )
-            },
-        ))?;
+        chart.draw_series(
+            rows.iter()
+                .enumerate()
+                .filter(|(_, r)| r.interval.is_none())
+                .map(|(i, r)| {
+                    Circle::new(
+                        (r.value, SegmentValue::CenterOf(i as i32)),
+                        4,
+                        colour::BLUE.filled(),
+                    )
+                }),
+        )?;
         Ok(())
     })?;
     let alt = format!(
@@ -430,7 +456,9 @@ pub fn bin_width(values: &[f64]) -> f64 {
     let (lo, hi) = values
         .iter()
         .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
     let span = if lo <= hi { hi - lo } else { 0.0 };
     BIN_WIDTHS
         .into_iter()
@@ -489,7 +517,11 @@ pub fn histogram(
             .draw()?;
         chart.draw_series(bins.iter().map(|(&k, &n)| {
             let x0 = k as f64 * w;
-            let c = if x0 < 0.0 { colour::VERMILLION } else { colour::GREEN };
+            let c = if x0 < 0.0 {
+                colour::VERMILLION
+            } else {
+                colour::GREEN
+            };
             let mut r = Rectangle::new([(x0, 0.0), (x0 + w, n as f64)], c.mix(0.85).filled());
             r.set_margin(0, 0, 1, 1);
             r
@@ -561,6 +593,8 @@ pub enum Scale {
     EurosPerHour,
     /// Counts.
     Count,
+    /// Euros.
+    Euros,
 }
 
 /// A bar chart of groups: one or more bars per group, a label per group.
@@ -594,6 +628,7 @@ impl Scale {
             Scale::Share => lang.percent(v, if span < 0.05 { 1 } else { 0 }),
             Scale::EurosPerHour => lang.with_unit(v, if span < 5.0 { 2 } else { 1 }, "€/h"),
             Scale::Count => lang.number(v, 0),
+            Scale::Euros => lang.money_compact(v),
         }
     }
 }
@@ -612,9 +647,18 @@ pub fn bars(b: &Bars<'_>, lang: Lang) -> Result<Figure, ReportError> {
     let pad = 0.08 * (hi - lo);
     let (lo, hi) = (if lo < 0.0 { lo - pad } else { lo }, hi + pad);
     let many = n > 16;
-    let width = if many { (WIDTH).max(60 + 10 * n as u32) } else { WIDTH };
+    let width = if many {
+        (WIDTH).max(60 + 10 * n as u32)
+    } else {
+        WIDTH
+    };
     let label_height = if many {
-        let chars = b.labels.iter().map(|l| l.chars().count()).max().unwrap_or(2) as u32;
+        let chars = b
+            .labels
+            .iter()
+            .map(|l| l.chars().count())
+            .max()
+            .unwrap_or(2) as u32;
         (chars * 8 + 30).min(140)
     } else {
         44
@@ -657,7 +701,11 @@ pub fn bars(b: &Bars<'_>, lang: Lang) -> Result<Figure, ReportError> {
             .draw()?;
         chart.draw_series(b.bars.iter().map(|bar| {
             let c = bar.group as f64;
-            let v = if bar.value.is_finite() { bar.value } else { 0.0 };
+            let v = if bar.value.is_finite() {
+                bar.value
+            } else {
+                0.0
+            };
             Rectangle::new(
                 [(c + bar.slot.0, 0.0), (c + bar.slot.1, v)],
                 bar.colour.filled(),
@@ -710,14 +758,28 @@ mod tests {
             x_desc: "x (€)",
             y_desc: "y (€)",
             what: "services",
-            groups: vec![points(n), Points { xy: vec![(0.0, 1.0)], ..points(0) }],
+            groups: vec![
+                points(n),
+                Points {
+                    xy: vec![(0.0, 1.0)],
+                    ..points(0)
+                },
+            ],
         };
         let f = scatter_log(&s(10), Lang::En).expect("drawn");
         assert_eq!((f.marks, count(&f.svg, "circle")), (10, 10));
-        assert!(f.caption.contains("1 point(s) without positive values"), "{}", f.caption);
+        assert!(
+            f.caption.contains("1 point(s) without positive values"),
+            "{}",
+            f.caption
+        );
         let f = scatter_log(&s(5000), Lang::Fr).expect("drawn");
         assert_eq!((f.marks, count(&f.svg, "circle")), (MAX_POINTS, MAX_POINTS));
-        assert!(f.caption.contains("2\u{202F}000 points sur 5\u{202F}000"), "{}", f.caption);
+        assert!(
+            f.caption.contains("2\u{202F}000 points sur 5\u{202F}000"),
+            "{}",
+            f.caption
+        );
         assert_eq!(count(&f.svg, "rect"), 0, "no background");
     }
 
@@ -725,7 +787,10 @@ mod tests {
     fn a_histogram_draws_a_bar_per_non_empty_bin() {
         let values = [-12.0, -0.5, 0.0, 0.2, 3.9, 4.0, f64::NAN];
         assert_eq!(bin_width(&values), 0.5);
-        let m = [Marker { x: -5.0, label: "−5 %".into() }];
+        let m = [Marker {
+            x: -5.0,
+            label: "−5 %".into(),
+        }];
         let f = histogram("h", "t", "x (%)", "services", &values, &m, Lang::Fr).expect("drawn");
         // Bins of 0.5 numbered −24, −1, 0, 7, 8.
         assert_eq!((f.marks, count(&f.svg, "rect")), (5, 5));
@@ -735,8 +800,16 @@ mod tests {
     #[test]
     fn dots_and_bars_are_counted() {
         let rows = vec![
-            Estimate { name: "a".into(), value: 1.0, interval: Some((0.5, 1.5)) },
-            Estimate { name: "b".into(), value: 2.0, interval: None },
+            Estimate {
+                name: "a".into(),
+                value: 1.0,
+                interval: Some((0.5, 1.5)),
+            },
+            Estimate {
+                name: "b".into(),
+                value: 2.0,
+                interval: None,
+            },
         ];
         let f = dot_whisker("d", "t", "€", &rows, Lang::En).expect("drawn");
         assert_eq!(count(&f.svg, "circle"), 2);
@@ -747,7 +820,12 @@ mod tests {
             y_desc: "share (%)",
             labels: vec!["a".into(), "b".into()],
             bars: (0..4)
-                .map(|i| Bar { group: i / 2, slot: (-0.4, 0.0), value: 0.1 * i as f64 - 0.1, colour: colour::GREEN })
+                .map(|i| Bar {
+                    group: i / 2,
+                    slot: (-0.4, 0.0),
+                    value: 0.1 * i as f64 - 0.1,
+                    colour: colour::GREEN,
+                })
                 .collect(),
             scale: Scale::Share,
             legend: vec![],

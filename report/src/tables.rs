@@ -58,7 +58,12 @@ impl Table<'_> {
             })
     }
 
-    fn cast(&self, column: &str, to: &DataType, expected: &'static str) -> Result<arrow::array::ArrayRef, ReportError> {
+    fn cast(
+        &self,
+        column: &str,
+        to: &DataType,
+        expected: &'static str,
+    ) -> Result<arrow::array::ArrayRef, ReportError> {
         let c = self.column(column)?;
         cast(c, to).map_err(|_| ReportError::ColumnType {
             table: self.name.to_string(),

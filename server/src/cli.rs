@@ -144,7 +144,8 @@ pub struct ReportCommandArgs {
 }
 
 fn parse_lang(s: &str) -> Result<Lang, String> {
-    s.parse().map_err(|e: dotation_report::ReportError| e.to_string())
+    s.parse()
+        .map_err(|e: dotation_report::ReportError| e.to_string())
 }
 
 /// Options of `compare`.
@@ -470,7 +471,11 @@ fn run_calibrate(a: &CalibrateArgs, quiet: bool) -> Result<(), ServerError> {
 /// The comparison the files describe: one spec with kind = "compare", or one candidate
 /// per file, named by the file's stem, sharing the first file's data and baseline.
 fn compare_spec(a: &CompareArgs) -> Result<JobSpec, ServerError> {
-    let specs: Vec<JobSpec> = a.specs.iter().map(|p| read_spec(p)).collect::<Result<_, _>>()?;
+    let specs: Vec<JobSpec> = a
+        .specs
+        .iter()
+        .map(|p| read_spec(p))
+        .collect::<Result<_, _>>()?;
     let mut spec = if specs.len() == 1 && specs[0].kind == JobKind::Compare {
         specs[0].clone()
     } else {
@@ -481,9 +486,10 @@ fn compare_spec(a: &CompareArgs) -> Result<JobSpec, ServerError> {
             .iter()
             .zip(&specs)
             .map(|(path, s)| CandidateSpec {
-                name: path
-                    .file_stem()
-                    .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned()),
+                name: path.file_stem().map_or_else(
+                    || path.display().to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                ),
                 formula: Some(s.formula.clone()),
                 calibration: Some(s.calibration.clone()),
                 neutrality: Some(s.neutrality),
@@ -541,7 +547,8 @@ fn run_compare(a: &CompareArgs, quiet: bool) -> Result<(), ServerError> {
                 f(r.cv_rmse, 0),
                 f(r.cv_mape, 4),
                 f(r.losers_5pct, 3),
-                r.neutrality_residual.map_or("—".into(), |v| format!("{v:.1e}"))
+                r.neutrality_residual
+                    .map_or("—".into(), |v| format!("{v:.1e}"))
             );
             if let Some(conflict) = &r.conflict {
                 println!("  not computed: {conflict}");

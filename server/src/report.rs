@@ -55,7 +55,11 @@ pub fn from_dir(dir: &Path, lang: Lang) -> Result<String, ServerError> {
         }
         tables.push((name.to_string(), read_whole(&file)?));
     }
-    Ok(dotation_report::render(&summary, &Tables::new(tables), lang)?)
+    Ok(dotation_report::render(
+        &summary,
+        &Tables::new(tables),
+        lang,
+    )?)
 }
 
 /// A Parquet file as one batch.

@@ -47,7 +47,9 @@ fn compare_tables(
     let text = |f: &dyn Fn(&CandidateRow) -> &str| strs(rows.iter().map(|r| f(r)));
     let num = |f: &dyn Fn(&CandidateRow) -> Option<f64>| opt_f64s(rows.iter().map(|r| f(r)));
     let count = |f: &dyn Fn(&CandidateRow) -> Option<usize>| -> ArrayRef {
-        Arc::new(UInt64Array::from_iter(rows.iter().map(|r| f(r).map(|v| v as u64))))
+        Arc::new(UInt64Array::from_iter(
+            rows.iter().map(|r| f(r).map(|v| v as u64)),
+        ))
     };
     let candidates = batch(vec![
         ("candidate", text(&|r| &r.name)),
@@ -63,7 +65,9 @@ fn compare_tables(
         ),
         (
             "conflict",
-            Arc::new(StringArray::from_iter(rows.iter().map(|r| r.conflict.as_deref()))),
+            Arc::new(StringArray::from_iter(
+                rows.iter().map(|r| r.conflict.as_deref()),
+            )),
         ),
         ("parameters", count(&|r| Some(r.parameters))),
         ("r2", num(&|r| r.r2)),
@@ -115,19 +119,35 @@ fn compare_tables(
         ),
         (
             "service_id",
-            strs(fitted.iter().flat_map(|_| m.services.id.iter().map(String::as_str))),
+            strs(
+                fitted
+                    .iter()
+                    .flat_map(|_| m.services.id.iter().map(String::as_str)),
+            ),
         ),
         (
             "baseline",
-            f64s(fitted.iter().flat_map(|(_, j)| j.design.baseline.iter().copied())),
+            f64s(
+                fitted
+                    .iter()
+                    .flat_map(|(_, j)| j.design.baseline.iter().copied()),
+            ),
         ),
         (
             "funding",
-            f64s(fitted.iter().flat_map(|(_, j)| j.calibration.funding.iter().copied())),
+            f64s(
+                fitted
+                    .iter()
+                    .flat_map(|(_, j)| j.calibration.funding.iter().copied()),
+            ),
         ),
         (
             "cost",
-            f64s(fitted.iter().flat_map(|(_, j)| j.design.cost.iter().copied())),
+            f64s(
+                fitted
+                    .iter()
+                    .flat_map(|(_, j)| j.design.cost.iter().copied()),
+            ),
         ),
     ])?;
     Ok(vec![
@@ -218,6 +238,10 @@ pub fn baseline_services(m: &Microdata, b: &Baseline) -> Result<RecordBatch, Ser
             f64s(b.services.hours_funded.iter().copied()),
         ),
         ("rate", f64s(b.services.rate.iter().copied())),
+        (
+            "rate_social_aid",
+            f64s(b.services.rate_social_aid.iter().copied()),
+        ),
         ("baseline_funding", f64s(b.services.funding.iter().copied())),
         (
             "user_participation",
@@ -369,6 +393,9 @@ pub fn calibrated_services(
     let n = s.len();
     let dept = |i: usize| m.departements.code[s.departement[i] as usize].as_str();
     let ratio = |a: f64, b: f64| if b != 0.0 { Some(a / b) } else { None };
+    // The whole service: the formula's funding and the hours carried, against the whole
+    // baseline.
+    let delta = |i: usize| (c.funding[i] + d.carried[i]) - d.baseline_total(i);
     batch(vec![
         ("service_id", strs(s.id.iter().map(String::as_str))),
         ("departement", strs((0..n).map(dept))),
@@ -378,16 +405,16 @@ pub fn calibrated_services(
         ),
         ("weight", f64s(s.design_weight.iter().copied())),
         ("hours_funded", f64s(d.hours.iter().copied())),
-        ("baseline", f64s(d.baseline.iter().copied())),
-        ("funding", f64s(c.funding.iter().copied())),
+        ("baseline", f64s((0..n).map(|i| d.baseline_total(i)))),
+        ("funding", f64s((0..n).map(|i| c.funding[i] + d.carried[i]))),
+        ("carried", f64s(d.carried.iter().copied())),
+        ("formula_baseline", f64s(d.baseline.iter().copied())),
+        ("formula_funding", f64s(c.funding.iter().copied())),
         ("cost", f64s(d.cost.iter().copied())),
-        ("delta", f64s((0..n).map(|i| c.funding[i] - d.baseline[i]))),
+        ("delta", f64s((0..n).map(delta))),
         (
             "delta_pct",
-            opt_f64s(
-                (0..n)
-                    .map(|i| ratio(c.funding[i] - d.baseline[i], d.baseline[i]).map(|r| 100.0 * r)),
-            ),
+            opt_f64s((0..n).map(|i| ratio(delta(i), d.baseline_total(i)).map(|r| 100.0 * r))),
         ),
         (
             "coverage",
@@ -411,8 +438,8 @@ pub fn calibrated_departements(
         let i = m.services.departement[s] as usize;
         let w = m.services.design_weight[s];
         services[i] += w;
-        baseline[i] += w * d.baseline[s];
-        funding[i] += w * c.funding[s];
+        baseline[i] += w * d.baseline_total(s);
+        funding[i] += w * (c.funding[s] + d.carried[s]);
         cost[i] += w * d.cost[s];
     }
     batch(vec![

@@ -56,9 +56,42 @@ pub struct DcArgs {
     /// Prorata of actions started from 1 July: days or months.
     #[arg(long, default_value = "days")]
     pub prorata: ProrataBasis,
+    /// The département's maximum, € per hour of APA + PCH (below the call's rate).
+    #[arg(long, value_name = "EUR_PER_HOUR")]
+    pub max_per_hour: Option<f64>,
+    /// The département's maximum of an action line, CODE=EUR (repeat for several).
+    #[arg(long, value_name = "CODE=EUR", value_parser = parse_max_action)]
+    pub max_per_action: Vec<(String, f64)>,
+    /// The département's maximum per service for an objective, N=EUR (N from 1 to 6).
+    #[arg(long, value_name = "N=EUR", value_parser = parse_max_objective)]
+    pub max_per_objective: Vec<(u8, f64)>,
     /// Folder to write the results into (created if needed).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+}
+
+fn parse_max(text: &str) -> Result<(&str, f64), String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not KEY=EUR"))?;
+    match value.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok((key.trim(), v)),
+        _ => Err(format!("{value:?} is not an amount ≥ 0 in €")),
+    }
+}
+
+fn parse_max_action(text: &str) -> Result<(String, f64), String> {
+    parse_max(text).map(|(k, v)| (k.to_string(), v))
+}
+
+fn parse_max_objective(text: &str) -> Result<(u8, f64), String> {
+    let (k, v) = parse_max(text)?;
+    match k.parse::<u8>() {
+        Ok(n) if (1..=6).contains(&n) => Ok((n, v)),
+        _ => Err(format!(
+            "{k:?} is not an objective 1 to 6 (art. L.314-2-2 CASF)"
+        )),
+    }
 }
 
 /// Options of `avenant43`.
@@ -87,7 +120,7 @@ pub struct Avenant43Args {
 pub struct FgnArgs {
     /// One row per service: service_id, forfait_annual, objectives_set, objectives_met,
     /// fte_carers, non_presence_hours, cost_g1, cost_g3, cost_staff_non_carer,
-    /// gross_expenses.
+    /// gross_expenses, and optionally cost_staff_tisf (counted in structure costs).
     #[arg(long, value_name = "FILE")]
     pub input: PathBuf,
     /// The CPOM's band of non-presence time, % of 1,607 h per carer FTE (LOW:HIGH).
@@ -215,15 +248,26 @@ impl Table {
 
     /// An optional column of numbers.
     fn optional_f64(&mut self, column: &str) -> Vec<Option<f64>> {
+        self.parsed_optional(column, "the value must be a number", parse_f64)
+    }
+
+    /// An optional column of values parsed by `parse` (`None` where empty or absent); an
+    /// unreadable cell is a problem naming its row.
+    fn parsed_optional<T>(
+        &mut self,
+        column: &str,
+        expected: &str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Vec<Option<T>> {
         let cells = self.text(column, false);
         cells
             .into_iter()
             .enumerate()
             .map(|(i, c)| {
                 let v = c?;
-                let n = parse_f64(&v);
+                let n = parse(&v);
                 if n.is_none() {
-                    self.problem(Some(i + 1), column, v, "the value must be a number");
+                    self.problem(Some(i + 1), column, v, expected);
                 }
                 n
             })
@@ -324,6 +368,9 @@ pub fn run_dc(a: &DcArgs, quiet: bool) -> Result<(), ServerError> {
         v.parse::<Date>().ok().map(Some)
     });
     let unit_price = t.optional_f64("unit_price");
+    let acquired = t.parsed_optional("acquired", "the date must be YYYY-MM-DD", |v| {
+        v.parse::<Date>().ok()
+    });
     let mut h = Table::read(&a.hours, dc::HOURS_TABLE)?;
     let h_id = h.strings("service_id");
     let h_dep = h.strings("departement");
@@ -338,6 +385,7 @@ pub fn run_dc(a: &DcArgs, quiet: bool) -> Result<(), ServerError> {
             quantity: quantity[i],
             start: start[i].expect("parsed"),
             unit_price: unit_price[i],
+            acquired: acquired[i],
         })
         .collect();
     let services: Vec<ServiceHours> = (0..h.rows)
@@ -354,6 +402,16 @@ pub fn run_dc(a: &DcArgs, quiet: bool) -> Result<(), ServerError> {
         cpi_ratio: a.cpi_ratio,
         cnsa_rate: a.cnsa_rate,
         prorata: a.prorata,
+        limits: dc::DcLimits {
+            per_hour: a.max_per_hour,
+            per_action: a.max_per_action.iter().cloned().collect(),
+            per_objective: std::array::from_fn(|o| {
+                a.max_per_objective
+                    .iter()
+                    .find(|(n, _)| usize::from(*n) == o + 1)
+                    .map(|&(_, v)| v)
+            }),
+        },
     };
     let r = dc::compute(&catalogue, &actions, &services, &config).map_err(|e| {
         with_files(
@@ -385,6 +443,10 @@ pub fn run_dc(a: &DcArgs, quiet: bool) -> Result<(), ServerError> {
         }),
         ("prorata", f64s(r.lines.iter().map(|l| l.prorata))),
         ("amount", f64s(r.lines.iter().map(|l| l.amount))),
+        (
+            "refused",
+            opt_strs(r.lines.iter().map(|l| l.refused.as_deref())),
+        ),
     ])?;
     let mut cols: Vec<(String, ArrayRef)> = vec![
         (
@@ -402,9 +464,9 @@ pub fn run_dc(a: &DcArgs, quiet: bool) -> Result<(), ServerError> {
         ),
         (
             "cap_prorata".into(),
-            f64s(r.services.iter().map(|s| s.cap_prorata)),
+            opt_f64s(r.services.iter().map(|s| s.cap_prorata)),
         ),
-        ("cap".into(), f64s(r.services.iter().map(|s| s.cap))),
+        ("cap".into(), opt_f64s(r.services.iter().map(|s| s.cap))),
     ];
     for o in Objective::ALL {
         cols.push((
@@ -456,6 +518,8 @@ pub fn run_dc(a: &DcArgs, quiet: bool) -> Result<(), ServerError> {
             "departement_share",
             f64s(d.iter().map(|d| d.departement_share)),
         ),
+        ("envelope", opt_f64s(d.iter().map(|d| d.envelope))),
+        ("envelope_left", opt_f64s(d.iter().map(|d| d.envelope_left))),
     ])?;
     let paid: f64 = d.iter().map(|d| d.paid).sum();
     let requested: f64 = d.iter().map(|d| d.requested).sum();
@@ -471,6 +535,8 @@ pub fn run_dc(a: &DcArgs, quiet: bool) -> Result<(), ServerError> {
         "actions": r.lines.len(),
         "services": r.services.len(),
         "services_capped": capped,
+        "lines_refused": r.lines.iter().filter(|l| l.refused.is_some()).count(),
+        "envelope": d.iter().map(|d| d.envelope).sum::<Option<f64>>(),
         "requested": requested,
         "paid": paid,
         "cnsa_refinancing": cnsa,
@@ -660,6 +726,7 @@ pub fn run_fgn(a: &FgnArgs, quiet: bool) -> Result<(), ServerError> {
     let g1 = t.f64s("cost_g1");
     let g3 = t.f64s("cost_g3");
     let staff = t.f64s("cost_staff_non_carer");
+    let tisf = t.optional_f64("cost_staff_tisf");
     let gross = t.f64s("gross_expenses");
     Table::finish(&mut [&mut t])?;
     let input: Vec<FgnService> = (0..t.rows)
@@ -673,6 +740,7 @@ pub fn run_fgn(a: &FgnArgs, quiet: bool) -> Result<(), ServerError> {
             cost_g1: g1[i],
             cost_g3: g3[i],
             cost_staff_non_carer: staff[i],
+            cost_staff_tisf: tisf[i].unwrap_or(0.0),
             gross_expenses: gross[i],
         })
         .collect();

@@ -262,7 +262,7 @@ fn equalities(
             .collect();
         let b = compensated_sum(members.len(), |i| {
             let s = members[i];
-            geo.weights[s] * (design.baseline[s] - design.offset[s])
+            geo.weights[s] * (design.target[s] - design.offset[s])
         });
         if row.iter().all(|&v| v == 0.0) && b != 0.0 {
             return Err(SolverError::NeutralityImpossible {
@@ -600,7 +600,7 @@ fn bootstrap_median(
                     for j in 0..k {
                         eq.a[c * k + j] += survey_w[s] * design.x[s * k + j];
                     }
-                    eq.b[c] += survey_w[s] * (design.baseline[s] - design.offset[s]);
+                    eq.b[c] += survey_w[s] * (design.target[s] - design.offset[s]);
                 }
             }
             median_fit(&x, &y, &w, k, &eq, &o.constraints)
@@ -781,7 +781,7 @@ pub fn calibrate(
     let dep = residuals(
         NeutralityScope::Departement,
         &funding,
-        &design.baseline,
+        &design.target,
         geo.weights,
         geo.departement,
         geo.codes.len(),
@@ -802,7 +802,7 @@ pub fn calibrate(
             residuals(
                 NeutralityScope::National,
                 &funding,
-                &design.baseline,
+                &design.target,
                 geo.weights,
                 geo.departement,
                 geo.codes.len(),
@@ -810,7 +810,13 @@ pub fn calibrate(
             .max
         }
     };
-    let metrics = metrics(&design.cost, &funding, &design.baseline, geo.weights);
+    let metrics = metrics(
+        &design.cost,
+        &funding,
+        &design.baseline,
+        &design.carried,
+        geo.weights,
+    );
     Ok(Calibration {
         names,
         units,
@@ -849,9 +855,7 @@ fn restore_budgets(
                 w[s] * clamp_funding(design.offset[s] + pi * relative[s], design.hours[s], o)
             })
         };
-        let target = compensated_sum(members.len(), |i| {
-            w[members[i]] * design.baseline[members[i]]
-        });
+        let target = compensated_sum(members.len(), |i| w[members[i]] * design.target[members[i]]);
         let pv = point_value(name, budget, target)?;
         for &s in members {
             funding[s] = clamp_funding(
@@ -1052,7 +1056,7 @@ fn influence(
         if let Some(c) = scope_of[s]
             && c < neutrality_rows
         {
-            let bs = design.baseline[s] - design.offset[s];
+            let bs = design.target[s] - design.offset[s];
             u[k + c] = -w * (dot(x, theta) - bs);
         }
         for (j, o) in out.iter_mut().enumerate().take(k) {
@@ -1082,7 +1086,7 @@ fn influence(
         let in_scope = |s: usize| scope_of[s] == Some(c);
         for s in 0..n {
             let own = if in_scope(s) {
-                geo.weights[s] * (fitted.funding[s] - design.baseline[s])
+                geo.weights[s] * (fitted.funding[s] - design.target[s])
             } else {
                 0.0
             };
@@ -1166,7 +1170,7 @@ fn replicate_estimates(
                 for a in 0..k {
                     row[at + a] = w * x[a];
                 }
-                row[at + k] = w * (design.baseline[s] - design.offset[s]);
+                row[at + k] = w * (design.target[s] - design.offset[s]);
             }
         });
         let totals = reps.totals(&v, width);
@@ -1272,8 +1276,16 @@ pub fn normal_intervals(
     (end(-1.0), end(1.0))
 }
 
-/// Fit quality and gains.
-pub fn metrics(cost: &[f64], funding: &[f64], baseline: &[f64], w: &[f64]) -> Metrics {
+/// Fit quality (the formula's funding against the cost it is calibrated on) and gains (a
+/// service's whole funding — the formula's and the hours `carried` by the hour — against
+/// its whole baseline).
+pub fn metrics(
+    cost: &[f64],
+    funding: &[f64],
+    baseline: &[f64],
+    carried: &[f64],
+    w: &[f64],
+) -> Metrics {
     let n = cost.len();
     let sw = compensated_sum(n, |s| w[s]);
     if sw <= 0.0 {
@@ -1293,8 +1305,8 @@ pub fn metrics(cost: &[f64], funding: &[f64], baseline: &[f64], w: &[f64]) -> Me
     let share = |pred: &dyn Fn(usize) -> bool| {
         compensated_sum(n, |s| if pred(s) { w[s] } else { 0.0 }) / sw
     };
-    let gain = |s: usize| funding[s] > 1.05 * baseline[s];
-    let loss = |s: usize| funding[s] < 0.95 * baseline[s];
+    let gain = |s: usize| funding[s] + carried[s] > 1.05 * (baseline[s] + carried[s]);
+    let loss = |s: usize| funding[s] + carried[s] < 0.95 * (baseline[s] + carried[s]);
     Metrics {
         r2: if sst > 0.0 { 1.0 - ssr / sst } else { 0.0 },
         rmse: (ssr / sw).sqrt(),

@@ -74,6 +74,8 @@ fn subset(d: &Design, rows: &[usize]) -> Design {
         offset: pick(&d.offset),
         cost: pick(&d.cost),
         baseline: pick(&d.baseline),
+        carried: pick(&d.carried),
+        target: pick(&d.target),
         hours: pick(&d.hours),
         groups: d.groups.clone(),
     }
@@ -145,7 +147,13 @@ pub fn cross_validate(
             funding[s] = f;
         }
     }
-    let m = metrics(&design.cost, &funding, &design.baseline, geo.weights);
+    let m = metrics(
+        &design.cost,
+        &funding,
+        &design.baseline,
+        &design.carried,
+        geo.weights,
+    );
     Ok(CrossValidation {
         folds,
         seed,

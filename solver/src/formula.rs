@@ -13,7 +13,8 @@
 //!   its département's (weighted) funded hours or users;
 //! - `mixte`: funded hours (at an estimated or fixed reduced tariff) + one of the above.
 //!
-//! With separate regimes every column is split in an HAS and an NHAS column. The cost a
+//! With separate regimes every column is split in an HAS and an NHAS column (a column
+//! only one regime's services have stays in that regime alone). The cost a
 //! formula is calibrated against is the service's total cost times its share of hours of
 //! the funded allowances (all of it when every allowance is funded).
 
@@ -105,8 +106,15 @@ pub struct Design {
     pub offset: Vec<f64>,
     /// The cost calibrated against, €/year.
     pub cost: Vec<f64>,
-    /// Today's funding, €/year.
+    /// Today's funding of the funded allowances' hours (and the dotation complémentaire),
+    /// €/year: what the formula replaces, so what neutrality compares it with.
     pub baseline: Vec<f64>,
+    /// Today's funding of the hours the formula does not fund, €/year: they stay paid by
+    /// the hour, carried unchanged into the service's total.
+    pub carried: Vec<f64>,
+    /// The neutrality target of each service, €/year: `baseline` times the budget change's
+    /// factor (`baseline` itself under strict neutrality).
+    pub target: Vec<f64>,
     /// Funded hours (of the funded allowances), h/year.
     pub hours: Vec<f64>,
     /// The forfait's groups, with their users and user-months (empty for other formulas).
@@ -128,6 +136,17 @@ impl Design {
     /// Row `s` of the design.
     pub fn row(&self, s: usize) -> &[f64] {
         &self.x[s * self.k..(s + 1) * self.k]
+    }
+
+    /// Service `s`'s whole baseline: the funded allowances' and the hours carried.
+    pub fn baseline_total(&self, s: usize) -> f64 {
+        self.baseline[s] + self.carried[s]
+    }
+
+    /// Scales every service's neutrality target by `factor` (a budget change,
+    /// [`crate::spec::BudgetChange::factor`]).
+    pub fn set_target_factor(&mut self, factor: f64) {
+        self.target = self.baseline.iter().map(|b| b * factor).collect();
     }
 
     /// `a_s + Σ θ x_s` for every service.
@@ -154,8 +173,8 @@ pub struct DesignInput<'a> {
     pub baseline: &'a Baseline,
 }
 
-/// Funded allowances of the spec, checked.
-fn funded_mask(f: &FormulaSpec) -> Result<[bool; 4], SpecError> {
+/// Funded allowances of the spec, checked, indexed by `Allowance::ordinal`.
+pub fn funded_mask(f: &FormulaSpec) -> Result<[bool; 4], SpecError> {
     let mut mask = [false; 4];
     for name in &f.funded {
         let a = Allowance::parse(name).ok_or_else(|| SpecError::Unknown {
@@ -909,18 +928,25 @@ pub fn build_from(
         let mut split = Columns::default();
         for (regime, has) in [("HAS", true), ("NHAS", false)] {
             for j in 0..cols.names.len() {
+                let values: Vec<f64> = (0..n)
+                    .map(|s| {
+                        if m.services.habilitated[s] == has {
+                            cols.values[j][s]
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect();
+                // A column the other regime alone has (social-aid users are in habilitated
+                // services only) has nothing to fund in this one.
+                let absent_here = values.iter().all(|&v| v == 0.0);
+                if absent_here && cols.values[j].iter().any(|&v| v != 0.0) {
+                    continue;
+                }
                 split.push(
                     format!("{regime}:{}", cols.names[j]),
                     cols.units[j].clone(),
-                    (0..n)
-                        .map(|s| {
-                            if m.services.habilitated[s] == has {
-                                cols.values[j][s]
-                            } else {
-                                0.0
-                            }
-                        })
-                        .collect(),
+                    values,
                 );
             }
         }
@@ -932,6 +958,24 @@ pub fn build_from(
         for s in 0..n {
             x[s * k + j] = col[s];
         }
+    }
+    // The formula replaces the hourly funding of the allowances it funds (and the dotation
+    // complémentaire); the other allowances' hours stay paid by the hour.
+    let funded = funded_mask(f)?;
+    let b = &input.baseline.services;
+    let (mut baseline, mut carried) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for s in 0..n {
+        let (mut kept, mut replaced) = (0.0, m.services.dotation_complementaire[s]);
+        for &a in Allowance::ALL {
+            let v = b.funding_of(m, s, a);
+            if funded[a.ordinal()] {
+                replaced += v;
+            } else {
+                kept += v;
+            }
+        }
+        baseline.push(replaced);
+        carried.push(kept);
     }
     let cost = (0..n)
         .map(|s| {
@@ -950,7 +994,9 @@ pub fn build_from(
         x,
         offset,
         cost,
-        baseline: input.baseline.services.funding.clone(),
+        target: baseline.clone(),
+        baseline,
+        carried,
         hours,
         groups,
     })

@@ -10,7 +10,10 @@
 //!   less per hour would have to raise the price it bills;
 //! - `has_cover`: an HAS service's funding covers its cost (`F_s ≥ C_s`, the cost the
 //!   formula is calibrated against);
-//! - `transition`: no service loses more than ℓ (`F_s ≥ (1 − ℓ) F0_s`).
+//! - `transition`: no service loses more than ℓ of its whole baseline (`F_s + K_s ≥
+//!   (1 − ℓ)(F0_s + K_s)`, `K_s` the hours the formula leaves paid by the hour).
+//!
+//! `F0_s` is the baseline of the allowances the formula funds, what it replaces.
 //!
 //! Bounds are moved inwards by a relative 1e-12 so that a solution on a bound satisfies it
 //! after rounding.
@@ -42,8 +45,9 @@ pub struct GuaranteeInput<'a> {
     pub oop: &'a OutOfPocket,
 }
 
-/// The lowest hourly value of each service that keeps every user's out-of-pocket, and
-/// the users the option alone makes pay more.
+/// The lowest ratio `F_s / F0_s` of each service that keeps every user's out-of-pocket
+/// (each user's lowest hourly value over today's rate of their hours), and the users the
+/// option alone makes pay more.
 fn service_value_bounds(
     input: &GuaranteeInput<'_>,
     participation: Participation,
@@ -55,8 +59,11 @@ fn service_value_bounds(
             None => {}
             Some(Admissible::Never { lowest }) => never.push((u, lowest)),
             Some(Admissible::From(lo)) => {
-                let b = &mut lowest[input.oop.service(u)];
-                *b = b.max(lo);
+                let v0 = input.oop.user_rate(u);
+                if lo > 0.0 && v0 > 0.0 {
+                    let b = &mut lowest[input.oop.service(u)];
+                    *b = b.max(lo / v0);
+                }
             }
         }
     }
@@ -119,7 +126,7 @@ pub fn bounds(
                 out.push(FundingBound {
                     service: s,
                     guarantee: Guarantee::OutOfPocket,
-                    min: f0 * (lo / input.oop.rate(s)),
+                    min: f0 * lo,
                     what: "what keeps its users' out-of-pocket",
                 });
             }
@@ -161,8 +168,10 @@ fn required(
     match g {
         Guarantee::NhasPrice => (!habilitated && baseline > 0.0).then_some(baseline),
         Guarantee::HasCover => (habilitated && d.cost[s] > 0.0).then_some(d.cost[s]),
+        // The loss is the whole service's: the hours the formula does not fund are paid as
+        // today, so `F + K ≥ (1 − ℓ)(F0 + K)` is `F ≥ F0 − ℓ (F0 + K)`.
         Guarantee::Transition => {
-            (baseline > 0.0).then_some((1.0 - spec.transition_limit) * baseline)
+            (baseline > 0.0).then_some(baseline - spec.transition_limit * (baseline + d.carried[s]))
         }
         Guarantee::OutOfPocket => None,
     }

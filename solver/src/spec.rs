@@ -275,9 +275,10 @@ pub struct FormulaSpec {
     /// HAS and NHAS parameters shared or separate.
     #[serde(default)]
     pub regimes: Regimes,
-    /// Allowances whose users the formula pays (default APA, PCH, social aid: the hours
-    /// hourly funding pays today). The cost calibrated against is the services' cost times
-    /// their share of hours of these allowances.
+    /// Allowances whose users the formula pays (default APA and social aid; PCH needs
+    /// `allow_pch`). The cost calibrated against is the services' cost times their share
+    /// of hours of these allowances, and neutrality compares the formula with these
+    /// allowances' baseline; the others' hours stay paid by the hour.
     #[serde(default = "funded_default")]
     pub funded: Vec<String>,
     /// Forfait unit.
@@ -316,10 +317,20 @@ pub struct FormulaSpec {
     /// Funding of a service at most this many € per funded hour (needs point values).
     #[serde(default)]
     pub cap_per_hour: Option<f64>,
+    /// Lets the formula fund PCH hours, which the CASF does not provide for (seed 000:
+    /// « La forfaitisation de la PCH n'est pas prévue par le code de l'action sociale et
+    /// des familles »): refused unless set, then flagged in every report.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub allow_pch: bool,
 }
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// APA and social aid: PCH hours stay paid by the hour unless `allow_pch` (seed 000).
 fn funded_default() -> Vec<String> {
-    vec!["APA".into(), "PCH".into(), "social_aid".into()]
+    vec!["APA".into(), "social_aid".into()]
 }
 
 /// The default groups: allowance × GIR band × entourage.
@@ -345,6 +356,7 @@ impl Default for FormulaSpec {
             flat: None,
             floor_per_hour: None,
             cap_per_hour: None,
+            allow_pch: false,
         }
     }
 }
@@ -550,12 +562,102 @@ impl Scope {
 }
 
 /// Neutrality options.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NeutralitySpec {
     /// The scope.
     #[serde(default)]
     pub scope: Scope,
+    /// Money the départements add (or withdraw): the target is the baseline changed by
+    /// it. Absent: strict neutrality, the default and not a law (seed 000: « les conseils
+    /// départementaux ont toutefois toute liberté pour déployer des financements
+    /// additionnels »).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_change: Option<BudgetChange>,
+}
+
+/// A change of the budget a formula must match: `target = baseline × (1 + percent / 100)
+/// + euros`, the euros spread over every service in proportion to its baseline, so that
+/// every scope (the nation, each département) changes by the same factor
+/// ([`BudgetChange::factor`]). One mechanism for a calibration's spec and for sweeps over
+/// budgets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetChange {
+    /// Change in percent of the baseline (5.0 = +5 %, −5.0 = −5 %).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent: Option<f64>,
+    /// Change in euros a year, on the national (weighted) baseline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub euros: Option<f64>,
+}
+
+impl BudgetChange {
+    /// A change in percent.
+    pub fn percent(percent: f64) -> BudgetChange {
+        BudgetChange {
+            percent: Some(percent),
+            euros: None,
+        }
+    }
+
+    /// A change in euros.
+    pub fn euros(euros: f64) -> BudgetChange {
+        BudgetChange {
+            percent: None,
+            euros: Some(euros),
+        }
+    }
+
+    /// The factor every baseline is multiplied by: `1 + percent / 100 + euros /
+    /// baseline_total`, `baseline_total` the national weighted baseline the formula
+    /// replaces (1 when it is zero and no percent is given).
+    pub fn factor(&self, baseline_total: f64) -> f64 {
+        let pct = self.percent.unwrap_or(0.0) / 100.0;
+        let eur = match self.euros {
+            Some(e) if baseline_total != 0.0 => e / baseline_total,
+            _ => 0.0,
+        };
+        1.0 + pct + eur
+    }
+
+    /// The national target: `baseline_total × factor`.
+    pub fn target(&self, baseline_total: f64) -> f64 {
+        baseline_total * self.factor(baseline_total)
+    }
+
+    /// Refuses a change that is not a number or would leave no budget.
+    fn check(&self) -> Result<(), SpecError> {
+        let bad = |key: &str, message: String| {
+            Err(SpecError::Inconsistent {
+                key: key.to_string(),
+                message,
+            })
+        };
+        if self.percent.is_none() && self.euros.is_none() {
+            return bad(
+                "neutrality.budget_change",
+                "give percent (e.g. 5.0 for +5 %) or euros (e.g. -1.5e6), or remove the table for strict neutrality".into(),
+            );
+        }
+        if let Some(p) = self.percent
+            && !(p.is_finite() && p > -100.0)
+        {
+            return bad(
+                "neutrality.budget_change.percent",
+                format!("{p} is not a change above −100 %: give a percentage, e.g. 5.0 for +5 %"),
+            );
+        }
+        if let Some(e) = self.euros
+            && !e.is_finite()
+        {
+            return bad(
+                "neutrality.budget_change.euros",
+                format!("{e} is not an amount of euros"),
+            );
+        }
+        Ok(())
+    }
 }
 
 /// A guarantee every formula is checked against (DOMAIN.md §4, encadré 2 of seed 000).
@@ -592,6 +694,10 @@ pub struct GuaranteesSpec {
     /// How APA users participate under the model (seed 001 §7).
     #[serde(default)]
     pub participation: Participation,
+    /// Applies `resources_only` (7.3) to GIR 4 users too (seed 001: « pour les GIR 1,2 et
+    /// 3, voire GIR 4 »); GIR 4 users otherwise keep art. R.232-11.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub resources_only_gir4: bool,
     /// ℓ: the largest loss versus baseline a service may have, as a share (0.10 = 10 %).
     #[serde(default = "default_transition_limit")]
     pub transition_limit: f64,
@@ -643,6 +749,7 @@ impl Default for GuaranteesSpec {
     fn default() -> Self {
         GuaranteesSpec {
             participation: Participation::default(),
+            resources_only_gir4: false,
             transition_limit: default_transition_limit(),
             constrain: Vec::new(),
             order: Vec::new(),
@@ -737,16 +844,21 @@ impl JobSpec {
                         message: "a comparison needs [[candidates]], each with a name and the sections it changes (formula, calibration, neutrality, guarantees)".into(),
                     });
                 }
-                let mut names: Vec<&str> = self.candidates.iter().map(|c| c.name.as_str()).collect();
+                let mut names: Vec<&str> =
+                    self.candidates.iter().map(|c| c.name.as_str()).collect();
                 names.sort_unstable();
                 if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
                     return Err(SpecError::Inconsistent {
                         key: "candidates.name".into(),
-                        message: format!("\"{}\" names two candidates; give each its own name", w[0]),
+                        message: format!(
+                            "\"{}\" names two candidates; give each its own name",
+                            w[0]
+                        ),
                     });
                 }
                 for (i, (name, spec)) in self.candidate_specs().into_iter().enumerate() {
-                    spec.check().map_err(|e| e.within(&format!("candidates[{i}] ({name})")))?;
+                    spec.check()
+                        .map_err(|e| e.within(&format!("candidates[{i}] ({name})")))?;
                 }
                 return Ok(());
             }
@@ -876,6 +988,29 @@ impl JobSpec {
             return bad(
                 "formula.funded",
                 "name at least one allowance the formula pays: APA, PCH, social_aid, other".into(),
+            );
+        }
+        if f.funded.iter().any(|a| a == "PCH") && !f.allow_pch {
+            return bad(
+                "formula.funded",
+                "the formula funds PCH hours, and « La forfaitisation de la PCH n'est pas prévue par le code de l'action sociale et des familles » (seed 000): remove \"PCH\" (its hours then stay paid by the hour) or set formula.allow_pch = true to study it anyway (it is flagged in the report)".into(),
+            );
+        }
+        if let Some(change) = &self.neutrality.budget_change {
+            change.check()?;
+            if self.neutrality.scope == Scope::None {
+                return bad(
+                    "neutrality.budget_change",
+                    "a budget change moves the neutrality target, and neutrality.scope = \"none\" has none: set a scope or remove the change".into(),
+                );
+            }
+        }
+        if self.guarantees.resources_only_gir4
+            && self.guarantees.participation != Participation::ResourcesOnly
+        {
+            return bad(
+                "guarantees.resources_only_gir4",
+                "only participation = \"resources_only\" (7.3) can extend to GIR 4: remove the key or change the option".into(),
             );
         }
         let c = &self.calibration;

@@ -9,9 +9,11 @@ by 1.7), plan A split in tranches A1 = min(A, 0.317 MTP), A2 = part between 0.31
     R > 2.67 MTP                   : P = 0.9 A
 MTP used for the year: 1,210.90 (2024), 1,266.60 (2025), 1,288.13 (2026).
 
-Baseline (DOMAIN.md section 3, DATA.md): F0 = (H_apa + H_pch + H_social_aid) x rate + DC,
-rate = max(own tariff, floor) for HAS, max(tarif_reference, floor) for NHAS; floor 2026 =
-25.00 EUR/h. The fixture is tests/src/fixtures.rs (Fixture::hand_example).
+Baseline (DOMAIN.md section 3, DATA.md): F0 = (H_apa + H_pch) x rate + H_social_aid x
+tariff + DC, tariff = the service's own for HAS, tarif_reference for NHAS, rate =
+max(tariff, floor): the floor is a minimum for APA and PCH hours only (seed 000: « une
+recette minimale pour chaque heure d'intervention auprès des bénéficiaires de l'APA et la
+PCH »); floor 2026 = 25.00 EUR/h. The fixture is tests/src/fixtures.rs (Fixture::hand_example).
 
 Run: python3 tests/reference/hand_example.py   (prints the values the tests hard-code)
 """
@@ -53,6 +55,10 @@ if __name__ == "__main__":
     print("U4 participation_month", float(p4), "oop", float(t4 * 25 + 4))
     part1 = 10000 * F("27.50") * t1
     part3 = 6000 * 25 * t4
+    s2 = 4000 * 25 + 1000 * F("23.00")
+    print("S2 funding (social-aid hours at the 23.00 tariff)", s2, "Aisne", 3 * s2)
+    print("national funding", 2 * 348750 + 3 * s2 + F("1.5") * 176000)
+    print("S2 with a 28.00 floor", 4000 * 28 + 1000 * F("23.00"))
     print("S1 user_participation", float(part1), "public_cost", float(348750 - part1))
     print("S3 user_participation", float(part3), "public_cost", float(176000 - part3))
     print("national participation", float(2 * part1 + F("1.5") * part3))

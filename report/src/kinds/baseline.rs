@@ -30,7 +30,11 @@ pub fn page(
     let services = tables.get("services")?;
     let mut page = Page {
         lang,
-        title: format!("{} {}", l("Financement horaire actuel,", "Today's hourly funding,"), s.year),
+        title: format!(
+            "{} {}",
+            l("Financement horaire actuel,", "Today's hourly funding,"),
+            s.year
+        ),
         subtitle: format!("{} · dotation {}", p.data, p.version),
         headline: headline(s, p, lang),
         alerts: Vec::new(),
@@ -69,15 +73,27 @@ pub fn page(
     let gap: Vec<f64> = f
         .iter()
         .zip(&c)
-        .map(|(f, c)| if *c > 0.0 { 100.0 * (f / c - 1.0) } else { f64::NAN })
+        .map(|(f, c)| {
+            if *c > 0.0 {
+                100.0 * (f / c - 1.0)
+            } else {
+                f64::NAN
+            }
+        })
         .collect();
     let mut hist = plot::histogram(
         "coverage",
-        lang.pick("Écart entre financement et coût", "Gap between funding and cost"),
+        lang.pick(
+            "Écart entre financement et coût",
+            "Gap between funding and cost",
+        ),
         lang.pick("financement ÷ coût − 1 (%)", "funding ÷ cost − 1 (%)"),
         lang.pick("services de l'échantillon", "sampled services"),
         &gap,
-        &[Marker { x: 0.0, label: lang.pick("coût couvert", "cost covered").to_string() }],
+        &[Marker {
+            x: 0.0,
+            label: lang.pick("coût couvert", "cost covered").to_string(),
+        }],
         lang,
     )?;
     hist.caption = lang
@@ -100,7 +116,11 @@ pub fn page(
 fn headline(s: &BaselineSummary, p: &Provenance, lang: Lang) -> Vec<Fact> {
     let l = |fr, en| lang.pick(fr, en);
     let t = &s.national;
-    let coverage = if t.cost_total > 0.0 { t.baseline_funding / t.cost_total } else { f64::NAN };
+    let coverage = if t.cost_total > 0.0 {
+        t.baseline_funding / t.cost_total
+    } else {
+        f64::NAN
+    };
     vec![
         Fact::new(l("Données", "Data"), p.data.clone(), "data").note(format!(
             "{} {}, {} {}, {} {}",
@@ -108,15 +128,21 @@ fn headline(s: &BaselineSummary, p: &Provenance, lang: Lang) -> Vec<Fact> {
             l("services", "services"),
             lang.number(s.users as f64, 0),
             l("usagers", "users"),
-            s.visits.map_or_else(|| "—".into(), |v| lang.number(v as f64, 0)),
+            s.visits
+                .map_or_else(|| "—".into(), |v| lang.number(v as f64, 0)),
             l("interventions", "visits"),
         )),
         Fact::new(l("Version", "Version"), p.version.clone(), "version"),
-        Fact::new(l("Tarif plancher", "Floor tariff"), lang.with_unit(s.floor, 2, "€/h"), "floor")
-            .note(format!("{} {}", l("année", "year"), s.year)),
+        Fact::new(
+            l("Tarif plancher", "Floor tariff"),
+            lang.with_unit(s.floor, 2, "€/h"),
+            "floor",
+        )
+        .note(format!("{} {}", l("année", "year"), s.year)),
         Fact::new(
             l("MTP", "MTP"),
-            s.mtp.map_or_else(|| "—".into(), |m| lang.with_unit(m, 2, "€/mois")),
+            s.mtp
+                .map_or_else(|| "—".into(), |m| lang.with_unit(m, 2, "€/mois")),
             "mtp",
         ),
         Fact::new(
@@ -130,7 +156,10 @@ fn headline(s: &BaselineSummary, p: &Provenance, lang: Lang) -> Vec<Fact> {
             "national.hours_funded",
         ),
         Fact::new(
-            l("Financement actuel (national)", "Baseline funding (national)"),
+            l(
+                "Financement actuel (national)",
+                "Baseline funding (national)",
+            ),
             lang.money(t.baseline_funding, 0),
             "national.baseline_funding",
         ),
@@ -139,9 +168,24 @@ fn headline(s: &BaselineSummary, p: &Provenance, lang: Lang) -> Vec<Fact> {
             lang.money(t.user_participation, 0),
             "national.user_participation",
         ),
-        Fact::new(l("Coût public", "Public cost"), lang.money(t.public_cost, 0), "national.public_cost"),
-        Fact::new(l("Coût des services", "Services' cost"), lang.money(t.cost_total, 0), "national.cost_total"),
-        Fact::new(l("Couverture (financement ÷ coût)", "Coverage (funding ÷ cost)"), lang.percent(coverage, 1), ""),
+        Fact::new(
+            l("Coût public", "Public cost"),
+            lang.money(t.public_cost, 0),
+            "national.public_cost",
+        ),
+        Fact::new(
+            l("Coût des services", "Services' cost"),
+            lang.money(t.cost_total, 0),
+            "national.cost_total",
+        ),
+        Fact::new(
+            l(
+                "Couverture (financement ÷ coût)",
+                "Coverage (funding ÷ cost)",
+            ),
+            lang.percent(coverage, 1),
+            "",
+        ),
     ]
 }
 
@@ -152,9 +196,15 @@ fn departements(tables: &Tables, lang: Lang) -> Result<Section, ReportError> {
     let services = t.f64s("services")?;
     let funding = t.f64s("baseline_funding")?;
     let cost = t.f64s("cost_total")?;
-    let mut idx: Vec<usize> = (0..code.len()).filter(|&i| services[i] > 0.0 && cost[i] > 0.0).collect();
+    let mut idx: Vec<usize> = (0..code.len())
+        .filter(|&i| services[i] > 0.0 && cost[i] > 0.0)
+        .collect();
     let coverage = |i: usize| funding[i] / cost[i] - 1.0;
-    idx.sort_by(|&a, &b| coverage(a).total_cmp(&coverage(b)).then(code[a].cmp(&code[b])));
+    idx.sort_by(|&a, &b| {
+        coverage(a)
+            .total_cmp(&coverage(b))
+            .then(code[a].cmp(&code[b]))
+    });
     let bars = idx
         .iter()
         .enumerate()
@@ -162,21 +212,38 @@ fn departements(tables: &Tables, lang: Lang) -> Result<Section, ReportError> {
             group: k,
             slot: (-0.4, 0.4),
             value: coverage(i),
-            colour: if coverage(i) < 0.0 { colour::VERMILLION } else { colour::GREEN },
+            colour: if coverage(i) < 0.0 {
+                colour::VERMILLION
+            } else {
+                colour::GREEN
+            },
         })
         .collect();
     let fig = plot::bars(
         &Bars {
             id: "departements",
-            title: lang.pick("Écart entre financement et coût par département", "Gap between funding and cost by département"),
-            x_desc: lang.pick("département (du moins au mieux couvert)", "département (from the least to the best covered)"),
+            title: lang.pick(
+                "Écart entre financement et coût par département",
+                "Gap between funding and cost by département",
+            ),
+            x_desc: lang.pick(
+                "département (du moins au mieux couvert)",
+                "département (from the least to the best covered)",
+            ),
             y_desc: lang.pick("financement ÷ coût − 1 (%)", "funding ÷ cost − 1 (%)"),
             labels: idx.iter().map(|&i| code[i].clone()).collect(),
             bars,
             scale: Scale::Share,
             legend: vec![
-                (colour::GREEN, lang.pick("coût couvert", "cost covered").to_string()),
-                (colour::VERMILLION, lang.pick("coût non couvert", "cost not covered").to_string()),
+                (
+                    colour::GREEN,
+                    lang.pick("coût couvert", "cost covered").to_string(),
+                ),
+                (
+                    colour::VERMILLION,
+                    lang.pick("coût non couvert", "cost not covered")
+                        .to_string(),
+                ),
             ],
             alt: format!(
                 "{} {}, {} {}",
@@ -214,7 +281,9 @@ fn departements(tables: &Tables, lang: Lang) -> Result<Section, ReportError> {
         blocks: vec![
             Block::Figures(vec![fig]),
             Block::Table(TableBlock {
-                caption: lang.pick("Les départements", "The départements").to_string(),
+                caption: lang
+                    .pick("Les départements", "The départements")
+                    .to_string(),
                 header: [
                     lang.pick("code", "code"),
                     lang.pick("nom", "name"),
@@ -260,7 +329,11 @@ fn out_of_pocket(tables: &Tables, lang: Lang) -> Result<Section, ReportError> {
     let groups: Vec<(String, f64, usize)> = sums
         .iter()
         .map(|(&g, &(s, w, n))| {
-            let label = if g == 0 { super::group_label(lang, "unknown") } else { format!("GIR{g}") };
+            let label = if g == 0 {
+                super::group_label(lang, "unknown")
+            } else {
+                format!("GIR{g}")
+            };
             (label, if w > 0.0 { s / w } else { f64::NAN }, n)
         })
         .collect();
@@ -292,19 +365,33 @@ fn out_of_pocket(tables: &Tables, lang: Lang) -> Result<Section, ReportError> {
     )?;
     Ok(Section {
         id: "out-of-pocket",
-        title: lang.pick("Reste à charge des usagers", "Users' out-of-pocket").to_string(),
+        title: lang
+            .pick("Reste à charge des usagers", "Users' out-of-pocket")
+            .to_string(),
         intro: String::new(),
         blocks: vec![
             Block::Figures(vec![fig]),
             Block::Table(TableBlock {
-                caption: lang.pick("Les chiffres du graphique", "The plot's figures").to_string(),
-                header: [lang.pick("GIR", "GIR"), lang.pick("usagers", "users"), lang.pick("reste à charge moyen", "mean out-of-pocket")]
-                    .map(str::to_string)
-                    .to_vec(),
+                caption: lang
+                    .pick("Les chiffres du graphique", "The plot's figures")
+                    .to_string(),
+                header: [
+                    lang.pick("GIR", "GIR"),
+                    lang.pick("usagers", "users"),
+                    lang.pick("reste à charge moyen", "mean out-of-pocket"),
+                ]
+                .map(str::to_string)
+                .to_vec(),
                 numeric: vec![false, true, true],
                 rows: groups
                     .iter()
-                    .map(|(g, v, n)| vec![g.clone(), lang.number(*n as f64, 0), lang.with_unit(*v, 2, "€/h")])
+                    .map(|(g, v, n)| {
+                        vec![
+                            g.clone(),
+                            lang.number(*n as f64, 0),
+                            lang.with_unit(*v, 2, "€/h"),
+                        ]
+                    })
                     .collect(),
                 folded: true,
             }),

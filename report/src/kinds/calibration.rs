@@ -18,20 +18,38 @@ use crate::plot::{self, Bar, Bars, Estimate, Figure, Marker, Scale, colour};
 use crate::tables::Tables;
 
 /// The result tables this report reads.
-pub const TABLES: &[&str] = &["parameters", "services", "impact", "out_of_pocket", "departements"];
+pub const TABLES: &[&str] = &[
+    "parameters",
+    "services",
+    "impact",
+    "out_of_pocket",
+    "departements",
+];
 
 /// The winners-and-losers panels: the impact table's dimension and its title.
 const IMPACT_PANELS: [(&str, &str, &str); 4] = [
-    ("size_decile", "Par décile de taille (heures financées)", "By size decile (hours funded)"),
+    (
+        "size_decile",
+        "Par décile de taille (heures financées)",
+        "By size decile (hours funded)",
+    ),
     ("status", "Par statut", "By status"),
-    ("regime", "Par régime (HAS / NHAS)", "By regime (HAS / NHAS)"),
+    (
+        "regime",
+        "Par régime (HAS / NHAS)",
+        "By regime (HAS / NHAS)",
+    ),
     ("zone", "Par zone", "By zone"),
 ];
 
 /// The out-of-pocket panels: the table's dimension and its title.
 const OOP_PANELS: [(&str, &str, &str); 2] = [
     ("gir", "Par GIR", "By GIR"),
-    ("resource_band", "Par tranche de ressources", "By resource band"),
+    (
+        "resource_band",
+        "Par tranche de ressources",
+        "By resource band",
+    ),
 ];
 
 /// The page of a calibration.
@@ -101,8 +119,13 @@ fn headline(s: &CalibrationSummary, p: &Provenance, lang: Lang) -> Vec<Fact> {
     ];
     let held = checks.iter().filter(|&&c| c).count();
     vec![
-        Fact::new(l("Formule", "Formula"), s.formula.clone(), "formula")
-            .note(format!("{} {}, {} {}", s.parameters, l("paramètres", "parameters"), l("perte", "loss"), s.loss)),
+        Fact::new(l("Formule", "Formula"), s.formula.clone(), "formula").note(format!(
+            "{} {}, {} {}",
+            s.parameters,
+            l("paramètres", "parameters"),
+            l("perte", "loss"),
+            s.loss
+        )),
         Fact::new(l("Données", "Data"), p.data.clone(), "data").note(format!(
             "{} {}, {} {}, {}",
             lang.number(s.services as f64, 0),
@@ -117,19 +140,29 @@ fn headline(s: &CalibrationSummary, p: &Provenance, lang: Lang) -> Vec<Fact> {
             lang.scientific(s.neutrality_residual, 2),
             "neutrality_residual",
         )
-        .note(format!("{} {}", l("écart relatif, périmètre", "relative gap, scope"), s.neutrality_scope)),
+        .note(format!(
+            "{} {}",
+            l("écart relatif, périmètre", "relative gap, scope"),
+            s.neutrality_scope
+        )),
         Fact::new(l("R² pondéré", "Weighted R²"), lang.number(s.r2, 4), "r2").note(format!(
             "RMSE {}, MAPE {}",
             lang.money(s.rmse, 0),
             lang.percent(s.mape, 1)
         )),
         Fact::new(
-            l("Financement actuel (national)", "Baseline funding (national)"),
+            l(
+                "Financement actuel (national)",
+                "Baseline funding (national)",
+            ),
             lang.money(n.baseline_total, 0),
             "national.baseline_total",
         ),
         Fact::new(
-            l("Financement calibré (national)", "Calibrated funding (national)"),
+            l(
+                "Financement calibré (national)",
+                "Calibrated funding (national)",
+            ),
             lang.money(n.funding_total, 0),
             "national.funding_total",
         ),
@@ -143,13 +176,21 @@ fn headline(s: &CalibrationSummary, p: &Provenance, lang: Lang) -> Vec<Fact> {
             lang.percent(s.winners_5pct, 1),
             "winners_5pct",
         )
-        .note(format!("{} {}", s.winners_5pct_services, l("services de l'échantillon", "sampled services"))),
+        .note(format!(
+            "{} {}",
+            s.winners_5pct_services,
+            l("services de l'échantillon", "sampled services")
+        )),
         Fact::new(
             l("Perdants au-delà de −5 %", "Losers beyond −5 %"),
             lang.percent(s.losers_5pct, 1),
             "losers_5pct",
         )
-        .note(format!("{} {}", s.losers_5pct_services, l("services de l'échantillon", "sampled services"))),
+        .note(format!(
+            "{} {}",
+            s.losers_5pct_services,
+            l("services de l'échantillon", "sampled services")
+        )),
         Fact::new(
             l("Garanties tenues", "Guarantees holding"),
             format!("{held} / {}", checks.len()),
@@ -158,7 +199,11 @@ fn headline(s: &CalibrationSummary, p: &Provenance, lang: Lang) -> Vec<Fact> {
         .note(if s.constraints.asked.is_empty() {
             l("aucune imposée au calage", "none imposed on the fit").to_string()
         } else {
-            format!("{} {}", l("imposées :", "imposed:"), s.constraints.asked.join(", "))
+            format!(
+                "{} {}",
+                l("imposées :", "imposed:"),
+                s.constraints.asked.join(", ")
+            )
         }),
     ]
 }
@@ -176,7 +221,11 @@ fn alerts(s: &CalibrationSummary, lang: Lang) -> Vec<String> {
     }
     let g = &s.guarantees;
     let broken: Vec<String> = [
-        ("out_of_pocket", g.out_of_pocket.rising, g.out_of_pocket.users),
+        (
+            "out_of_pocket",
+            g.out_of_pocket.rising,
+            g.out_of_pocket.users,
+        ),
         ("nhas_price", g.nhas_price.violations, g.nhas_price.services),
         ("has_cover", g.has_cover.violations, g.has_cover.services),
         ("transition", g.transition.violations, g.transition.services),
@@ -223,8 +272,11 @@ fn parameters(tables: &Tables, lang: Lang) -> Result<Section, ReportError> {
         let title = if unit_order.len() > 1 {
             format!("{} ({unit})", lang.pick("Paramètres", "Parameters"))
         } else {
-            lang.pick("Paramètres et intervalles de confiance", "Parameters and confidence intervals")
-                .to_string()
+            lang.pick(
+                "Paramètres et intervalles de confiance",
+                "Parameters and confidence intervals",
+            )
+            .to_string()
         };
         figures.push(plot::dot_whisker(
             &format!("parameters-{}", k + 1),
@@ -282,19 +334,35 @@ fn change(s: &CalibrationSummary, tables: &Tables, lang: Lang) -> Result<Section
     let undefined = pct.iter().filter(|v| !v.is_finite()).count();
     let limit = s.guarantees.transition_limit;
     let mut markers = vec![
-        Marker { x: -5.0, label: lang.signed_percent(-0.05, 0) },
-        Marker { x: 5.0, label: lang.signed_percent(0.05, 0) },
+        Marker {
+            x: -5.0,
+            label: lang.signed_percent(-0.05, 0),
+        },
+        Marker {
+            x: 5.0,
+            label: lang.signed_percent(0.05, 0),
+        },
     ];
     if limit.is_finite() && limit > 0.0 && (limit - 0.05).abs() > 1e-12 {
         markers.push(Marker {
             x: -100.0 * limit,
-            label: format!("{} {}", lang.pick("limite", "limit"), lang.signed_percent(-limit, 0)),
+            label: format!(
+                "{} {}",
+                lang.pick("limite", "limit"),
+                lang.signed_percent(-limit, 0)
+            ),
         });
     }
     let mut fig = plot::histogram(
         "change",
-        lang.pick("Variation du financement par service", "Change in funding per service"),
-        lang.pick("variation par rapport au financement actuel (%)", "change against the baseline (%)"),
+        lang.pick(
+            "Variation du financement par service",
+            "Change in funding per service",
+        ),
+        lang.pick(
+            "variation par rapport au financement actuel (%)",
+            "change against the baseline (%)",
+        ),
         lang.pick("services de l'échantillon", "sampled services"),
         &pct,
         &markers,
@@ -319,10 +387,15 @@ fn change(s: &CalibrationSummary, tables: &Tables, lang: Lang) -> Result<Section
     );
     Ok(Section {
         id: "change",
-        title: lang.pick("Distribution des variations", "Distribution of the changes").to_string(),
+        title: lang
+            .pick("Distribution des variations", "Distribution of the changes")
+            .to_string(),
         intro: format!(
             "{} {} {} {} {}",
-            lang.pick("Part pondérée des services gagnant plus de 5 % :", "Weighted share of services gaining more than 5 %:"),
+            lang.pick(
+                "Part pondérée des services gagnant plus de 5 % :",
+                "Weighted share of services gaining more than 5 %:"
+            ),
             lang.percent(s.winners_5pct, 1),
             lang.pick("; perdant plus de 5 % :", "; losing more than 5 %:"),
             lang.percent(s.losers_5pct, 1),
@@ -334,7 +407,9 @@ fn change(s: &CalibrationSummary, tables: &Tables, lang: Lang) -> Result<Section
 
 /// Rows of the impact table for one dimension: `(row indices)`.
 fn rows_of(dimension: &[String], which: &str) -> Vec<usize> {
-    (0..dimension.len()).filter(|&i| dimension[i] == which).collect()
+    (0..dimension.len())
+        .filter(|&i| dimension[i] == which)
+        .collect()
 }
 
 fn winners_losers(tables: &Tables, lang: Lang) -> Result<Section, ReportError> {
@@ -354,8 +429,18 @@ fn winners_losers(tables: &Tables, lang: Lang) -> Result<Section, ReportError> {
         let labels: Vec<String> = idx.iter().map(|&i| group_label(lang, &group[i])).collect();
         let mut bars = Vec::new();
         for (k, &i) in idx.iter().enumerate() {
-            bars.push(Bar { group: k, slot: (-0.35, 0.35), value: winners[i], colour: colour::GREEN });
-            bars.push(Bar { group: k, slot: (-0.35, 0.35), value: -losers[i], colour: colour::VERMILLION });
+            bars.push(Bar {
+                group: k,
+                slot: (-0.35, 0.35),
+                value: winners[i],
+                colour: colour::GREEN,
+            });
+            bars.push(Bar {
+                group: k,
+                slot: (-0.35, 0.35),
+                value: -losers[i],
+                colour: colour::VERMILLION,
+            });
             rows.push(vec![
                 lang.pick(fr, en).to_string(),
                 labels[k].clone(),
@@ -386,13 +471,24 @@ fn winners_losers(tables: &Tables, lang: Lang) -> Result<Section, ReportError> {
                 id: &format!("winners-losers-{}", d.replace('_', "-")),
                 title: lang.pick(fr, en),
                 x_desc: lang.pick("groupe", "group"),
-                y_desc: lang.pick("part pondérée des services (%)", "weighted share of services (%)"),
+                y_desc: lang.pick(
+                    "part pondérée des services (%)",
+                    "weighted share of services (%)",
+                ),
                 labels,
                 bars,
                 scale: Scale::Share,
                 legend: vec![
-                    (colour::GREEN, lang.pick("gagnants (> +5 %)", "winners (> +5 %)").to_string()),
-                    (colour::VERMILLION, lang.pick("perdants (< −5 %)", "losers (< −5 %)").to_string()),
+                    (
+                        colour::GREEN,
+                        lang.pick("gagnants (> +5 %)", "winners (> +5 %)")
+                            .to_string(),
+                    ),
+                    (
+                        colour::VERMILLION,
+                        lang.pick("perdants (< −5 %)", "losers (< −5 %)")
+                            .to_string(),
+                    ),
                 ],
                 alt,
                 caption: String::new(),
@@ -443,10 +539,20 @@ fn departements(tables: &Tables, lang: Lang) -> Result<Section, ReportError> {
     let funding = t.f64s("funding_total")?;
     // Names, when the départements table has them.
     let names: Vec<(String, String)> = match tables.get("departements") {
-        Ok(d) => d.strings("departement")?.into_iter().zip(d.strings("name")?).collect(),
+        Ok(d) => d
+            .strings("departement")?
+            .into_iter()
+            .zip(d.strings("name")?)
+            .collect(),
         Err(_) => Vec::new(),
     };
-    let name = |code: &str| names.iter().find(|(c, _)| c == code).map(|(_, n)| n.clone()).unwrap_or_default();
+    let name = |code: &str| {
+        names
+            .iter()
+            .find(|(c, _)| c == code)
+            .map(|(_, n)| n.clone())
+            .unwrap_or_default()
+    };
     let mut idx = rows_of(&dim, "departement");
     idx.sort_by(|&a, &b| delta[a].total_cmp(&delta[b]).then(group[a].cmp(&group[b])));
     let labels: Vec<String> = idx.iter().map(|&i| group[i].clone()).collect();
@@ -457,7 +563,11 @@ fn departements(tables: &Tables, lang: Lang) -> Result<Section, ReportError> {
             group: k,
             slot: (-0.4, 0.4),
             value: if delta[i].is_finite() { delta[i] } else { 0.0 },
-            colour: if delta[i] < 0.0 { colour::VERMILLION } else { colour::GREEN },
+            colour: if delta[i] < 0.0 {
+                colour::VERMILLION
+            } else {
+                colour::GREEN
+            },
         })
         .collect();
     let gainers = idx.iter().filter(|&&i| delta[i] > 0.0).count();
@@ -468,9 +578,17 @@ fn departements(tables: &Tables, lang: Lang) -> Result<Section, ReportError> {
         gainers,
         lang.pick("gagnent", "gain"),
         lang.pick("; le plus bas", "; the lowest"),
-        idx.first().map_or(String::new(), |&i| format!("{} {}", group[i], lang.signed_percent(delta[i], 1))),
+        idx.first().map_or(String::new(), |&i| format!(
+            "{} {}",
+            group[i],
+            lang.signed_percent(delta[i], 1)
+        )),
         lang.pick("le plus haut", "the highest"),
-        idx.last().map_or(String::new(), |&i| format!("{} {}", group[i], lang.signed_percent(delta[i], 1))),
+        idx.last().map_or(String::new(), |&i| format!(
+            "{} {}",
+            group[i],
+            lang.signed_percent(delta[i], 1)
+        )),
         ""
     );
     let fig = plot::bars(
@@ -516,7 +634,12 @@ fn departements(tables: &Tables, lang: Lang) -> Result<Section, ReportError> {
         blocks: vec![
             Block::Figures(vec![fig]),
             Block::Table(TableBlock {
-                caption: lang.pick("Les départements, du plus perdant au plus gagnant", "The départements, from the largest loss to the largest gain").to_string(),
+                caption: lang
+                    .pick(
+                        "Les départements, du plus perdant au plus gagnant",
+                        "The départements, from the largest loss to the largest gain",
+                    )
+                    .to_string(),
                 header: [
                     lang.pick("code", "code"),
                     lang.pick("nom", "name"),
@@ -535,7 +658,11 @@ fn departements(tables: &Tables, lang: Lang) -> Result<Section, ReportError> {
     })
 }
 
-fn out_of_pocket(s: &CalibrationSummary, tables: &Tables, lang: Lang) -> Result<Section, ReportError> {
+fn out_of_pocket(
+    s: &CalibrationSummary,
+    tables: &Tables,
+    lang: Lang,
+) -> Result<Section, ReportError> {
     let t = tables.get("out_of_pocket")?;
     let dim = t.strings("dimension")?;
     let group = t.strings("group")?;
@@ -551,8 +678,18 @@ fn out_of_pocket(s: &CalibrationSummary, tables: &Tables, lang: Lang) -> Result<
         let labels: Vec<String> = idx.iter().map(|&i| group_label(lang, &group[i])).collect();
         let mut bars = Vec::new();
         for (k, &i) in idx.iter().enumerate() {
-            bars.push(Bar { group: k, slot: (-0.4, 0.0), value: before[i], colour: colour::GREY });
-            bars.push(Bar { group: k, slot: (0.0, 0.4), value: after[i], colour: colour::BLUE });
+            bars.push(Bar {
+                group: k,
+                slot: (-0.4, 0.0),
+                value: before[i],
+                colour: colour::GREY,
+            });
+            bars.push(Bar {
+                group: k,
+                slot: (0.0, 0.4),
+                value: after[i],
+                colour: colour::BLUE,
+            });
             rows.push(vec![
                 lang.pick(fr, en).to_string(),
                 labels[k].clone(),
@@ -580,7 +717,10 @@ fn out_of_pocket(s: &CalibrationSummary, tables: &Tables, lang: Lang) -> Result<
                 id: &format!("out-of-pocket-{}", d.replace('_', "-")),
                 title: lang.pick(fr, en),
                 x_desc: lang.pick("groupe d'usagers", "group of users"),
-                y_desc: lang.pick("reste à charge moyen (€/h facturée)", "mean out-of-pocket (€/billed hour)"),
+                y_desc: lang.pick(
+                    "reste à charge moyen (€/h facturée)",
+                    "mean out-of-pocket (€/billed hour)",
+                ),
                 labels,
                 bars,
                 scale: Scale::EurosPerHour,
@@ -637,7 +777,10 @@ fn out_of_pocket(s: &CalibrationSummary, tables: &Tables, lang: Lang) -> Result<
 
 fn guarantees(s: &CalibrationSummary, lang: Lang) -> Section {
     let g = &s.guarantees;
-    let yes_no = |b: bool| lang.pick(if b { "oui" } else { "non" }, if b { "yes" } else { "no" }).to_string();
+    let yes_no = |b: bool| {
+        lang.pick(if b { "oui" } else { "non" }, if b { "yes" } else { "no" })
+            .to_string()
+    };
     let mut rows = vec![vec![
         format!(
             "out_of_pocket — {}",
@@ -650,9 +793,24 @@ fn guarantees(s: &CalibrationSummary, lang: Lang) -> Section {
         lang.with_unit(g.out_of_pocket.max_rise, 2, "€/h"),
     ]];
     for (name, fr, en, c) in [
-        ("nhas_price", "les NHAS ne sont pas moins payés", "NHAS services are not paid less", &g.nhas_price),
-        ("has_cover", "le coût des HAS est couvert", "HAS services' costs are covered", &g.has_cover),
-        ("transition", "aucun service ne perd plus que la limite", "no service loses more than the limit", &g.transition),
+        (
+            "nhas_price",
+            "les NHAS ne sont pas moins payés",
+            "NHAS services are not paid less",
+            &g.nhas_price,
+        ),
+        (
+            "has_cover",
+            "le coût des HAS est couvert",
+            "HAS services' costs are covered",
+            &g.has_cover,
+        ),
+        (
+            "transition",
+            "aucun service ne perd plus que la limite",
+            "no service loses more than the limit",
+            &g.transition,
+        ),
     ] {
         rows.push(vec![
             format!("{name} — {}", lang.pick(fr, en)),
@@ -693,7 +851,11 @@ fn guarantees(s: &CalibrationSummary, lang: Lang) -> Section {
             lang.pick("contraintes saturées sur", "constraints binding of"),
             lang.number(c.rows as f64, 0),
             lang.pick("à la solution", "at the solution"),
-            if c.binding_first.is_empty() { String::new() } else { format!(" : {}", c.binding_first.join(", ")) }
+            if c.binding_first.is_empty() {
+                String::new()
+            } else {
+                format!(" : {}", c.binding_first.join(", "))
+            }
         )));
     }
     for o in &c.order {

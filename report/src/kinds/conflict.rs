@@ -39,21 +39,35 @@ pub fn page(
     let formula = spec.formula.kind.name();
     let asked: Vec<&str> = spec.guarantees.constrain.iter().map(|g| g.name()).collect();
     let headline = vec![
-        Fact::new(lang.pick("Formule", "Formula"), formula.to_string(), "formula"),
+        Fact::new(
+            lang.pick("Formule", "Formula"),
+            formula.to_string(),
+            "formula",
+        ),
         Fact::new(lang.pick("Données", "Data"), p.data.clone(), "data"),
-        Fact::new(lang.pick("Version", "Version"), p.version.clone(), "version"),
+        Fact::new(
+            lang.pick("Version", "Version"),
+            p.version.clone(),
+            "version",
+        ),
         Fact::new(
             lang.pick("Garanties imposées", "Guarantees imposed"),
             asked.join(", "),
             "",
         ),
         Fact::new(
-            lang.pick("Contraintes violées au plus près", "Constraints violated at the closest"),
+            lang.pick(
+                "Contraintes violées au plus près",
+                "Constraints violated at the closest",
+            ),
             lang.number(inf.violated as f64, 0),
             "violated",
         ),
         Fact::new(
-            lang.pick("Violation relative totale minimale", "Least total relative violation"),
+            lang.pick(
+                "Violation relative totale minimale",
+                "Least total relative violation",
+            ),
             lang.number(inf.total_relative, 4),
             "total_relative",
         ),
@@ -96,8 +110,16 @@ pub fn page(
             vec![
                 c.constraint.clone(),
                 c.family.clone(),
-                if c.family == "order" { lang.number(c.gap, 2) } else { lang.money(c.gap, 0) },
-                if c.family == "order" { lang.number(c.relative, 4) } else { lang.percent(c.relative, 2) },
+                if c.family == "order" {
+                    lang.number(c.gap, 2)
+                } else {
+                    lang.money(c.gap, 0)
+                },
+                if c.family == "order" {
+                    lang.number(c.relative, 4)
+                } else {
+                    lang.percent(c.relative, 2)
+                },
             ]
         })
         .collect();
@@ -132,7 +154,10 @@ pub fn page(
     };
     Ok(Page {
         lang,
-        title: format!("{} — {formula}", l("Calibration impossible", "Calibration impossible")),
+        title: format!(
+            "{} — {formula}",
+            l("Calibration impossible", "Calibration impossible")
+        ),
         subtitle: format!("{} · dotation {}", p.data, p.version),
         headline,
         alerts: vec![l(

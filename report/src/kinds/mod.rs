@@ -1,11 +1,12 @@
 //! One module per job kind, each a function from the kind's summary and result tables to
-//! a [`Page`](crate::page::Page) — `baseline::page`, `calibration::page` — and the
+//! a [`Page`](crate::page::Page) — `baseline::page`, `calibration::page`, `compare::page` — and the
 //! conflict report of a calibration whose guarantees cannot hold (`conflict::page`).
 //! Here: what several kinds share (the funding-against-cost scatter, the provenance,
 //! the spec, the names of groups).
 
 pub mod baseline;
 pub mod calibration;
+pub mod compare;
 pub mod conflict;
 
 use dotation_solver::job::Provenance;
@@ -54,18 +55,32 @@ pub(crate) fn funding_against_cost(
     let group = |h: bool, label: &str, colour| Points {
         label: label.to_string(),
         colour,
-        xy: (0..f.len()).filter(|&i| has[i] == h).map(|i| (c[i], f[i])).collect(),
+        xy: (0..f.len())
+            .filter(|&i| has[i] == h)
+            .map(|i| (c[i], f[i]))
+            .collect(),
     };
     plot::scatter_log(
         &ScatterLog {
             id: "funding-cost",
             title,
-            x_desc: lang.pick("coût du service (€/an, échelle log)", "service's cost (€/year, log scale)"),
+            x_desc: lang.pick(
+                "coût du service (€/an, échelle log)",
+                "service's cost (€/year, log scale)",
+            ),
             y_desc,
             what: lang.pick("services", "services"),
             groups: vec![
-                group(true, lang.pick("habilités (HAS)", "habilitated (HAS)"), colour::BLUE),
-                group(false, lang.pick("non habilités (NHAS)", "not habilitated (NHAS)"), colour::ORANGE),
+                group(
+                    true,
+                    lang.pick("habilités (HAS)", "habilitated (HAS)"),
+                    colour::BLUE,
+                ),
+                group(
+                    false,
+                    lang.pick("non habilités (NHAS)", "not habilitated (NHAS)"),
+                    colour::ORANGE,
+                ),
             ],
         },
         lang,
@@ -76,9 +91,20 @@ pub(crate) fn funding_against_cost(
 pub(crate) fn provenance(p: &Provenance, lang: Lang) -> Vec<(String, String)> {
     vec![
         (lang.pick("Données", "Data").to_string(), p.data.clone()),
-        (lang.pick("Empreinte des données", "Data hash").to_string(), p.data_hash.clone()),
-        (lang.pick("Empreinte de la spécification", "Spec hash").to_string(), p.spec_hash.clone()),
-        (lang.pick("Version de dotation", "dotation version").to_string(), p.version.clone()),
+        (
+            lang.pick("Empreinte des données", "Data hash").to_string(),
+            p.data_hash.clone(),
+        ),
+        (
+            lang.pick("Empreinte de la spécification", "Spec hash")
+                .to_string(),
+            p.spec_hash.clone(),
+        ),
+        (
+            lang.pick("Version de dotation", "dotation version")
+                .to_string(),
+            p.version.clone(),
+        ),
     ]
 }
 

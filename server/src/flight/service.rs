@@ -38,8 +38,8 @@ use super::queue::{CancelOutcome, Queue};
 use super::store::{self, JobRecord, JobState, Store, TableInfo};
 use crate::error::ServerError;
 use crate::faults;
-use dotation_report::Lang;
 use crate::{io, jobs};
+use dotation_report::Lang;
 
 type RpcStream<T> = BoxStream<'static, Result<T, Status>>;
 
@@ -383,7 +383,11 @@ impl Service {
         let lang = match v.get("lang") {
             None | Some(serde_json::Value::Null) => Lang::Fr,
             Some(serde_json::Value::String(l)) => l.parse()?,
-            Some(other) => return Err(ServerError::BadRequest(format!("lang: \"fr\" or \"en\", not {other}"))),
+            Some(other) => {
+                return Err(ServerError::BadRequest(format!(
+                    "lang: \"fr\" or \"en\", not {other}"
+                )));
+            }
         };
         Ok((id.to_string(), lang))
     }

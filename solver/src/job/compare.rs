@@ -115,7 +115,10 @@ pub(super) fn run_compare(
     let count = candidates.len() as f64;
     let mut outcomes = Vec::with_capacity(candidates.len());
     for (i, (name, c)) in candidates.into_iter().enumerate() {
-        let part = ctx.part(0.5 + 0.45 * i as f64 / count, 0.5 + 0.45 * (i + 1) as f64 / count);
+        let part = ctx.part(
+            0.5 + 0.45 * i as f64 / count,
+            0.5 + 0.45 * (i + 1) as f64 / count,
+        );
         outcomes.push(candidate(&name, c, data, &cv, &part)?);
     }
     let best = outcomes

@@ -219,17 +219,21 @@ pub fn services_impact(m: &Microdata, design: &Design, funding: &[f64]) -> Servi
             ])
         },
     );
+    // Whole services: the formula's funding and the hours it leaves paid by the hour,
+    // against the whole baseline.
+    let before = |s: usize| design.baseline_total(s);
+    let after = |s: usize| funding[s] + design.carried[s];
     let pct = |s: usize| {
-        if design.baseline[s] != 0.0 {
-            (funding[s] - design.baseline[s]) / design.baseline[s]
+        if before(s) != 0.0 {
+            (after(s) - before(s)) / before(s)
         } else {
             0.0
         }
     };
     let sum = |g: &[usize], f: &dyn Fn(usize) -> f64| compensated_sum(g.len(), |i| f(g[i]));
     let weight = |g: &[usize]| sum(g, &|s| w[s]);
-    let baseline = |g: &[usize]| sum(g, &|s| w[s] * design.baseline[s]);
-    let fund = |g: &[usize]| sum(g, &|s| w[s] * funding[s]);
+    let baseline = |g: &[usize]| sum(g, &|s| w[s] * before(s));
+    let fund = |g: &[usize]| sum(g, &|s| w[s] * after(s));
     let cost = |g: &[usize]| sum(g, &|s| w[s] * design.cost[s]);
     let share = |g: &[usize], pred: &dyn Fn(usize) -> bool| {
         ratio(sum(g, &|s| if pred(s) { w[s] } else { 0.0 }), weight(g))
@@ -251,8 +255,9 @@ pub fn services_impact(m: &Microdata, design: &Design, funding: &[f64]) -> Servi
             .column(|g| g.iter().map(|&s| pct(s)).fold(f64::NEG_INFINITY, f64::max)),
         winners_5pct: groups.column(|g| share(g, &|s| pct(s) > 0.05)),
         losers_5pct: groups.column(|g| share(g, &|s| pct(s) < -0.05)),
-        coverage_before: groups.column(|g| ratio(baseline(g), cost(g))),
-        coverage_after: groups.column(|g| ratio(fund(g), cost(g))),
+        // Coverage compares the formula's part with the cost it is calibrated on.
+        coverage_before: groups.column(|g| ratio(sum(g, &|s| w[s] * design.baseline[s]), cost(g))),
+        coverage_after: groups.column(|g| ratio(sum(g, &|s| w[s] * funding[s]), cost(g))),
     }
 }
 

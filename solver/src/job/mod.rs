@@ -15,6 +15,7 @@
 
 mod compare;
 pub mod impact;
+pub mod law;
 mod summary;
 
 use std::sync::Arc;
@@ -23,10 +24,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use dotation_core::Dataset;
 use dotation_core::baseline::{Baseline, BaselineOptions, baseline};
 use dotation_core::out_of_pocket::OutOfPocket;
-use dotation_core::tables::Microdata;
+use dotation_core::tables::{Allowance, Microdata};
 
 pub use compare::{CandidateOutcome, CandidateRow, CompareJob, CompareSummary};
 pub use impact::{OutOfPocketGroups, ServicesImpact, UsersImpact};
+pub use law::LawReport;
 pub use summary::{
     BaselineSummary, BaselineTotals, CalibratedTotals, CalibrationSummary, ConstraintsSummary,
     JobSummary, OrderCheck, Provenance, Summary,
@@ -35,8 +37,11 @@ pub use summary::{
 use crate::calibrate::{Calibration, Geography, Options, calibrate};
 use crate::crossval::cross_validate;
 use crate::error::{JobError, SpecError};
-use crate::formula::{Design, DesignInput, ServiceDrivers, build_from, regression_weights_from};
+use crate::formula::{
+    Design, DesignInput, ServiceDrivers, build_from, funded_mask, regression_weights_from,
+};
 use crate::guarantees::{self, GuaranteeInput, Report};
+use crate::neutrality::compensated_sum;
 use crate::spec::{JobKind, JobSpec};
 
 /// How a running job reports progress and learns it was cancelled.
@@ -138,6 +143,8 @@ pub struct CalibrationJob {
     pub calibration: Calibration,
     /// Every guarantee checked on the calibrated funding.
     pub guarantees: Report,
+    /// The law's limits on the model (PCH, APA ceilings, hours, participation, budget).
+    pub law: LawReport,
     /// Services' gains and losses by group.
     pub impact: ServicesImpact,
     /// Every user's out-of-pocket per billed hour, before and after.
@@ -227,7 +234,8 @@ pub fn run_baseline(
     Ok(BaselineJob { baseline, summary })
 }
 
-/// The design of the spec's formula on the data (one row per service) and the services'
+/// The design of the spec's formula on the data (one row per service, its neutrality
+/// target moved by the spec's budget change) and the services'
 /// regression weights.
 pub fn design_of(
     spec: &JobSpec,
@@ -240,7 +248,12 @@ pub fn design_of(
         baseline,
     };
     let drivers = ServiceDrivers::compute(&input, &spec.formula)?;
-    let design = build_from(&input, &spec.formula, &drivers)?;
+    let mut design = build_from(&input, &spec.formula, &drivers)?;
+    if let Some(change) = &spec.neutrality.budget_change {
+        let w = &data.micro.services.design_weight;
+        let total = compensated_sum(design.n, |s| w[s] * design.baseline[s]);
+        design.set_target_factor(change.factor(total));
+    }
     let regression_weights =
         regression_weights_from(&input, &drivers, spec.calibration.variance.as_ref())?;
     Ok((design, regression_weights))
@@ -256,6 +269,7 @@ pub fn run_calibrate(
     let baseline = prepare_baseline(spec, data, ctx)?;
     let m = &data.micro;
     let (design, regression_weights) = design_of(spec, data, &baseline)?;
+    let funded = funded_mask(&spec.formula)?;
     ctx.step(0.7)?;
     let geo = Geography {
         weights: &m.services.design_weight,
@@ -264,7 +278,9 @@ pub fn run_calibrate(
         codes: &m.departements.code,
         design: Some(&m.services.design),
     };
-    let oop = OutOfPocket::new(m, &data.drivers, &baseline)?;
+    let mut oop = OutOfPocket::new(m, &data.drivers, &baseline)?;
+    oop.restrict_to(funded);
+    oop.set_resources_only_gir4(spec.guarantees.resources_only_gir4);
     let gi = GuaranteeInput {
         micro: m,
         design: &design,
@@ -287,19 +303,47 @@ pub fn run_calibrate(
     let after = oop.after_by_option(&calibration.funding, &design.baseline);
     let chosen = spec.guarantees.participation.ordinal();
     let report = guarantees::report(&gi, &spec.guarantees, &calibration.funding, &after);
+    let mtp = if m.users.allowance.contains(&Allowance::Apa) {
+        baseline.rules.mtp()?
+    } else {
+        0.0
+    };
+    let law = law::report(spec, m, &design, &calibration.funding, funded, mtp);
     ctx.step(0.95)?;
     let impact = impact::services_impact(m, &design, &calibration.funding);
     let out_of_pocket = impact::out_of_pocket(m, &oop, &after[chosen]);
     let users = impact::users(&oop, after, chosen);
     let cross_validation = match &spec.cross_validation {
         Some(cv) => Some(
-            cross_validate(&design, &geo, &m.services.design.stratum, &options, cv.folds, cv.seed, &cancelled)
-                .map_err(|e| if cancelled() { JobError::Cancelled } else { JobError::Calibration(e) })?,
+            cross_validate(
+                &design,
+                &geo,
+                &m.services.design.stratum,
+                &options,
+                cv.folds,
+                cv.seed,
+                &cancelled,
+            )
+            .map_err(|e| {
+                if cancelled() {
+                    JobError::Cancelled
+                } else {
+                    JobError::Calibration(e)
+                }
+            })?,
         ),
         None => None,
     };
-    let mut summary =
-        CalibrationSummary::new(spec, m, &baseline, &design, &calibration, &report, rows);
+    let mut summary = CalibrationSummary::new(
+        spec,
+        m,
+        &baseline,
+        &design,
+        &calibration,
+        &report,
+        &law,
+        rows,
+    );
     summary.cross_validation = cross_validation;
     Ok(CalibrationJob {
         baseline,
@@ -307,6 +351,7 @@ pub fn run_calibrate(
         regression_weights,
         calibration,
         guarantees: report,
+        law,
         impact,
         users,
         out_of_pocket,

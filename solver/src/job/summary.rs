@@ -16,6 +16,7 @@ use crate::calibrate::Calibration;
 use crate::crossval::CrossValidation;
 use crate::formula::Design;
 use crate::guarantees::Report;
+use crate::job::law::LawReport;
 use crate::neutrality::compensated_sum;
 use crate::spec::{JobSpec, Method, Order};
 
@@ -192,6 +193,9 @@ pub struct CalibrationSummary {
     pub failed_bootstrap_replicates: usize,
     /// Every guarantee checked on the calibrated funding.
     pub guarantees: Report,
+    /// The law's limits on the model: PCH, APA ceilings, activity in hours, the
+    /// participation option in law, the budget calibrated to.
+    pub law: LawReport,
     /// The guarantees asked as constraints and how they bind.
     pub constraints: ConstraintsSummary,
     /// Weighted national totals.
@@ -205,7 +209,8 @@ pub struct CalibrationSummary {
 
 impl CalibrationSummary {
     /// The summary of calibration `cal` of `design` under `spec`, with `rows` constraint
-    /// rows and the guarantees' `report`.
+    /// rows, the guarantees' `report` and the law's limits `law`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         spec: &JobSpec,
         micro: &Microdata,
@@ -213,6 +218,7 @@ impl CalibrationSummary {
         design: &Design,
         cal: &Calibration,
         report: &Report,
+        law: &LawReport,
         rows: usize,
     ) -> CalibrationSummary {
         let mt = &cal.metrics;
@@ -245,6 +251,7 @@ impl CalibrationSummary {
             huber_scale: cal.info.scale,
             failed_bootstrap_replicates: cal.info.failed_replicates,
             guarantees: report.clone(),
+            law: law.clone(),
             constraints: ConstraintsSummary {
                 asked: spec
                     .guarantees
@@ -259,8 +266,8 @@ impl CalibrationSummary {
                 order: OrderCheck::all(spec, cal),
             },
             national: CalibratedTotals {
-                baseline_total: weighted(w, &design.baseline),
-                funding_total: weighted(w, &cal.funding),
+                baseline_total: weighted(w, &design.baseline) + weighted(w, &design.carried),
+                funding_total: weighted(w, &cal.funding) + weighted(w, &design.carried),
                 cost_total: weighted(w, &design.cost),
             },
             cross_validation: None,
@@ -336,10 +343,12 @@ impl OrderCheck {
 /// Weighted national totals of a calibration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CalibratedTotals {
-    /// Baseline funding, €/year.
+    /// Baseline funding of the services' APA, PCH and social-aid hours (and dotation
+    /// complémentaire), €/year.
     #[serde(deserialize_with = "nan_if_null")]
     pub baseline_total: f64,
-    /// Calibrated funding, €/year.
+    /// Funding under the model: the formula's, plus the hours it does not fund, still paid
+    /// by the hour, €/year.
     #[serde(deserialize_with = "nan_if_null")]
     pub funding_total: f64,
     /// The cost calibrated against, €/year.

@@ -21,12 +21,14 @@ fn hand_example_services_departements_and_nation() {
 
     // S1, HAS at 27.50 €/h (above the floor): 10,000 + 2,000 + 500 h funded (other hours
     // are not), 12,500 × 27.50 + 5,000 of dotation complémentaire = 348,750 €.
-    // S2, HAS at 23.00 €/h, raised to the 25.00 floor: 5,000 h × 25 = 125,000 €.
+    // S2, HAS at 23.00 €/h: its 4,000 APA hours raised to the 25.00 floor, its 1,000
+    // social-aid hours at the tariff (the floor is for APA and PCH hours only, seed 000):
+    // 100,000 + 23,000 = 123,000 €.
     // S3, NHAS in Ain whose reference tariff 24.00 is below the floor: 7,000 h × 25.00 +
     // 1,000 = 176,000 €.
     assert_eq!(b.services.rate, vec![27.50, 25.00, 25.00]);
     assert_eq!(b.services.hours_funded, vec![12_500.0, 5_000.0, 7_000.0]);
-    assert_eq!(b.services.funding, vec![348_750.0, 125_000.0, 176_000.0]);
+    assert_eq!(b.services.funding, vec![348_750.0, 123_000.0, 176_000.0]);
 
     // Participation: S1's only APA user (U1) pays P/A = 136.19159497894384 / 1000 of each
     // hour; S1's 10,000 APA hours at 27.50 → 37,452.688619209555 €. S2's APA user is
@@ -46,12 +48,12 @@ fn hand_example_services_departements_and_nation() {
     }
 
     // Départements, weighted (S1 × 2, S2 × 3, S3 × 1.5): Ain = 697,500 + 264,000;
-    // Aisne = 375,000.
+    // Aisne = 369,000.
     assert_eq!(b.departements[0].funding, 961_500.0);
-    assert_eq!(b.departements[1].funding, 375_000.0);
+    assert_eq!(b.departements[1].funding, 369_000.0);
     assert_eq!(b.departements[0].services, 3.5);
-    // Nation: 1,336,500 € for 2 × 12,500 + 3 × 5,000 + 1.5 × 7,000 = 50,500 h.
-    assert_eq!(b.national.funding, 1_336_500.0);
+    // Nation: 1,330,500 € for 2 × 12,500 + 3 × 5,000 + 1.5 × 7,000 = 50,500 h.
+    assert_eq!(b.national.funding, 1_330_500.0);
     assert_eq!(b.national.hours_funded, 50_500.0);
     assert!(close(
         b.national.user_participation,
@@ -107,5 +109,6 @@ fn a_floor_scenario_changes_the_rate_of_services_below_it() {
     };
     let b = baseline(&m, &d, &options).expect("2026");
     assert_eq!(b.services.rate, vec![28.0, 28.0, 28.0]);
-    assert_eq!(b.services.funding[1], 140_000.0);
+    // S2: 4,000 APA hours at 28 + 1,000 social-aid hours at its 23.00 tariff.
+    assert_eq!(b.services.funding[1], 135_000.0);
 }

@@ -78,7 +78,7 @@ fn wls_parameters_and_heteroskedasticity_robust_errors() {
     // (y) by the funding (the fitted values).
     let fitted: Vec<f64> = d.y.iter().zip(&r).map(|(y, r)| y - r).collect();
     check("fittedvalues", &fitted, &floats(&e["fittedvalues"]), 1e-8);
-    let m = metrics(&d.y, &fitted, &d.y, &d.w);
+    let m = metrics(&d.y, &fitted, &d.y, &vec![0.0; d.y.len()], &d.w);
     let r2 = e["rsquared_centered"].as_f64().expect("R²");
     assert!(close(m.r2, r2, 1e-8), "R² {} vs statsmodels {r2}", m.r2);
     assert!(close(m.r2, e["rsquared"].as_f64().expect("R²"), 1e-8));

@@ -20,7 +20,7 @@ formula = { kind = "forfait", groups = ["allowance", "gir_band", "entourage"] }
 
 [[candidates]]
 name = "over-parameterised"
-formula = { kind = "forfait", groups = ["allowance", "gir", "entourage_level", "zone"], regimes = "separate" }
+formula = { kind = "forfait", groups = ["allowance", "gir", "entourage_level", "zone"] }
 "#;
 
 fn compare(text: &str) -> dotation_solver::job::CompareJob {
@@ -51,7 +51,10 @@ fn the_true_groups_predict_held_out_services_better_than_an_over_parameterised_f
         truth.cv_rmse.unwrap() < over.cv_rmse.unwrap(),
         "the true groups' out-of-sample error is the lower"
     );
-    assert_eq!(c.summary.best_cross_validated.as_deref(), Some("true groups"));
+    assert_eq!(
+        c.summary.best_cross_validated.as_deref(),
+        Some("true groups")
+    );
     for row in &c.summary.candidates {
         assert!(row.feasible);
         assert!(row.neutrality_residual.unwrap() <= 1e-9);
@@ -119,7 +122,10 @@ fn an_infeasible_candidate_is_a_row_with_its_conflict_and_the_cli_writes_the_tab
         .next()
         .expect("a batch")
         .expect("read");
-    let names = batch.column_by_name("candidate").unwrap().as_string::<i32>();
+    let names = batch
+        .column_by_name("candidate")
+        .unwrap()
+        .as_string::<i32>();
     assert_eq!(names.value(0), "forfait");
     assert_eq!(names.value(1), "strict");
     let feasible = batch.column_by_name("feasible").unwrap().as_boolean();
@@ -133,24 +139,36 @@ fn an_infeasible_candidate_is_a_row_with_its_conflict_and_the_cli_writes_the_tab
         conflict.value(1)
     );
     // The infeasible candidate is still cross-validated (its formula, without guarantees).
-    let cv = batch.column_by_name("cv_rmse").unwrap().as_primitive::<Float64Type>();
+    let cv = batch
+        .column_by_name("cv_rmse")
+        .unwrap()
+        .as_primitive::<Float64Type>();
     assert!(cv.is_valid(0) && cv.is_valid(1));
-    let params = batch.column_by_name("parameters").unwrap().as_primitive::<UInt64Type>();
+    let params = batch
+        .column_by_name("parameters")
+        .unwrap()
+        .as_primitive::<UInt64Type>();
     assert!(params.value(0) > 0);
-    let summary: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(out.join("summary.json")).expect("summary"),
-    )
-    .expect("JSON");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary"))
+            .expect("JSON");
     assert_eq!(summary["command"], "compare");
     assert_eq!(summary["folds"], 4);
 }
 
 #[test]
 fn comparison_specs_that_cannot_run_say_what_to_change() {
-    let e = JobSpec::parse("kind = \"compare\"").unwrap_err().to_string();
+    let e = JobSpec::parse("kind = \"compare\"")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("candidates"), "{e}");
-    let e = JobSpec::parse("[[candidates]]\nname = \"a\"").unwrap_err().to_string();
-    assert!(e.contains("kind = \\\"compare\\\"") || e.contains("kind = \"compare\""), "{e}");
+    let e = JobSpec::parse("[[candidates]]\nname = \"a\"")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("kind = \\\"compare\\\"") || e.contains("kind = \"compare\""),
+        "{e}"
+    );
     let e = JobSpec::parse(
         "kind = \"compare\"\n[[candidates]]\nname = \"a\"\n[[candidates]]\nname = \"a\"",
     )
@@ -162,7 +180,12 @@ fn comparison_specs_that_cannot_run_say_what_to_change() {
     )
     .unwrap_err()
     .to_string();
-    assert!(e.contains("candidates[0] (bad).calibration.std_errors"), "{e}");
-    let e = JobSpec::parse("[cross_validation]\nfolds = 1").unwrap_err().to_string();
+    assert!(
+        e.contains("candidates[0] (bad).calibration.std_errors"),
+        "{e}"
+    );
+    let e = JobSpec::parse("[cross_validation]\nfolds = 1")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("cross_validation.folds"), "{e}");
 }

@@ -31,7 +31,9 @@ struct Example {
 }
 
 fn fields(line: &str) -> Vec<String> {
-    line.split(',').map(|f| f.trim_matches('"').to_string()).collect()
+    line.split(',')
+        .map(|f| f.trim_matches('"').to_string())
+        .collect()
 }
 
 fn example(name: &str) -> Example {
@@ -53,6 +55,8 @@ fn example(name: &str) -> Example {
             offset: Vec::new(),
             cost: Vec::new(),
             baseline: Vec::new(),
+            carried: Vec::new(),
+            target: Vec::new(),
             hours: Vec::new(),
             groups: Vec::new(),
         },
@@ -71,6 +75,8 @@ fn example(name: &str) -> Example {
         d.offset.push(0.0);
         d.cost.push(number(&f[col("y")]));
         d.baseline.push(number(&f[col("b")]));
+        d.carried.push(0.0);
+        d.target.push(number(&f[col("b")]));
         d.hours.push(1.0);
         ex.weights.push(number(&f[col("weight")]));
         let code = &f[col("departement")];
@@ -98,8 +104,8 @@ fn example(name: &str) -> Example {
 
 /// `name → values` of an example's R reference.
 fn reference(name: &str) -> HashMap<String, Vec<f64>> {
-    let text = std::fs::read_to_string(dir().join(format!("{name}_reference.csv")))
-        .expect("a reference");
+    let text =
+        std::fs::read_to_string(dir().join(format!("{name}_reference.csv"))).expect("a reference");
     let mut out: HashMap<String, Vec<f64>> = HashMap::new();
     for line in text.lines().skip(1) {
         let f = fields(line);
@@ -207,7 +213,7 @@ fn export_survey_design() {
             sv.design_weight[i],
             s.micro.departements.code[sv.departement[i] as usize],
             d.cost[i] - d.offset[i],
-            d.baseline[i] - d.offset[i]
+            d.target[i] - d.offset[i]
         ));
         for v in d.row(i) {
             out.push_str(&format!(",{v}"));
@@ -242,6 +248,9 @@ fn the_bootstrap_gives_the_same_bits_on_one_and_two_threads_and_errors_near_the_
             "θ{j}: bootstrap {b} against jackknife {j_se}"
         );
         let (lo, hi) = (one.ci_low[j].expect("low"), one.ci_high[j].expect("high"));
-        assert!(lo < one.estimate[j] && one.estimate[j] < hi, "percentile interval");
+        assert!(
+            lo < one.estimate[j] && one.estimate[j] < hi,
+            "percentile interval"
+        );
     }
 }

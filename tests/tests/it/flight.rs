@@ -591,7 +591,7 @@ async fn bad_uploads_and_specs_are_refused_without_disturbing_jobs() {
         .expect("f64")
         .values()
         .to_vec();
-    assert_eq!(funding, vec![348_750.0, 125_000.0, 176_000.0]);
+    assert_eq!(funding, vec![348_750.0, 123_000.0, 176_000.0]);
     let e = wait(&mut alice, &unknown).await.expect_err("fails");
     assert_eq!(code(&e), Code::InvalidArgument);
     assert!(

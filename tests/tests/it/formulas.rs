@@ -48,6 +48,15 @@ pub(crate) fn survey() -> &'static Survey {
     })
 }
 
+/// The embedded survey as a validated dataset (for the solver's job API).
+pub(crate) fn survey_dataset() -> Dataset {
+    let s = survey();
+    Dataset {
+        micro: s.micro.clone(),
+        drivers: s.drivers.clone(),
+    }
+}
+
 /// Parses a spec and calibrates it through the solver's API.
 fn calibrate_spec(text: &str) -> Result<(Design, Calibration), CalibrationError> {
     let spec = JobSpec::parse(text)?;
@@ -188,6 +197,11 @@ fn floors_and_caps_bind_and_neutrality_holds() {
     assert!(gap(&design, &cal.funding, true) <= 1e-9);
     let mut at_floor = 0;
     for s in 0..design.n {
+        if design.hours[s] == 0.0 {
+            // A service without funded hours (PCH only: paid by the hour) gets nothing.
+            assert_eq!(cal.funding[s], 0.0);
+            continue;
+        }
         let per_hour = cal.funding[s] / design.hours[s];
         assert!(
             (24.0 - 1e-9..=34.0 + 1e-9).contains(&per_hour),
@@ -205,7 +219,7 @@ fn floors_and_caps_bind_and_neutrality_holds() {
 /// cover the DGP's implied costs (truth.json).
 #[test]
 fn forfait_recovers_the_costs_of_the_data_generating_process() {
-    let text = "[formula]\nfunded = [\"APA\", \"PCH\", \"social_aid\", \"other\"]\n[neutrality]\nscope = \"none\"";
+    let text = "[formula]\nfunded = [\"APA\", \"PCH\", \"social_aid\", \"other\"]\nallow_pch = true\n[neutrality]\nscope = \"none\"";
     let (design, cal) = calibrate_spec(text).expect("runs");
     let truth = &survey().truth;
     let mut covered = 0;
@@ -266,8 +280,9 @@ fn spec_errors_say_what_to_change() {
         "{e}"
     );
     // Empty band.
-    let e =
-        error_of("[formula]\ngroups = [\"pch_band\"]\nbands = { pch_hours = [30, 70, 90, 500] }");
+    let e = error_of(
+        "[formula]\nfunded = [\"PCH\"]\nallow_pch = true\ngroups = [\"pch_band\"]\nbands = { pch_hours = [30, 70, 90, 500] }",
+    );
     assert!(
         e.contains("band \"90-500\"") || e.contains("band \"500+\""),
         "{e}"
@@ -426,10 +441,7 @@ fn a_job_gives_the_contract_tables_and_the_same_bits_on_any_thread_count() {
 fn the_library_job_is_the_servers_and_its_summary_reads_back() {
     use dotation_solver::job::{self, JobResult, JobSummary, Summary};
     let s = survey();
-    let dataset = Dataset {
-        micro: s.micro.clone(),
-        drivers: s.drivers.clone(),
-    };
+    let dataset = survey_dataset();
     for text in [
         "kind = \"baseline\"",
         "[guarantees]\nconstrain = [\"nhas_price\"]\norder = [\"forfait[APA/1-2/low] >= forfait[APA/1-2/high]\"]",
@@ -453,7 +465,11 @@ fn the_library_job_is_the_servers_and_its_summary_reads_back() {
                     .as_primitive::<Float64Type>()
                     .values()
                     .to_vec();
-                assert_eq!(funding, b.calibration.funding);
+                // The services' whole funding: the formula's and the hours carried.
+                let whole: Vec<f64> = (0..b.design.n)
+                    .map(|i| b.calibration.funding[i] + b.design.carried[i])
+                    .collect();
+                assert_eq!(funding, whole);
             }
             _ => panic!("the same kind of job"),
         }

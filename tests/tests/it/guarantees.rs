@@ -12,7 +12,7 @@ use arrow::datatypes::{Float64Type, UInt64Type};
 use dotation_core::Dataset;
 use dotation_core::baseline::{BaselineOptions, baseline};
 use dotation_core::out_of_pocket::{Admissible, OutOfPocket, Participation};
-use dotation_core::tables::Code;
+use dotation_core::tables::{Allowance, Code};
 use dotation_core::validate::{ValidateOptions, validate};
 use dotation_solver::spec::JobSpec;
 use dotation_solver::{CalibrationError, SolverError, SpecError};
@@ -60,7 +60,7 @@ fn hand_example_out_of_pocket_before_and_after_for_each_participation_option() {
     // Services S1 (HAS, rate 27.50) and S3 (NHAS, rate 25, price 29), funding × 0.95 and
     // × 1.1 of the baseline.
     let (s1, s3) = (0, 2);
-    let v = |s: usize, ratio: f64| oop.hourly_value(s, 100.0, 100.0 * ratio);
+    let v = |u: usize, ratio: f64| oop.hourly_value(u, 100.0, 100.0 * ratio);
     let expected = [
         // (user, service, ratio, option, after) from oop_example.py.
         (0, s1, 0.95, Participation::Unchanged, 3.7452688619209558),
@@ -81,7 +81,8 @@ fn hand_example_out_of_pocket_before_and_after_for_each_participation_option() {
         (3, s3, 1.1, Participation::ResourcesOnly, 16.462555722103843),
     ];
     for (u, s, ratio, option, after) in expected {
-        let got = oop.per_hour(u, option, v(s, ratio)).expect("a funded user");
+        assert_eq!(oop.service(u), s);
+        let got = oop.per_hour(u, option, v(u, ratio)).expect("a funded user");
         assert!(
             close(got, after, 1e-12),
             "user {u}, × {ratio}, {option:?}: {got} vs {after}"
@@ -89,9 +90,8 @@ fn hand_example_out_of_pocket_before_and_after_for_each_participation_option() {
     }
     // Unchanged funding leaves every user where they are under option 7.1.
     for u in 0..5 {
-        let s = oop.service(u);
         assert_eq!(
-            oop.per_hour(u, Participation::Unchanged, v(s, 1.0)),
+            oop.per_hour(u, Participation::Unchanged, v(u, 1.0)),
             oop.before[u],
             "user {u}"
         );
@@ -133,21 +133,27 @@ fn hand_example_out_of_pocket_before_and_after_for_each_participation_option() {
     }
 }
 
-/// Every user's out-of-pocket after a job, recomputed here from the services' funding:
-/// today's participation part (today's out-of-pocket less today's extra-legal part) plus
-/// `max(price − rate × funding / baseline, 0)` for an NHAS service.
+/// Every user's out-of-pocket after a job of the default allowances (APA and social aid),
+/// recomputed here from the services' funding: a PCH user's is today's (paid by the
+/// hour); others pay today's participation part (today's out-of-pocket less today's
+/// extra-legal part) plus `max(price − v0 × formula funding / formula baseline, 0)` for
+/// an NHAS service, `v0` the rate of their hours (the tariff for social aid).
 fn oop_after_recomputed(services: &RecordBatch) -> Vec<Option<f64>> {
     let s = survey();
     let sv = &s.micro.services;
     let id = strings(services, "service_id");
-    let funding = values(services, "funding");
-    let base = values(services, "baseline");
+    let funding = values(services, "formula_funding");
+    let base = values(services, "formula_baseline");
     assert_eq!(id, sv.id, "services in data order");
     (0..s.micro.users.len())
         .map(|u| {
             let before = s.baseline.users.oop_per_hour[u]?;
             let k = s.micro.users.service[u] as usize;
-            let rate = s.baseline.services.rate[k];
+            let rate = match s.micro.users.allowance[u] {
+                Allowance::Pch => return Some(before),
+                Allowance::SocialAid => s.baseline.services.rate_social_aid[k],
+                _ => s.baseline.services.rate[k],
+            };
             let price = (!sv.habilitated[k]).then_some(sv.price_billed[k]).flatten();
             let extra = |v: f64| price.map_or(0.0, |p| (p - v).max(0.0));
             let v1 = rate * funding[k] / base[k];
@@ -394,6 +400,7 @@ fn impact_tables_add_up_to_the_services() {
     let w = &sv.design_weight;
     let funding = values(services, "funding");
     let base = values(services, "baseline");
+    let carried = values(services, "carried");
     let total = |v: &[f64]| v.iter().zip(w).map(|(a, b)| a * b).sum::<f64>();
     let dims = strings(impact, "dimension");
     let groups = strings(impact, "group");
@@ -416,10 +423,23 @@ fn impact_tables_add_up_to_the_services() {
         assert!(close(sum(&iw), w.iter().sum(), 1e-12), "{dim}");
         assert!(close(sum(&ifund), total(&funding), 1e-12), "{dim}");
         assert!(close(sum(&ibase), total(&base), 1e-12), "{dim}");
-        for &i in &rows {
-            assert!(close(cov_after[i], ifund[i] / icost[i], 1e-12));
-            assert!(close(cov_before[i], ibase[i] / icost[i], 1e-12));
-        }
+        // Coverage is the formula's part (the hours carried by the hour left out) over the
+        // cost it is calibrated on.
+        let covered = |c: &[f64]| rows.iter().map(|&i| c[i] * icost[i]).sum::<f64>();
+        let part = |v: &[f64]| {
+            v.iter()
+                .zip(&carried)
+                .map(|(a, c)| a - c)
+                .collect::<Vec<_>>()
+        };
+        assert!(
+            close(covered(&cov_after), total(&part(&funding)), 1e-12),
+            "{dim}"
+        );
+        assert!(
+            close(covered(&cov_before), total(&part(&base)), 1e-12),
+            "{dim}"
+        );
     }
     // Status groups, recomputed here from the services table.
     let mut by_status: BTreeMap<&str, (f64, f64)> = BTreeMap::new();

@@ -9,6 +9,7 @@ mod calibration;
 mod cli;
 mod compare;
 mod design_errors;
+mod fidelity;
 mod flight;
 mod formulas;
 mod fuzz;

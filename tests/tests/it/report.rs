@@ -56,10 +56,14 @@ fn assert_self_contained(html: &str) {
     for forbidden in ["<script", "<link", "<img", "<iframe", "@import", "url("] {
         assert!(!html.contains(forbidden), "the page has {forbidden}");
     }
-    let urls = html.matches("http").count();
+    let urls = html.matches("://").count();
     let namespaces = html.matches("xmlns=\"http://www.w3.org/2000/svg\"").count();
     assert_eq!(urls, namespaces, "a URL other than the SVG namespace");
-    assert!(html.len() <= dotation_report::MAX_BYTES, "{} bytes", html.len());
+    assert!(
+        html.len() <= dotation_report::MAX_BYTES,
+        "{} bytes",
+        html.len()
+    );
 }
 
 #[test]
@@ -78,9 +82,10 @@ fn a_calibration_report_shows_the_summary_in_french_or_english() {
     let html = std::fs::read_to_string(&fr).expect("the report");
     assert_self_contained(&html);
     assert!(html.contains("<html lang=\"fr\">"));
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(results.join("summary.json")).expect("summary"))
-            .expect("JSON");
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(results.join("summary.json")).expect("summary"),
+    )
+    .expect("JSON");
     let r2 = summary["r2"].as_f64().expect("r2");
     assert_eq!(field(&html, "r2"), format!("{r2:.4}").replace('.', ","));
     let residual = summary["neutrality_residual"].as_f64().expect("residual");
@@ -89,11 +94,23 @@ fn a_calibration_report_shows_the_summary_in_french_or_english() {
     if residual == 0.0 {
         assert_eq!(shown, "0");
     } else {
-        let (mantissa, exponent) = format!("{residual:.2e}").split_once('e').map(|(m, e)| (m.replace('.', ","), e.to_string())).expect("e");
+        let (mantissa, exponent) = format!("{residual:.2e}")
+            .split_once('e')
+            .map(|(m, e)| (m.replace('.', ","), e.to_string()))
+            .expect("e");
         assert!(shown.starts_with(&mantissa), "{shown} vs {mantissa}");
         let superscript: String = exponent
             .chars()
-            .map(|c| if c == '-' { '⁻' } else { "⁰¹²³⁴⁵⁶⁷⁸⁹".chars().nth(c as usize - '0' as usize).expect("digit") })
+            .map(|c| {
+                if c == '-' {
+                    '⁻'
+                } else {
+                    "⁰¹²³⁴⁵⁶⁷⁸⁹"
+                        .chars()
+                        .nth(c as usize - '0' as usize)
+                        .expect("digit")
+                }
+            })
             .collect();
         assert!(shown.ends_with(&format!("10{superscript}")), "{shown}");
     }
@@ -118,23 +135,44 @@ fn a_calibration_report_shows_the_summary_in_french_or_english() {
         "out-of-pocket-gir",
         "out-of-pocket-resource-band",
     ] {
-        assert!(html.contains(&format!("id=\"{id}\" data-mark=")), "no figure {id}");
+        assert!(
+            html.contains(&format!("id=\"{id}\" data-mark=")),
+            "no figure {id}"
+        );
     }
-    assert_eq!(html.matches("<figure").count(), html.matches("<svg ").count());
+    assert_eq!(
+        html.matches("<figure").count(),
+        html.matches("<svg ").count()
+    );
     // The same report from the result folder, byte for byte; English on demand.
     let again = out.path().join("again.html");
-    run(&cli(&["report", "--results", path(&results), "--out", path(&again)])).expect("runs");
+    run(&cli(&[
+        "report",
+        "--results",
+        path(&results),
+        "--out",
+        path(&again),
+    ]))
+    .expect("runs");
     assert_eq!(std::fs::read_to_string(&again).expect("report"), html);
     let en = out.path().join("report.en.html");
     run(&cli(&[
-        "report", "--results", path(&results), "--out", path(&en), "--lang", "en",
+        "report",
+        "--results",
+        path(&results),
+        "--out",
+        path(&en),
+        "--lang",
+        "en",
     ]))
     .expect("runs");
     let english = std::fs::read_to_string(&en).expect("report");
     assert_self_contained(&english);
     assert!(english.contains("<html lang=\"en\">"));
     assert_eq!(field(&english, "r2"), format!("{r2:.4}"));
-    let funding = summary["national"]["funding_total"].as_f64().expect("total");
+    let funding = summary["national"]["funding_total"]
+        .as_f64()
+        .expect("total");
     assert_eq!(
         field(&english, "national.funding_total"),
         format!("€{}", grouped(funding, ','))
@@ -147,20 +185,38 @@ fn a_baseline_report_shows_the_national_totals() {
     let results = out.path().join("baseline");
     let report = out.path().join("baseline.html");
     run(&cli(&[
-        "baseline", "--out", path(&results), "--report", path(&report), "--lang", "en",
+        "baseline",
+        "--out",
+        path(&results),
+        "--report",
+        path(&report),
+        "--lang",
+        "en",
     ]))
     .expect("runs");
     let html = std::fs::read_to_string(&report).expect("report");
     assert_self_contained(&html);
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(results.join("summary.json")).expect("summary"))
-            .expect("JSON");
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(results.join("summary.json")).expect("summary"),
+    )
+    .expect("JSON");
     for total in ["baseline_funding", "cost_total", "public_cost"] {
         let v = summary["national"][total].as_f64().expect("total");
-        assert_eq!(field(&html, &format!("national.{total}")), format!("€{}", grouped(v, ',')));
+        assert_eq!(
+            field(&html, &format!("national.{total}")),
+            format!("€{}", grouped(v, ','))
+        );
     }
-    for id in ["funding-cost", "coverage", "departements", "out-of-pocket-gir"] {
-        assert!(html.contains(&format!("id=\"{id}\" data-mark=")), "no figure {id}");
+    for id in [
+        "funding-cost",
+        "coverage",
+        "departements",
+        "out-of-pocket-gir",
+    ] {
+        assert!(
+            html.contains(&format!("id=\"{id}\" data-mark=")),
+            "no figure {id}"
+        );
     }
 }
 
@@ -168,8 +224,11 @@ fn a_baseline_report_shows_the_national_totals() {
 fn guarantees_that_cannot_hold_get_a_report_of_their_conflict() {
     let out = tempfile::tempdir().expect("tmp");
     let spec = out.path().join("job.toml");
-    std::fs::write(&spec, "[guarantees]\nconstrain = [\"out_of_pocket\", \"has_cover\"]\n")
-        .expect("spec");
+    std::fs::write(
+        &spec,
+        "[guarantees]\nconstrain = [\"out_of_pocket\", \"has_cover\"]\n",
+    )
+    .expect("spec");
     let results = out.path().join("results");
     let report = out.path().join("conflict.html");
     let e = run(&cli(&[
@@ -187,7 +246,10 @@ fn guarantees_that_cannot_hold_get_a_report_of_their_conflict() {
     let html = std::fs::read_to_string(&report).expect("the conflict report");
     assert_self_contained(&html);
     assert!(html.contains("id=\"conflict\""));
-    assert!(html.contains("has_cover"), "the conflicting guarantee is named");
+    assert!(
+        html.contains("has_cover"),
+        "the conflicting guarantee is named"
+    );
     assert!(html.contains("id=\"conflict-families\" data-mark=\"rect\""));
 }
 
@@ -232,24 +294,41 @@ async fn flight_serves_a_finished_jobs_report_to_its_owner() {
     let (_dir, server) = serve().await;
     let mut bob = login(&server, "bob").await;
     let mut alice = login(&server, "alice").await;
-    let id = submit(&mut bob, "kind = \"calibrate\"").await.expect("submits");
+    let id = submit(&mut bob, "kind = \"calibrate\"")
+        .await
+        .expect("submits");
     wait(&mut bob, &id).await.expect("done");
     let jobs = action(&mut bob, "jobs", "").await.expect("lists");
     assert_eq!(jobs[0]["report"], true, "{jobs}");
 
-    let fr = report(&mut bob, &format!("{{\"job\": \"{id}\"}}")).await.expect("a report");
+    let fr = report(&mut bob, &format!("{{\"job\": \"{id}\"}}"))
+        .await
+        .expect("a report");
     let fr = String::from_utf8(fr).expect("UTF-8");
     assert_self_contained(&fr);
     assert!(fr.contains("<html lang=\"fr\">"));
-    let en = report(&mut bob, &format!("{{\"job\": \"{id}\", \"lang\": \"en\"}}"))
-        .await
-        .expect("a report");
-    assert!(String::from_utf8(en).expect("UTF-8").contains("<html lang=\"en\">"));
+    let en = report(
+        &mut bob,
+        &format!("{{\"job\": \"{id}\", \"lang\": \"en\"}}"),
+    )
+    .await
+    .expect("a report");
+    assert!(
+        String::from_utf8(en)
+            .expect("UTF-8")
+            .contains("<html lang=\"en\">")
+    );
     // The CLI's report of the same spec on the same data is the same page.
     let out = tempfile::tempdir().expect("tmp");
     let file = out.path().join("r.html");
-    run(&cli(&["calibrate", "--out", path(&out.path().join("res")), "--report", path(&file)]))
-        .expect("runs");
+    run(&cli(&[
+        "calibrate",
+        "--out",
+        path(&out.path().join("res")),
+        "--report",
+        path(&file),
+    ]))
+    .expect("runs");
     assert_eq!(std::fs::read_to_string(&file).expect("report"), fr);
 
     let refused = |r: Result<Vec<u8>, tonic::Status>| r.expect_err("refused");
@@ -257,11 +336,21 @@ async fn flight_serves_a_finished_jobs_report_to_its_owner() {
     assert_eq!(e.code(), Code::NotFound, "another user's job: {e}");
     let e = refused(report(&mut bob, "{\"job\": \"0123456789abcdef0123456789abcdef\"}").await);
     assert_eq!(e.code(), Code::NotFound, "{e}");
-    let e = refused(report(&mut bob, &format!("{{\"job\": \"{id}\", \"lang\": \"de\"}}")).await);
+    let e = refused(
+        report(
+            &mut bob,
+            &format!("{{\"job\": \"{id}\", \"lang\": \"de\"}}"),
+        )
+        .await,
+    );
     assert_eq!(e.code(), Code::InvalidArgument, "{e}");
     assert!(e.message().contains("fr or en"), "{e}");
     let e = refused(report(&mut bob, &id).await);
-    assert_eq!(e.code(), Code::InvalidArgument, "a bare id is not the body: {e}");
+    assert_eq!(
+        e.code(),
+        Code::InvalidArgument,
+        "a bare id is not the body: {e}"
+    );
     let e = refused(report(&mut bob, "{\"lang\": \"fr\"}").await);
     assert_eq!(e.code(), Code::InvalidArgument, "{e}");
 
@@ -276,7 +365,13 @@ async fn flight_serves_a_finished_jobs_report_to_its_owner() {
     assert_eq!(e.code(), Code::FailedPrecondition, "{e}");
     server.queue().set_paused(false);
     wait(&mut bob, &waiting).await.expect("done");
-    let baseline = report(&mut bob, &format!("{{\"job\": \"{waiting}\"}}")).await.expect("report");
-    assert!(String::from_utf8(baseline).expect("UTF-8").contains("id=\"coverage\""));
+    let baseline = report(&mut bob, &format!("{{\"job\": \"{waiting}\"}}"))
+        .await
+        .expect("report");
+    assert!(
+        String::from_utf8(baseline)
+            .expect("UTF-8")
+            .contains("id=\"coverage\"")
+    );
     server.shutdown().await;
 }

@@ -27,6 +27,16 @@ fn action(service: &str, code: &str, quantity: f64, start: &str) -> ActionLine {
         quantity,
         start: date(start),
         unit_price: None,
+        acquired: None,
+    }
+}
+
+/// The options of `year` with the CNSA's 2024 limit (3.311 €/h), which a year other than
+/// 2024 needs as an input.
+fn config(year: i32) -> DcConfig {
+    DcConfig {
+        cnsa_rate: Some(3.311),
+        ..DcConfig::new(year)
     }
 }
 
@@ -49,8 +59,8 @@ fn saone_et_loire() -> Catalogue {
 /// hours, and checks each line's amount.
 fn check_line_amounts(actions: &[ActionLine], expected: &[f64]) {
     let services = [hours("S", "71", 1e7, 0.0)];
-    let r = dc::compute(&saone_et_loire(), actions, &services, &DcConfig::new(2026))
-        .expect("valid actions");
+    let r =
+        dc::compute(&saone_et_loire(), actions, &services, &config(2026)).expect("valid actions");
     let got: Vec<f64> = r.lines.iter().map(|l| l.amount).collect();
     assert_eq!(got.len(), expected.len());
     for (i, (g, e)) in got.iter().zip(expected).enumerate() {
@@ -194,7 +204,7 @@ fn prorata_of_an_action_starting_on_1_october() {
     ] {
         let config = DcConfig {
             prorata: basis,
-            ..DcConfig::new(2026)
+            ..config(2026)
         };
         let r = dc::compute(
             &saone_et_loire(),
@@ -204,7 +214,10 @@ fn prorata_of_an_action_starting_on_1_october() {
         )
         .expect("valid");
         assert!(close(r.lines[0].amount, amount, 1e-12), "{basis}");
-        assert!(close(r.services[0].cap, cap, 1e-12), "{basis}");
+        assert!(
+            close(r.services[0].cap.expect("a cap"), cap, 1e-12),
+            "{basis}"
+        );
         assert!(!r.services[0].capped);
     }
 }
@@ -220,11 +233,12 @@ fn check_cap(
         &saone_et_loire(),
         actions,
         &[hours("S", "71", service_hours.0, service_hours.1)],
-        &DcConfig::new(2026),
+        &config(2026),
     )
     .expect("valid");
     let s = &r.services[0];
-    assert!(close(s.cap, expected_cap, 1e-12), "cap {}", s.cap);
+    let cap = s.cap.expect("a cap");
+    assert!(close(cap, expected_cap, 1e-12), "cap {cap}");
     for o in 0..6 {
         assert!(
             close(s.paid[o], expected_paid[o], 1e-12) || s.paid[o] == expected_paid[o],
@@ -297,7 +311,11 @@ fn cap_rates_by_year_and_indexation() {
     )
     .expect("valid");
     assert!(close(r.lines[0].amount, 8.0 * 92.0, 1e-12));
-    assert!(close(r.services[0].cap, 3_311.0 * 92.0 / 366.0, 1e-12));
+    assert!(close(
+        r.services[0].cap.expect("a cap"),
+        3_311.0 * 92.0 / 366.0,
+        1e-12
+    ));
 }
 
 #[test]
@@ -311,8 +329,17 @@ fn departement_totals_and_the_cnsa_refinancing() {
         action("A", "o2_sunday_holiday", 50_000.0, "2026-01-01"),
         action("C", "o2_sunday_holiday", 10_000.0, "2026-01-01"),
     ];
-    let r =
-        dc::compute(&saone_et_loire(), &actions, &services, &DcConfig::new(2026)).expect("valid");
+    // Seed 000 gives the CNSA's limit for 2024 only: 2026 needs it as an input.
+    let e = dc::compute(&saone_et_loire(), &actions, &services, &DcConfig::new(2026))
+        .expect_err("no 2026 limit in the texts");
+    assert!(e.to_string().contains("cnsa_rate"), "{e}");
+    assert_eq!(
+        dc::DcRates::of(&DcConfig::new(2024), &dc::CallRules::saone_et_loire_2026())
+            .expect("2024")
+            .cnsa,
+        3.311
+    );
+    let r = dc::compute(&saone_et_loire(), &actions, &services, &config(2026)).expect("valid");
     assert_eq!(r.rates.cnsa, 3.311);
     // Départements by code: 58, then 71.
     let d58 = &r.departements[0];
@@ -336,11 +363,143 @@ fn departement_totals_and_the_cnsa_refinancing() {
     assert!(close(d58.departement_share, 720.0, 1e-9));
 }
 
+#[test]
+fn creuse_2025_is_a_departement_envelope_without_individual_cap() {
+    // Seed 002 §III-C: « l'enveloppe départementale 2024 est calculée sur la base de
+    // 3.311 € par heure d'APA/PCH prestée. Il ne s'agit pas d'un droit de tirage
+    // individuel »: 3.311 × 4,000 h = 13,244 €; the actions retained (1,000 € started in
+    // September, not prorated: the text has no prorata, and 20,000 € for a service of
+    // 1,000 h) are paid whole, 7,756 € over the envelope (tests/reference/rules_example.py).
+    let creuse = Catalogue::builtin(CatalogueId::Creuse2025);
+    let r = dc::compute(
+        &creuse,
+        &[
+            ActionLine {
+                unit_price: Some(2.5),
+                ..action("S1", "o2_night", 400.0, "2025-09-01")
+            },
+            ActionLine {
+                unit_price: Some(20_000.0),
+                ..action("S2", "o5_needs_study", 1.0, "2025-02-01")
+            },
+        ],
+        &[
+            hours("S1", "23", 2_000.0, 1_000.0),
+            hours("S2", "23", 1_000.0, 0.0),
+        ],
+        &config(2025),
+    )
+    .expect("valid");
+    assert_eq!(r.lines[0].prorata, 1.0);
+    assert_eq!((r.services[0].cap, r.services[1].cap), (None, None));
+    assert_eq!(r.services[1].paid_total, 20_000.0);
+    assert!(!r.services[1].capped);
+    let d = &r.departements[0];
+    assert_eq!(d.paid, 21_000.0);
+    assert!(close(d.envelope.expect("an envelope"), 13_244.0, 1e-12));
+    assert!(close(d.envelope_left.expect("left"), -7_756.0, 1e-9));
+    // Saône-et-Loire's call has service caps, not an envelope.
+    assert_eq!(saone_et_loire().rules.limit, dc::Limit::ServiceCap);
+}
+
+#[test]
+fn saone_et_loire_prorates_the_maximum_per_theme() {
+    // Seed 003 §III-C: « avoir initié les actions au titre de la thématique sollicitée
+    // entre le 1er janvier 2026 et le 30 juin 2026 … à compter du 1er juillet 2026, le
+    // financement maximum de l'année … sera calculé au prorata temporis ». 10,000 h →
+    // 33,830 € a year. Theme 2 from 5 January: 3,000 Sunday hours × 8 = 24,000 €. Theme 3
+    // from 1 October: 0.55 € × 100,000 h × 92/365 = 13,863.01 € asked, at most 33,830 ×
+    // 92/365 = 8,527.01 €. Paid 32,527.01 € — one cap prorated from the earliest start
+    // would have scaled 37,863.01 € down to 33,830 €.
+    let r = dc::compute(
+        &saone_et_loire(),
+        &[
+            action("S", "o2_sunday_holiday", 3_000.0, "2026-01-05"),
+            action("S", "o3_isolated_communes", 100_000.0, "2026-10-01"),
+        ],
+        &[hours("S", "71", 10_000.0, 0.0)],
+        &config(2026),
+    )
+    .expect("valid");
+    let s = &r.services[0];
+    assert!(close(s.requested[2], 13_863.013_698_630_137, 1e-12));
+    assert_eq!(s.paid[1], 24_000.0);
+    assert!(close(s.paid[2], 8_527.013_698_630_137, 1e-12));
+    assert!(close(s.paid_total, 32_527.013_698_630_137, 1e-12));
+    assert!(close(s.cap.expect("a cap"), 33_830.0, 1e-12));
+    assert!(s.capped);
+}
+
+#[test]
+fn the_departement_s_maxima_per_hour_action_and_objective() {
+    // Seed 003: « se réserve le droit de fixer un montant maximum de financement, en euros
+    // par heure, par action ou par objectif ». 2 €/h → 20,000 € a year; objective 2 at
+    // most 15,000 €; an isolated-communes line at most 4,000 € (below its theme's
+    // 20,000 × 92/365): 19,000 € paid.
+    let mut c = config(2026);
+    c.limits.per_hour = Some(2.0);
+    c.limits.per_objective[1] = Some(15_000.0);
+    c.limits
+        .per_action
+        .insert("o3_isolated_communes".into(), 4_000.0);
+    let r = dc::compute(
+        &saone_et_loire(),
+        &[
+            action("S", "o2_sunday_holiday", 3_000.0, "2026-01-05"),
+            action("S", "o3_isolated_communes", 100_000.0, "2026-10-01"),
+        ],
+        &[hours("S", "71", 10_000.0, 0.0)],
+        &c,
+    )
+    .expect("valid");
+    assert_eq!(r.rates.cap, 2.0);
+    assert_eq!(r.lines[1].amount, 4_000.0);
+    let s = &r.services[0];
+    assert_eq!(
+        (s.paid[1], s.paid[2], s.paid_total),
+        (15_000.0, 4_000.0, 19_000.0)
+    );
+}
+
+#[test]
+fn a_line_failing_a_condition_of_the_call_gets_zero_with_the_reason() {
+    // Seed 003 objectif 5: the QVT diagnosis is funded « si engagement pris par le SAD de
+    // former les managers comme référents de la QVT »; objectif 3: vehicles « loués à
+    // compter du 1er janvier 2026 ».
+    let lines = [
+        action("A", "o5_qwl_diagnosis", 1.0, "2026-01-05"),
+        action("B", "o5_qwl_diagnosis", 1.0, "2026-01-05"),
+        action("B", "o5_qwl_manager_training", 2.0, "2026-01-05"),
+        ActionLine {
+            acquired: Some(date("2025-12-15")),
+            ..action("B", "o3_vehicle_lease", 12.0, "2026-01-05")
+        },
+        ActionLine {
+            acquired: Some(date("2026-01-02")),
+            ..action("B", "o3_vehicle_lease", 12.0, "2026-01-05")
+        },
+    ];
+    let r = dc::compute(
+        &saone_et_loire(),
+        &lines,
+        &[hours("A", "71", 1e6, 0.0), hours("B", "71", 1e6, 0.0)],
+        &config(2026),
+    )
+    .expect("valid");
+    let amounts: Vec<f64> = r.lines.iter().map(|l| l.amount).collect();
+    assert_eq!(amounts, vec![0.0, 10_460.0, 2_510.0, 0.0, 12.0 * 366.0]);
+    let why = |i: usize| r.lines[i].refused.clone().unwrap_or_default();
+    assert!(why(0).contains("o5_qwl_manager_training"), "{}", why(0));
+    assert!(why(3).contains("2025-12-15"), "{}", why(3));
+    assert_eq!(r.lines[1].refused, None);
+    assert_eq!(r.lines[4].refused, None);
+}
+
 /// Bad actions: the message names the table, row, column and value of each problem.
 fn check_rejected(catalogue: CatalogueId, year: i32, bad: ActionLine, expected: &[&str]) {
     let services = [hours("S", "71", 1_000.0, 0.0)];
     let actions = [action("S", "o2_sunday_holiday", 10.0, "2026-01-01"), bad];
-    let mut config = DcConfig::new(year);
+    let mut config = config(year);
     config.cap_rate = Some(3.311);
     let e = dc::compute(&Catalogue::builtin(catalogue), &actions, &services, &config)
         .expect_err("invalid");
@@ -402,7 +561,7 @@ fn bad_actions_name_their_row_column_and_value() {
             "row 2, column unit_price, value \"\": the saone-et-loire-2026 catalogue leaves this action's price to the CPOM",
         ],
     );
-    // Creuse values every action in the CPOM; its 2025 rate is given by the caller.
+    // Creuse values every action in the CPOM; the CNSA's 2025 limit is given by the caller.
     let r = dc::compute(
         &Catalogue::builtin(CatalogueId::Creuse2025),
         &[ActionLine {
@@ -410,10 +569,7 @@ fn bad_actions_name_their_row_column_and_value() {
             ..action("S", "o2_night", 400.0, "2025-03-01")
         }],
         &[hours("S", "23", 2_000.0, 0.0)],
-        &DcConfig {
-            cap_rate: Some(3.311),
-            ..DcConfig::new(2025)
-        },
+        &config(2025),
     )
     .expect("valid");
     assert_eq!(r.services[0].paid[1], 1_000.0);
@@ -423,7 +579,7 @@ fn bad_actions_name_their_row_column_and_value() {
         &[hours("S", "23", 2_000.0, 0.0)],
         &DcConfig::new(2025),
     )
-    .expect_err("2025 has no rate in the texts");
+    .expect_err("2025 has no CNSA limit in the texts");
     assert!(
         matches!(e, CoreError::UnknownYear { year: 2025, .. }),
         "{e}"
@@ -666,8 +822,33 @@ fn fgn_service(
         cost_g1: structure[0],
         cost_g3: structure[1],
         cost_staff_non_carer: structure[2],
+        cost_staff_tisf: 0.0,
         gross_expenses: gross,
     }
+}
+
+#[test]
+fn fgn_structure_costs_count_tisf_pay() {
+    // Seed 001 §5: structure costs are « G1 + G3 + dépenses de personnels autres qu'aides à
+    // domicile, auxiliaires de vies sociale et aides médico-psychologique »: TISF pay is
+    // in. (50,000 + 80,000 + 120,000 + 60,000) / 1,000,000 = 31/100
+    // (tests/reference/rules_example.py).
+    let mut s = fgn_service(
+        "S",
+        10.0,
+        3_214.0,
+        [50_000.0, 80_000.0, 120_000.0],
+        1_000_000.0,
+    );
+    s.cost_staff_tisf = 60_000.0;
+    let config = FgnConfig {
+        non_presence: None,
+        structure: Some("25:30".parse::<Band>().expect("band")),
+    };
+    let r = fgn::compute(&[s], &config).expect("valid");
+    assert_eq!(r[0].structure_costs, 310_000.0);
+    assert!(close(r[0].structure_share, 0.31, 1e-15));
+    assert_eq!(r[0].structure_flag, Some(BandFlag::Above));
 }
 
 fn check_bands(
@@ -826,6 +1007,8 @@ fn cli_dc_writes_results_and_rejects_bad_rows() {
         &hours,
         "--catalogue",
         "saone-et-loire-2026",
+        "--cnsa-rate",
+        "3.311",
         "--out",
         o,
     ]))
@@ -877,6 +1060,8 @@ fn cli_dc_writes_results_and_rejects_bad_rows() {
         &hours,
         "--catalogue",
         "saone-et-loire-2026",
+        "--cnsa-rate",
+        "3.311",
         "--out",
         out2.path().to_str().expect("utf-8"),
     ]))
