@@ -181,7 +181,7 @@ pub fn scatter_log(s: &ScatterLog<'_>, lang: Lang) -> Result<Figure, ReportError
         lo = lo.min(x).min(y);
         hi = hi.max(x).max(y);
     }
-    if !(lo < hi) {
+    if lo.partial_cmp(&hi) != Some(std::cmp::Ordering::Less) {
         (lo, hi) = (1.0, 10.0);
     }
     let (lo, hi) = (lo / 1.25, hi * 1.25);
@@ -330,7 +330,7 @@ pub fn dot_whisker(
             hi = hi.max(v);
         }
     }
-    if !(lo < hi) {
+    if lo.partial_cmp(&hi) != Some(std::cmp::Ordering::Less) {
         (lo, hi) = if lo.is_finite() {
             (lo - 1.0, lo + 1.0)
         } else {

@@ -755,11 +755,9 @@ pub fn calibrate(
         )?;
         info.failed_replicates = errors.failed;
         // θ, then the point value of every scope.
-        for j in 0..k {
-            se[j] = errors.se[j];
-            ci_low[j] = errors.low[j];
-            ci_high[j] = errors.high[j];
-        }
+        se[..k].copy_from_slice(&errors.se[..k]);
+        ci_low[..k].copy_from_slice(&errors.low[..k]);
+        ci_high[..k].copy_from_slice(&errors.high[..k]);
         for (c, (_, members)) in scopes.iter().enumerate().take(scope_values.len()) {
             let (e, l, h) = (errors.se[k + c], errors.low[k + c], errors.high[k + c]);
             match o.scope {

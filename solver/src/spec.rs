@@ -576,11 +576,12 @@ pub struct NeutralitySpec {
     pub budget_change: Option<BudgetChange>,
 }
 
-/// A change of the budget a formula must match: `target = baseline × (1 + percent / 100)
-/// + euros`, the euros spread over every service in proportion to its baseline, so that
+/// A change of the budget a formula must match:
+/// `target = baseline × (1 + percent / 100) + euros`, the euros spread over every service
+/// in proportion to its baseline, so that
 /// every scope (the nation, each département) changes by the same factor
-/// ([`BudgetChange::factor`]). One mechanism for a calibration's spec and for sweeps over
-/// budgets.
+/// ([`BudgetChange::factor`]). One mechanism for a calibration's spec and for sweeps
+/// over budgets.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BudgetChange {
@@ -813,7 +814,7 @@ impl JobSpec {
                     spec.calibration = x.clone();
                 }
                 if let Some(x) = &c.neutrality {
-                    spec.neutrality = x.clone();
+                    spec.neutrality = *x;
                 }
                 if let Some(x) = &c.guarantees {
                     spec.guarantees = x.clone();

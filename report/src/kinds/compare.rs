@@ -104,13 +104,18 @@ fn cell(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
     v.map_or_else(|| crate::lang::UNDEFINED.to_string(), f)
 }
 
+/// What a bar chart of the candidates shows.
+struct Metric<'a> {
+    id: &'a str,
+    title: &'a str,
+    y_desc: &'a str,
+    scale: Scale,
+}
+
 /// Bars of one figure per candidate, the best in blue and the others in grey.
 fn per_candidate(
     s: &CompareSummary,
-    id: &str,
-    title: &str,
-    y_desc: &str,
-    scale: Scale,
+    m: &Metric<'_>,
     value: impl Fn(&CandidateRow) -> Option<f64>,
     format: impl Fn(f64) -> String,
     lang: Lang,
@@ -137,13 +142,13 @@ fn per_candidate(
         .join("; ");
     plot::bars(
         &Bars {
-            id,
-            title,
+            id: m.id,
+            title: m.title,
             x_desc: lang.pick("formule", "formula"),
-            y_desc,
+            y_desc: m.y_desc,
             labels: rows.iter().map(|c| c.name.clone()).collect(),
             bars,
-            scale,
+            scale: m.scale,
             legend: vec![(
                 colour::BLUE,
                 lang.pick(
@@ -181,16 +186,18 @@ fn fit(s: &CompareSummary, lang: Lang) -> Result<Section, ReportError> {
         .collect();
     let figure = per_candidate(
         s,
-        "compare-cv-rmse",
-        lang.pick(
-            "Erreur hors échantillon (RMSE)",
-            "Out-of-sample error (RMSE)",
-        ),
-        lang.pick(
-            "RMSE en validation croisée (€/an)",
-            "cross-validated RMSE (€/year)",
-        ),
-        Scale::Euros,
+        &Metric {
+            id: "compare-cv-rmse",
+            title: lang.pick(
+                "Erreur hors échantillon (RMSE)",
+                "Out-of-sample error (RMSE)",
+            ),
+            y_desc: lang.pick(
+                "RMSE en validation croisée (€/an)",
+                "cross-validated RMSE (€/year)",
+            ),
+            scale: Scale::Euros,
+        },
         |c| c.cv_rmse,
         money,
         lang,
@@ -259,13 +266,15 @@ fn effects(s: &CompareSummary, lang: Lang) -> Result<Section, ReportError> {
         .collect();
     let figure = per_candidate(
         s,
-        "compare-losers",
-        lang.pick("Perdants au-delà de −5 %", "Losers beyond −5 %"),
-        lang.pick(
-            "part pondérée des services (%)",
-            "weighted share of services (%)",
-        ),
-        Scale::Share,
+        &Metric {
+            id: "compare-losers",
+            title: lang.pick("Perdants au-delà de −5 %", "Losers beyond −5 %"),
+            y_desc: lang.pick(
+                "part pondérée des services (%)",
+                "weighted share of services (%)",
+            ),
+            scale: Scale::Share,
+        },
         |c| c.losers_5pct,
         pct,
         lang,
