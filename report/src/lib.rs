@@ -5,7 +5,7 @@
 //!
 //! - [`render`]: summary + tables → HTML, dispatching on the job kind to one function per
 //!   kind (`kinds::baseline::page`, `kinds::calibration::page`,
-//!   `kinds::compare::page`), each building a
+//!   `kinds::compare::page`, `kinds::sweep::page`), each building a
 //!   [`page::Page`]; [`tables_read`] says which tables a kind's report reads;
 //! - [`render_infeasible`]: the conflict report of a calibration whose guarantees cannot
 //!   hold (it has no result tables, only the solver's diagnosis);
@@ -44,6 +44,7 @@ pub fn tables_read(job: &JobSummary) -> &'static [&'static str] {
         JobSummary::Baseline(_) => kinds::baseline::TABLES,
         JobSummary::Calibrate(_) => kinds::calibration::TABLES,
         JobSummary::Compare(_) => kinds::compare::TABLES,
+        JobSummary::Sweep(_) => kinds::sweep::TABLES,
     }
 }
 
@@ -54,6 +55,7 @@ pub fn render(summary: &Summary, tables: &Tables, lang: Lang) -> Result<String, 
         JobSummary::Baseline(s) => kinds::baseline::page(s, p, tables, lang)?,
         JobSummary::Calibrate(s) => kinds::calibration::page(s, p, tables, lang)?,
         JobSummary::Compare(s) => kinds::compare::page(s, p, lang)?,
+        JobSummary::Sweep(s) => kinds::sweep::page(s, p, lang)?,
     };
     Ok(page.render())
 }

@@ -737,6 +737,97 @@ pub fn bars(b: &Bars<'_>, lang: Lang) -> Result<Figure, ReportError> {
     })
 }
 
+/// One line of a line chart.
+#[derive(Clone, Debug)]
+pub struct Line {
+    /// The legend's label.
+    pub label: String,
+    /// The colour.
+    pub colour: RGBColor,
+    /// `(x, y)`, in increasing x.
+    pub xy: Vec<(f64, f64)>,
+}
+
+/// Lines against a numeric setting, each point marked by a dot.
+#[derive(Clone, Debug)]
+pub struct Lines<'a> {
+    /// The figure's id.
+    pub id: &'a str,
+    /// The title.
+    pub title: &'a str,
+    /// The x axis' label, with its unit.
+    pub x_desc: &'a str,
+    /// The y axis' label, with its unit.
+    pub y_desc: &'a str,
+    /// The lines.
+    pub lines: Vec<Line>,
+    /// How y values are written.
+    pub scale: Scale,
+    /// The text alternative (after the title).
+    pub alt: String,
+    /// Notes under the plot.
+    pub caption: String,
+}
+
+/// Draws [`Lines`]: one polyline and one dot per point.
+pub fn lines(l: &Lines<'_>, lang: Lang) -> Result<Figure, ReportError> {
+    let points = || l.lines.iter().flat_map(|line| line.xy.iter()).filter(|p| p.0.is_finite() && p.1.is_finite());
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, 0.0f64, f64::NEG_INFINITY);
+    for &(x, y) in points() {
+        x0 = x0.min(x);
+        x1 = x1.max(x);
+        y0 = y0.min(y);
+        y1 = y1.max(y);
+    }
+    if x0.partial_cmp(&x1) != Some(std::cmp::Ordering::Less) {
+        (x0, x1) = if x0.is_finite() { (x0 - 1.0, x0 + 1.0) } else { (0.0, 1.0) };
+    }
+    if y0.partial_cmp(&y1) != Some(std::cmp::Ordering::Less) {
+        y1 = y0 + if l.scale == Scale::Share { 0.01 } else { 1.0 };
+    }
+    let (px, py) = (0.04 * (x1 - x0), 0.08 * (y1 - y0));
+    let (x0, x1, y0, y1) = (x0 - px, x1 + px, if y0 < 0.0 { y0 - py } else { y0 }, y1 + py);
+    let svg = svg(l.id, (WIDTH, HEIGHT), |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(l.title, (FONT, 17))
+            .margin(14)
+            .x_label_area_size(44)
+            .y_label_area_size(70)
+            .build_cartesian_2d(x0..x1, y0..y1)?;
+        let xf = |v: &f64| lang.number(*v, if x1 - x0 < 10.0 { 2 } else { 0 });
+        let yf = |v: &f64| l.scale.format(lang, *v, y1 - y0);
+        chart
+            .configure_mesh()
+            .x_desc(l.x_desc)
+            .y_desc(l.y_desc)
+            .x_label_formatter(&xf)
+            .y_label_formatter(&yf)
+            .label_style((FONT, 12))
+            .axis_desc_style((FONT, 13))
+            .light_line_style(colour::GRID)
+            .bold_line_style(colour::GRID)
+            .draw()?;
+        for line in &l.lines {
+            let xy: Vec<(f64, f64)> = line.xy.iter().copied().filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
+            chart.draw_series(LineSeries::new(xy.clone(), line.colour.stroke_width(2)))?;
+            chart.draw_series(xy.into_iter().map(|p| Circle::new(p, 3, line.colour.filled())))?;
+        }
+        Ok(())
+    })?;
+    Ok(Figure {
+        id: l.id.to_string(),
+        title: l.title.to_string(),
+        svg,
+        alt: format!("{}. {}", l.title, l.alt),
+        caption: l.caption.clone(),
+        mark: Mark::Circle,
+        marks: points().count(),
+        legend: l.lines.iter().map(|line| (colour::hex(line.colour), line.label.clone())).collect(),
+        data: Vec::new(),
+        wide: false,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

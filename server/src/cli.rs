@@ -91,6 +91,15 @@ pub enum Command {
     /// residual, winners and losers, each guarantee's violations, the conflict when its
     /// guarantees cannot hold), parameters.parquet, services.parquet and summary.json.
     Compare(CompareArgs),
+    /// Sweep policy settings: one formula calibrated under every scenario of a grid or list.
+    ///
+    /// The spec (kind = "sweep", see docs/spec.md) gives the formula and a [sweep] table:
+    /// a grid over budget changes, transition limits, the baseline's floor tariff,
+    /// participation options, a mixte formula's hourly rate, neutrality scopes and funded
+    /// allowances, or [[sweep.scenarios]]. Writes scenarios.parquet (one row per scenario:
+    /// its settings, totals, winners and losers, each guarantee's violations, the
+    /// conflict when its guarantees cannot hold), parameters.parquet and summary.json.
+    Sweep(SweepArgs),
     /// Dotation complémentaire: actions × catalogue prices, caps, prorata, CNSA refinancing.
     Dc(crate::rules_cli::DcArgs),
     /// CNSA aid to départements for Avenant 43: activity and cost caps, advance, balance.
@@ -116,7 +125,7 @@ pub struct CalibrateArgs {
     pub report: ReportArgs,
 }
 
-/// The report options of `baseline` and `calibrate`.
+/// The report options of `baseline`, `calibrate`, `compare` and `sweep`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// Also write the job's report to FILE: one self-contained HTML page (inline SVG plots
@@ -163,6 +172,26 @@ pub struct CompareArgs {
     /// Folder to write the results into (created if needed).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// The HTML report.
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+/// Options of `sweep`.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// The dataset folder (default: the spec's `data`, else the embedded synthetic survey).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// The sweep's spec (kind = "sweep").
+    #[arg(long, value_name = "FILE")]
+    pub spec: PathBuf,
+    /// Folder to write the results into (created if needed).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// The HTML report.
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 /// Options of `generate`.
@@ -252,6 +281,7 @@ pub fn run(cli: &Cli) -> Result<(), ServerError> {
         Command::Baseline(a) => run_baseline(a, cli.quiet),
         Command::Calibrate(a) => run_calibrate(a, cli.quiet),
         Command::Compare(a) => run_compare(a, cli.quiet),
+        Command::Sweep(a) => run_sweep(a, cli.quiet),
         Command::Report(a) => run_report(a, cli.quiet),
         Command::Dc(a) => crate::rules_cli::run_dc(a, cli.quiet),
         Command::Avenant43(a) => crate::rules_cli::run_avenant43(a, cli.quiet),
@@ -519,6 +549,60 @@ fn compare_spec(a: &CompareArgs) -> Result<JobSpec, ServerError> {
     Ok(spec)
 }
 
+fn run_sweep(a: &SweepArgs, quiet: bool) -> Result<(), ServerError> {
+    let t0 = Instant::now();
+    let spec = read_spec(&a.spec)?;
+    if spec.kind != JobKind::Sweep {
+        return Err(ServerError::SpecFile {
+            path: a.spec.clone(),
+            message: "dotation sweep runs a spec with kind = \"sweep\" and a [sweep] table (docs/spec.md)".into(),
+        });
+    }
+    let data = load(data_dir(a.data.as_ref(), &spec).as_deref())?;
+    let job = jobs::run_spec(&spec, &data, &JobContext::detached())?;
+    write_job(&job, &a.out)?;
+    if !quiet && let JobResult::Sweep(s) = &job.result {
+        let sm = &s.summary;
+        println!(
+            "Sweep of {} scenarios on {}: {} computed ({} refitted from two budget fits), {} design(s)\n",
+            sm.scenarios, data.description, sm.feasible, sm.refitted, sm.designs
+        );
+        println!(
+            "{:<40} {:>10} {:>16} {:>8} {:>8} {:>9} {:>6} {:>6} {:>6} {:>6}",
+            "scenario", "residual", "funding €", "winners", "losers", "coverage", "oop", "nhas", "has", "trans."
+        );
+        let f = |v: Option<f64>, p: usize| v.map_or("—".to_string(), |v| format!("{v:.p$}"));
+        let c = |v: Option<usize>| v.map_or("—".to_string(), |v| v.to_string());
+        for r in s.rows.iter().take(40) {
+            println!(
+                "{:<40} {:>10} {:>16} {:>8} {:>8} {:>9} {:>6} {:>6} {:>6} {:>6}",
+                r.name.chars().take(40).collect::<String>(),
+                r.neutrality_residual.map_or("—".into(), |v| format!("{v:.1e}")),
+                f(r.funding_total, 0),
+                f(r.winners_5pct, 3),
+                f(r.losers_5pct, 3),
+                f(r.coverage, 3),
+                c(r.out_of_pocket_rising),
+                c(r.nhas_price_violations),
+                c(r.has_cover_violations),
+                c(r.transition_violations)
+            );
+            if let Some(conflict) = &r.conflict {
+                println!("  not computed: {conflict}");
+            }
+        }
+        if s.rows.len() > 40 {
+            println!("… {} more in scenarios.parquet", s.rows.len() - 40);
+        }
+        println!(
+            "\nwrote {} in {:.2} s",
+            a.out.display(),
+            t0.elapsed().as_secs_f64()
+        );
+    }
+    write_report(&a.report, &job, quiet)
+}
+
 fn run_compare(a: &CompareArgs, quiet: bool) -> Result<(), ServerError> {
     let t0 = Instant::now();
     let spec = compare_spec(a)?;
@@ -563,7 +647,7 @@ fn run_compare(a: &CompareArgs, quiet: bool) -> Result<(), ServerError> {
             t0.elapsed().as_secs_f64()
         );
     }
-    Ok(())
+    write_report(&a.report, &job, quiet)
 }
 
 fn print_calibration(job: &CalibrationJob, data: &str) {

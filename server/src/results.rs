@@ -20,7 +20,7 @@ use dotation_solver::calibrate::Calibration;
 use dotation_solver::formula::Design;
 use dotation_solver::job::{
     BaselineJob, CalibrationJob, CandidateRow, CompareJob, JobResult, OutOfPocketGroups,
-    ServicesImpact, UsersImpact,
+    ScenarioRow, ServicesImpact, SweepJob, UsersImpact,
 };
 
 use crate::error::ServerError;
@@ -34,7 +34,68 @@ pub fn tables(
         JobResult::Baseline(b) => baseline_tables(data, b),
         JobResult::Calibration(c) => calibration_tables(&data.micro, c),
         JobResult::Compare(c) => compare_tables(&data.micro, c),
+        JobResult::Sweep(s) => sweep_tables(s),
     }
+}
+
+/// `scenarios` (one row per scenario: its settings, feasibility, totals, winners and
+/// losers, each guarantee's violations) and `parameters` (long: one row per scenario and
+/// parameter) of a sweep.
+fn sweep_tables(job: &SweepJob) -> Result<Vec<(String, RecordBatch)>, ServerError> {
+    let rows = &job.rows;
+    let text = |f: &dyn Fn(&ScenarioRow) -> &str| strs(rows.iter().map(f));
+    let num = |f: &dyn Fn(&ScenarioRow) -> Option<f64>| opt_f64s(rows.iter().map(f));
+    let count = |f: &dyn Fn(&ScenarioRow) -> Option<usize>| -> ArrayRef {
+        Arc::new(UInt64Array::from_iter(rows.iter().map(|r| f(r).map(|v| v as u64))))
+    };
+    let flag = |f: &dyn Fn(&ScenarioRow) -> bool| -> ArrayRef {
+        Arc::new(BooleanArray::from(rows.iter().map(f).collect::<Vec<_>>()))
+    };
+    let scenarios = batch(vec![
+        ("scenario", count(&|r| Some(r.index))),
+        ("name", text(&|r| &r.name)),
+        ("budget_change_percent", num(&|r| r.budget_change_percent)),
+        ("budget_change_euros", num(&|r| r.budget_change_euros)),
+        ("transition_limit", num(&|r| Some(r.transition_limit))),
+        ("floor", num(&|r| r.floor)),
+        ("participation", text(&|r| &r.participation)),
+        ("mixte_rate", num(&|r| r.mixte_rate)),
+        ("neutrality_scope", text(&|r| &r.scope)),
+        ("funded", text(&|r| &r.funded)),
+        ("feasible", flag(&|r| r.feasible)),
+        (
+            "conflict",
+            Arc::new(StringArray::from_iter(rows.iter().map(|r| r.conflict.as_deref()))),
+        ),
+        ("refit", flag(&|r| r.refit)),
+        ("parameters", count(&|r| Some(r.parameters))),
+        ("formula_baseline_total", num(&|r| Some(r.formula_baseline_total))),
+        ("target_total", num(&|r| Some(r.target_total))),
+        ("formula_funding_total", num(&|r| r.formula_funding_total)),
+        ("baseline_total", num(&|r| Some(r.baseline_total))),
+        ("funding_total", num(&|r| r.funding_total)),
+        ("neutrality_residual", num(&|r| r.neutrality_residual)),
+        ("r2", num(&|r| r.r2)),
+        ("rmse", num(&|r| r.rmse)),
+        ("winners_5pct", num(&|r| r.winners_5pct)),
+        ("losers_5pct", num(&|r| r.losers_5pct)),
+        ("coverage", num(&|r| r.coverage)),
+        ("out_of_pocket_rising", count(&|r| r.out_of_pocket_rising)),
+        ("out_of_pocket_rising_share", num(&|r| r.out_of_pocket_rising_share)),
+        ("nhas_price_violations", count(&|r| r.nhas_price_violations)),
+        ("has_cover_violations", count(&|r| r.has_cover_violations)),
+        ("transition_violations", count(&|r| r.transition_violations)),
+    ])?;
+    let p = &job.parameters;
+    let parameters = batch(vec![
+        ("scenario", Arc::new(UInt64Array::from_iter_values(p.iter().map(|x| x.0 as u64))) as ArrayRef),
+        ("parameter", strs(p.iter().map(|x| x.1.as_str()))),
+        ("estimate", f64s(p.iter().map(|x| x.2))),
+    ])?;
+    Ok(vec![
+        ("scenarios".to_string(), scenarios),
+        ("parameters".to_string(), parameters),
+    ])
 }
 
 /// `candidates` (one row per formula), `parameters` and `services` (long: one row per

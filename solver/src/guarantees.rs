@@ -471,3 +471,115 @@ pub fn report(
         transition_limit: spec.transition_limit,
     }
 }
+
+/// The users whose out-of-pocket rises, counted from each service's ratio `F_s / F0_s`
+/// alone: built once per participation option, it answers for any funding in
+/// O(services · log users) — what a sweep over thousands of scenarios needs. A user's
+/// out-of-pocket `c + max(price − v, 0)` rises (beyond [`RISE_TOLERANCE`]) exactly when
+/// the service's hourly value `v = v0 · F_s / F0_s` falls below `lo − tolerance`
+/// ([`OutOfPocket::admissible`]), so each user is a threshold on the service's ratio.
+#[derive(Clone, Debug)]
+pub struct RisingUsers {
+    /// Per service, the thresholds of its users' ratios, ascending.
+    thresholds: Vec<Vec<f64>>,
+    /// Per service, the design weight of each of its users (the service's).
+    weight: Vec<f64>,
+    /// Users whose out-of-pocket rises whatever the funding.
+    always: usize,
+    /// Their total weight.
+    always_weight: f64,
+    /// Total weight of the users with an out-of-pocket.
+    total_weight: f64,
+}
+
+impl RisingUsers {
+    /// The thresholds of every user under `participation`.
+    pub fn new(input: &GuaranteeInput<'_>, participation: Participation) -> RisingUsers {
+        let oop = input.oop;
+        let d = input.design;
+        let w = &input.micro.services.design_weight;
+        let mut thresholds = vec![Vec::new(); d.n];
+        let (mut always, mut always_weight, mut total_weight) = (0, 0.0, 0.0);
+        for u in 0..oop.len() {
+            let Some(a) = oop.admissible(u, participation) else {
+                continue;
+            };
+            let s = oop.service(u);
+            total_weight += w[s];
+            let lo = match a {
+                Admissible::Never { .. } => {
+                    always += 1;
+                    always_weight += w[s];
+                    continue;
+                }
+                Admissible::From(lo) => lo - RISE_TOLERANCE,
+            };
+            if lo <= 0.0 {
+                continue;
+            }
+            // The hourly value moves with the funding only for funded users of a service
+            // with a baseline; otherwise it stays today's rate.
+            let v0 = oop.user_rate(u);
+            if d.baseline[s] > 0.0 && oop.funded(u) && v0 > 0.0 {
+                thresholds[s].push(lo / v0);
+            } else if v0 < lo {
+                always += 1;
+                always_weight += w[s];
+            }
+        }
+        for t in &mut thresholds {
+            t.sort_by(f64::total_cmp);
+        }
+        RisingUsers {
+            thresholds,
+            weight: w.clone(),
+            always,
+            always_weight,
+            total_weight,
+        }
+    }
+
+    /// Users whose out-of-pocket rises under `funding` (the formula's part, against the
+    /// design's baseline `baseline`), and their weighted share.
+    pub fn count(&self, funding: &[f64], baseline: &[f64]) -> (usize, f64) {
+        let (mut n, mut wsum) = (self.always, self.always_weight);
+        for (s, t) in self.thresholds.iter().enumerate() {
+            if t.is_empty() {
+                continue;
+            }
+            let ratio = funding[s] / baseline[s];
+            // Thresholds above the ratio: those users' value falls below their bound.
+            let k = t.len() - t.partition_point(|&x| x <= ratio);
+            n += k;
+            wsum += k as f64 * self.weight[s];
+        }
+        let share = if self.total_weight > 0.0 {
+            wsum / self.total_weight
+        } else {
+            0.0
+        };
+        (n, share)
+    }
+}
+
+/// The violations of each service-level guarantee under `funding`, as the report counts
+/// them: `(nhas_price, has_cover, transition)`.
+pub fn service_violations(
+    input: &GuaranteeInput<'_>,
+    spec: &GuaranteesSpec,
+    funding: &[f64],
+) -> (usize, usize, usize) {
+    let count = |g: Guarantee| {
+        (0..input.design.n)
+            .filter(|&s| {
+                required(input, spec, g, s)
+                    .is_some_and(|r| r - funding[s] > 1e-9 * r.abs().max(1.0))
+            })
+            .count()
+    };
+    (
+        count(Guarantee::NhasPrice),
+        count(Guarantee::HasCover),
+        count(Guarantee::Transition),
+    )
+}

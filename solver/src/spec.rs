@@ -52,6 +52,234 @@ pub struct JobSpec {
     /// settings with the sections it gives replaced.
     #[serde(default)]
     pub candidates: Vec<CandidateSpec>,
+    /// The scenarios a sweep calibrates (`kind = "sweep"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<SweepSpec>,
+}
+
+/// The most scenarios one sweep may hold.
+pub const MAX_SCENARIOS: usize = 100_000;
+
+/// The scenarios of a sweep: every combination of the `grid`'s values, then the listed
+/// `scenarios`; each the spec's own calibration with the settings it gives.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepSpec {
+    /// Values of each swept setting; the scenarios are their combinations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grid: Option<SweepGrid>,
+    /// Scenarios given one by one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scenarios: Vec<Scenario>,
+}
+
+/// The values a grid sweeps, setting by setting (an empty list: the spec's own value).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepGrid {
+    /// Budget changes in % of the baseline.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub budget_change_percent: Vec<f64>,
+    /// Budget changes in €.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub budget_change_euros: Vec<f64>,
+    /// Transition limits ℓ (shares).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transition_limit: Vec<f64>,
+    /// The baseline's floor tariff, €/h (a what-if on today's funding).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub floor: Vec<f64>,
+    /// Participation options.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub participation: Vec<Participation>,
+    /// The fixed hourly rate of a mixte formula, €/h.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mixte_rate: Vec<f64>,
+    /// Neutrality scopes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scope: Vec<Scope>,
+    /// Sets of funded allowances.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub funded: Vec<Vec<String>>,
+}
+
+/// One scenario of a sweep: the settings it changes (absent: the spec's).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Its name in the results (default: its settings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The budget change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_change: Option<BudgetChange>,
+    /// The transition limit ℓ.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transition_limit: Option<f64>,
+    /// The baseline's floor tariff, €/h.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor: Option<f64>,
+    /// The participation option.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub participation: Option<Participation>,
+    /// A mixte formula's fixed hourly rate, €/h.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mixte_rate: Option<f64>,
+    /// The neutrality scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Scope>,
+    /// The funded allowances.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub funded: Option<Vec<String>>,
+}
+
+impl Scenario {
+    /// Its name: the one given, else its settings, e.g. `budget +2 %, ℓ 0.1`.
+    pub fn label(&self) -> String {
+        if let Some(n) = &self.name {
+            return n.clone();
+        }
+        let mut parts = Vec::new();
+        if let Some(b) = &self.budget_change {
+            if let Some(p) = b.percent {
+                parts.push(format!("budget {p:+} %"));
+            }
+            if let Some(e) = b.euros {
+                parts.push(format!("budget {e:+} €"));
+            }
+        }
+        if let Some(l) = self.transition_limit {
+            parts.push(format!("transition_limit {l}"));
+        }
+        if let Some(f) = self.floor {
+            parts.push(format!("floor {f} €/h"));
+        }
+        if let Some(p) = self.participation {
+            parts.push(format!("participation {}", p.name()));
+        }
+        if let Some(r) = self.mixte_rate {
+            parts.push(format!("mixte_rate {r} €/h"));
+        }
+        if let Some(s) = self.scope {
+            parts.push(format!("scope {}", s.name()));
+        }
+        if let Some(f) = &self.funded {
+            parts.push(format!("funded {}", f.join("+")));
+        }
+        if parts.is_empty() {
+            "the spec".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+
+    /// The calibration spec of this scenario: `base` with its settings.
+    pub fn apply(&self, base: &JobSpec) -> JobSpec {
+        let mut spec = base.clone();
+        spec.kind = JobKind::Calibrate;
+        spec.sweep = None;
+        if let Some(b) = self.budget_change {
+            spec.neutrality.budget_change = Some(b);
+        }
+        if let Some(l) = self.transition_limit {
+            spec.guarantees.transition_limit = l;
+        }
+        if let Some(f) = self.floor {
+            spec.baseline.floor = Some(f);
+        }
+        if let Some(p) = self.participation {
+            spec.guarantees.participation = p;
+        }
+        if let Some(r) = self.mixte_rate {
+            spec.formula.hourly_rate = Some(HourlyRate::Fixed(r));
+        }
+        if let Some(s) = self.scope {
+            spec.neutrality.scope = s;
+        }
+        if let Some(f) = &self.funded {
+            spec.formula.funded = f.clone();
+        }
+        spec
+    }
+}
+
+impl SweepSpec {
+    /// Every scenario: the grid's combinations (the last setting varying fastest), then
+    /// the list. Fails beyond [`MAX_SCENARIOS`].
+    pub fn scenarios(&self) -> Result<Vec<Scenario>, SpecError> {
+        let mut out = Vec::new();
+        if let Some(g) = &self.grid {
+            let count = |n: usize| n.max(1);
+            let total = [
+                g.budget_change_percent.len(),
+                g.budget_change_euros.len(),
+                g.transition_limit.len(),
+                g.floor.len(),
+                g.participation.len(),
+                g.mixte_rate.len(),
+                g.scope.len(),
+                g.funded.len(),
+            ]
+            .iter()
+            .try_fold(1usize, |acc, &n| acc.checked_mul(count(n)))
+            .unwrap_or(usize::MAX);
+            if total.saturating_add(self.scenarios.len()) > MAX_SCENARIOS {
+                return Err(SpecError::Inconsistent {
+                    key: "sweep.grid".into(),
+                    message: format!(
+                        "the grid makes {total} scenarios; a sweep holds at most {MAX_SCENARIOS}: sweep fewer values or split the sweep"
+                    ),
+                });
+            }
+            fn values<T: Clone>(v: &[T]) -> Vec<Option<T>> {
+                if v.is_empty() {
+                    vec![None]
+                } else {
+                    v.iter().cloned().map(Some).collect()
+                }
+            }
+            for percent in values(&g.budget_change_percent) {
+                for euros in values(&g.budget_change_euros) {
+                    for transition_limit in values(&g.transition_limit) {
+                        for floor in values(&g.floor) {
+                            for participation in values(&g.participation) {
+                                for mixte_rate in values(&g.mixte_rate) {
+                                    for scope in values(&g.scope) {
+                                        for funded in values(&g.funded) {
+                                            let budget_change = (percent.is_some()
+                                                || euros.is_some())
+                                            .then_some(BudgetChange { percent, euros });
+                                            out.push(Scenario {
+                                                name: None,
+                                                budget_change,
+                                                transition_limit,
+                                                floor,
+                                                participation,
+                                                mixte_rate,
+                                                scope,
+                                                funded,
+                                            });
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if self.scenarios.len() > MAX_SCENARIOS {
+            return Err(SpecError::Inconsistent {
+                key: "sweep.scenarios".into(),
+                message: format!(
+                    "{} scenarios; a sweep holds at most {MAX_SCENARIOS}",
+                    self.scenarios.len()
+                ),
+            });
+        }
+        out.extend(self.scenarios.iter().cloned());
+        Ok(out)
+    }
 }
 
 /// k-fold cross-validation by service.
@@ -110,6 +338,8 @@ pub enum JobKind {
     Baseline,
     /// Several formulas calibrated on the same data, side by side (`candidates`).
     Compare,
+    /// One formula calibrated under many policy settings (`sweep`).
+    Sweep,
 }
 
 /// Options of the baseline.
@@ -862,6 +1092,43 @@ impl JobSpec {
                         .map_err(|e| e.within(&format!("candidates[{i}] ({name})")))?;
                 }
                 return Ok(());
+            }
+            JobKind::Sweep => {
+                let Some(sweep) = &self.sweep else {
+                    return Err(SpecError::Empty {
+                        key: "sweep".into(),
+                        message: "a sweep needs a [sweep] table: a grid (e.g. grid = { budget_change_percent = [-5, 0, 5] }) or [[sweep.scenarios]]".into(),
+                    });
+                };
+                let scenarios = sweep.scenarios()?;
+                if scenarios.is_empty() {
+                    return Err(SpecError::Empty {
+                        key: "sweep".into(),
+                        message: "the sweep has no scenario: give sweep.grid values or [[sweep.scenarios]]".into(),
+                    });
+                }
+                if !self.candidates.is_empty() {
+                    return Err(SpecError::Inconsistent {
+                        key: "candidates".into(),
+                        message: "only a comparison has candidates: remove [[candidates]] from the sweep".into(),
+                    });
+                }
+                // Every distinct setting checked once (a grid repeats them).
+                let mut seen = std::collections::BTreeSet::new();
+                for (i, s) in scenarios.iter().enumerate() {
+                    let spec = s.apply(self);
+                    if seen.insert(spec.canonical_json()) {
+                        spec.check()
+                            .map_err(|e| e.within(&format!("sweep scenario {i} ({})", s.label())))?;
+                    }
+                }
+                return Ok(());
+            }
+            _ if self.sweep.is_some() => {
+                return Err(SpecError::Inconsistent {
+                    key: "sweep".into(),
+                    message: "only a sweep has a [sweep] table: set kind = \"sweep\" or remove it".into(),
+                });
             }
             _ if !self.candidates.is_empty() => {
                 return Err(SpecError::Inconsistent {

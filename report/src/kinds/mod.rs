@@ -1,5 +1,5 @@
 //! One module per job kind, each a function from the kind's summary and result tables to
-//! a [`Page`](crate::page::Page) — `baseline::page`, `calibration::page`, `compare::page` — and the
+//! a [`Page`](crate::page::Page) — `baseline::page`, `calibration::page`, `compare::page`, `sweep::page` — and the
 //! conflict report of a calibration whose guarantees cannot hold (`conflict::page`).
 //! Here: what several kinds share (the funding-against-cost scatter, the provenance,
 //! the spec, the names of groups).
@@ -8,6 +8,7 @@ pub mod baseline;
 pub mod calibration;
 pub mod compare;
 pub mod conflict;
+pub mod sweep;
 
 use dotation_solver::job::Provenance;
 use dotation_solver::spec::JobSpec;

@@ -17,6 +17,7 @@ mod compare;
 pub mod impact;
 pub mod law;
 mod summary;
+mod sweep;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,6 +30,7 @@ use dotation_core::tables::{Allowance, Microdata};
 pub use compare::{CandidateOutcome, CandidateRow, CompareJob, CompareSummary};
 pub use impact::{OutOfPocketGroups, ServicesImpact, UsersImpact};
 pub use law::LawReport;
+pub use sweep::{ScenarioRow, SweepJob, SweepSummary};
 pub use summary::{
     BaselineSummary, BaselineTotals, CalibratedTotals, CalibrationSummary, ConstraintsSummary,
     JobSummary, OrderCheck, Provenance, Summary,
@@ -107,6 +109,8 @@ pub enum JobResult {
     Calibration(Box<CalibrationJob>),
     /// Several formulas side by side.
     Compare(Box<CompareJob>),
+    /// One formula under many policy settings.
+    Sweep(Box<SweepJob>),
 }
 
 impl JobResult {
@@ -116,6 +120,7 @@ impl JobResult {
             JobResult::Baseline(b) => JobSummary::Baseline(b.summary.clone()),
             JobResult::Calibration(c) => JobSummary::Calibrate(Box::new(c.summary.clone())),
             JobResult::Compare(c) => JobSummary::Compare(Box::new(c.summary.clone())),
+            JobResult::Sweep(s) => JobSummary::Sweep(Box::new(s.summary.clone())),
         }
     }
 }
@@ -204,6 +209,7 @@ pub fn run(spec: &JobSpec, data: &Dataset, ctx: &JobContext) -> Result<JobResult
         JobKind::Compare => {
             compare::run_compare(spec, data, ctx).map(|c| JobResult::Compare(Box::new(c)))
         }
+        JobKind::Sweep => sweep::run_sweep(spec, data, ctx).map(|s| JobResult::Sweep(Box::new(s))),
     }
 }
 

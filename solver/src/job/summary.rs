@@ -54,6 +54,8 @@ pub enum JobSummary {
     Calibrate(Box<CalibrationSummary>),
     /// `dotation compare`.
     Compare(Box<super::CompareSummary>),
+    /// `dotation sweep`.
+    Sweep(Box<super::SweepSummary>),
 }
 
 /// Reads `null` as NaN (an undefined figure).

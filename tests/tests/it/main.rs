@@ -19,6 +19,7 @@ mod legal;
 mod qp;
 mod report;
 mod rules;
+mod sweep;
 mod streaming;
 mod survey;
 mod validation;

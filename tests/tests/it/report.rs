@@ -375,3 +375,54 @@ async fn flight_serves_a_finished_jobs_report_to_its_owner() {
     );
     server.shutdown().await;
 }
+
+#[test]
+fn a_comparison_report_sets_the_candidates_side_by_side() {
+    let out = tempfile::tempdir().expect("tmp");
+    let forfait = out.path().join("forfait.toml");
+    let globale = out.path().join("globale.toml");
+    std::fs::write(&forfait, "[formula]\nkind = \"forfait\"\n").expect("write");
+    std::fs::write(
+        &globale,
+        "[formula]\nkind = \"globale\"\ndrivers = [\"hours_funded\", \"users\"]\n",
+    )
+    .expect("write");
+    let results = out.path().join("comparison");
+    let report = out.path().join("report.en.html");
+    run(&cli(&[
+        "compare",
+        "--spec",
+        path(&forfait),
+        "--spec",
+        path(&globale),
+        "--folds",
+        "5",
+        "--out",
+        path(&results),
+        "--report",
+        path(&report),
+        "--lang",
+        "en",
+    ]))
+    .expect("runs");
+    let html = std::fs::read_to_string(&report).expect("the report");
+    assert_self_contained(&html);
+    assert!(html.contains("<html lang=\"en\">"));
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(results.join("summary.json")).expect("summary"),
+    )
+    .expect("JSON");
+    assert_eq!(summary["command"], "compare");
+    let best = summary["best_cross_validated"].as_str().expect("a best candidate");
+    assert_eq!(field(&html, "best_cross_validated"), best);
+    assert_eq!(field(&html, "folds"), "5 folds");
+    // One bar per candidate in each plot, both candidates named in the tables.
+    for id in ["compare-cv-rmse", "compare-losers"] {
+        let at = html.find(&format!("id=\"{id}\"")).expect(id);
+        let marks = &html[at..].split("data-marks=\"").nth(1).expect("marks")[..2];
+        assert!(marks.starts_with("2\""), "{id}: {marks}");
+    }
+    for name in ["forfait", "globale"] {
+        assert!(html.matches(&format!("<td>{name}</td>")).count() >= 2, "{name}");
+    }
+}
