@@ -771,8 +771,14 @@ pub struct Lines<'a> {
 
 /// Draws [`Lines`]: one polyline and one dot per point.
 pub fn lines(l: &Lines<'_>, lang: Lang) -> Result<Figure, ReportError> {
-    let points = || l.lines.iter().flat_map(|line| line.xy.iter()).filter(|p| p.0.is_finite() && p.1.is_finite());
-    let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, 0.0f64, f64::NEG_INFINITY);
+    let points = || {
+        l.lines
+            .iter()
+            .flat_map(|line| line.xy.iter())
+            .filter(|p| p.0.is_finite() && p.1.is_finite())
+    };
+    let (mut x0, mut x1, mut y0, mut y1) =
+        (f64::INFINITY, f64::NEG_INFINITY, 0.0f64, f64::NEG_INFINITY);
     for &(x, y) in points() {
         x0 = x0.min(x);
         x1 = x1.max(x);
@@ -780,13 +786,22 @@ pub fn lines(l: &Lines<'_>, lang: Lang) -> Result<Figure, ReportError> {
         y1 = y1.max(y);
     }
     if x0.partial_cmp(&x1) != Some(std::cmp::Ordering::Less) {
-        (x0, x1) = if x0.is_finite() { (x0 - 1.0, x0 + 1.0) } else { (0.0, 1.0) };
+        (x0, x1) = if x0.is_finite() {
+            (x0 - 1.0, x0 + 1.0)
+        } else {
+            (0.0, 1.0)
+        };
     }
     if y0.partial_cmp(&y1) != Some(std::cmp::Ordering::Less) {
         y1 = y0 + if l.scale == Scale::Share { 0.01 } else { 1.0 };
     }
     let (px, py) = (0.04 * (x1 - x0), 0.08 * (y1 - y0));
-    let (x0, x1, y0, y1) = (x0 - px, x1 + px, if y0 < 0.0 { y0 - py } else { y0 }, y1 + py);
+    let (x0, x1, y0, y1) = (
+        x0 - px,
+        x1 + px,
+        if y0 < 0.0 { y0 - py } else { y0 },
+        y1 + py,
+    );
     let svg = svg(l.id, (WIDTH, HEIGHT), |root| {
         let mut chart = ChartBuilder::on(root)
             .caption(l.title, (FONT, 17))
@@ -808,9 +823,17 @@ pub fn lines(l: &Lines<'_>, lang: Lang) -> Result<Figure, ReportError> {
             .bold_line_style(colour::GRID)
             .draw()?;
         for line in &l.lines {
-            let xy: Vec<(f64, f64)> = line.xy.iter().copied().filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
+            let xy: Vec<(f64, f64)> = line
+                .xy
+                .iter()
+                .copied()
+                .filter(|p| p.0.is_finite() && p.1.is_finite())
+                .collect();
             chart.draw_series(LineSeries::new(xy.clone(), line.colour.stroke_width(2)))?;
-            chart.draw_series(xy.into_iter().map(|p| Circle::new(p, 3, line.colour.filled())))?;
+            chart.draw_series(
+                xy.into_iter()
+                    .map(|p| Circle::new(p, 3, line.colour.filled())),
+            )?;
         }
         Ok(())
     })?;
@@ -822,7 +845,11 @@ pub fn lines(l: &Lines<'_>, lang: Lang) -> Result<Figure, ReportError> {
         caption: l.caption.clone(),
         mark: Mark::Circle,
         marks: points().count(),
-        legend: l.lines.iter().map(|line| (colour::hex(line.colour), line.label.clone())).collect(),
+        legend: l
+            .lines
+            .iter()
+            .map(|line| (colour::hex(line.colour), line.label.clone()))
+            .collect(),
         data: Vec::new(),
         wide: false,
     })

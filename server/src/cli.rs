@@ -569,7 +569,16 @@ fn run_sweep(a: &SweepArgs, quiet: bool) -> Result<(), ServerError> {
         );
         println!(
             "{:<40} {:>10} {:>16} {:>8} {:>8} {:>9} {:>6} {:>6} {:>6} {:>6}",
-            "scenario", "residual", "funding €", "winners", "losers", "coverage", "oop", "nhas", "has", "trans."
+            "scenario",
+            "residual",
+            "funding €",
+            "winners",
+            "losers",
+            "coverage",
+            "oop",
+            "nhas",
+            "has",
+            "trans."
         );
         let f = |v: Option<f64>, p: usize| v.map_or("—".to_string(), |v| format!("{v:.p$}"));
         let c = |v: Option<usize>| v.map_or("—".to_string(), |v| v.to_string());
@@ -577,7 +586,8 @@ fn run_sweep(a: &SweepArgs, quiet: bool) -> Result<(), ServerError> {
             println!(
                 "{:<40} {:>10} {:>16} {:>8} {:>8} {:>9} {:>6} {:>6} {:>6} {:>6}",
                 r.name.chars().take(40).collect::<String>(),
-                r.neutrality_residual.map_or("—".into(), |v| format!("{v:.1e}")),
+                r.neutrality_residual
+                    .map_or("—".into(), |v| format!("{v:.1e}")),
                 f(r.funding_total, 0),
                 f(r.winners_5pct, 3),
                 f(r.losers_5pct, 3),

@@ -46,7 +46,9 @@ fn sweep_tables(job: &SweepJob) -> Result<Vec<(String, RecordBatch)>, ServerErro
     let text = |f: &dyn Fn(&ScenarioRow) -> &str| strs(rows.iter().map(f));
     let num = |f: &dyn Fn(&ScenarioRow) -> Option<f64>| opt_f64s(rows.iter().map(f));
     let count = |f: &dyn Fn(&ScenarioRow) -> Option<usize>| -> ArrayRef {
-        Arc::new(UInt64Array::from_iter(rows.iter().map(|r| f(r).map(|v| v as u64))))
+        Arc::new(UInt64Array::from_iter(
+            rows.iter().map(|r| f(r).map(|v| v as u64)),
+        ))
     };
     let flag = |f: &dyn Fn(&ScenarioRow) -> bool| -> ArrayRef {
         Arc::new(BooleanArray::from(rows.iter().map(f).collect::<Vec<_>>()))
@@ -65,11 +67,16 @@ fn sweep_tables(job: &SweepJob) -> Result<Vec<(String, RecordBatch)>, ServerErro
         ("feasible", flag(&|r| r.feasible)),
         (
             "conflict",
-            Arc::new(StringArray::from_iter(rows.iter().map(|r| r.conflict.as_deref()))),
+            Arc::new(StringArray::from_iter(
+                rows.iter().map(|r| r.conflict.as_deref()),
+            )),
         ),
         ("refit", flag(&|r| r.refit)),
         ("parameters", count(&|r| Some(r.parameters))),
-        ("formula_baseline_total", num(&|r| Some(r.formula_baseline_total))),
+        (
+            "formula_baseline_total",
+            num(&|r| Some(r.formula_baseline_total)),
+        ),
         ("target_total", num(&|r| Some(r.target_total))),
         ("formula_funding_total", num(&|r| r.formula_funding_total)),
         ("baseline_total", num(&|r| Some(r.baseline_total))),
@@ -81,14 +88,20 @@ fn sweep_tables(job: &SweepJob) -> Result<Vec<(String, RecordBatch)>, ServerErro
         ("losers_5pct", num(&|r| r.losers_5pct)),
         ("coverage", num(&|r| r.coverage)),
         ("out_of_pocket_rising", count(&|r| r.out_of_pocket_rising)),
-        ("out_of_pocket_rising_share", num(&|r| r.out_of_pocket_rising_share)),
+        (
+            "out_of_pocket_rising_share",
+            num(&|r| r.out_of_pocket_rising_share),
+        ),
         ("nhas_price_violations", count(&|r| r.nhas_price_violations)),
         ("has_cover_violations", count(&|r| r.has_cover_violations)),
         ("transition_violations", count(&|r| r.transition_violations)),
     ])?;
     let p = &job.parameters;
     let parameters = batch(vec![
-        ("scenario", Arc::new(UInt64Array::from_iter_values(p.iter().map(|x| x.0 as u64))) as ArrayRef),
+        (
+            "scenario",
+            Arc::new(UInt64Array::from_iter_values(p.iter().map(|x| x.0 as u64))) as ArrayRef,
+        ),
         ("parameter", strs(p.iter().map(|x| x.1.as_str()))),
         ("estimate", f64s(p.iter().map(|x| x.2))),
     ])?;

@@ -1110,7 +1110,9 @@ impl JobSpec {
                 if !self.candidates.is_empty() {
                     return Err(SpecError::Inconsistent {
                         key: "candidates".into(),
-                        message: "only a comparison has candidates: remove [[candidates]] from the sweep".into(),
+                        message:
+                            "only a comparison has candidates: remove [[candidates]] from the sweep"
+                                .into(),
                     });
                 }
                 // Every distinct setting checked once (a grid repeats them).
@@ -1118,8 +1120,9 @@ impl JobSpec {
                 for (i, s) in scenarios.iter().enumerate() {
                     let spec = s.apply(self);
                     if seen.insert(spec.canonical_json()) {
-                        spec.check()
-                            .map_err(|e| e.within(&format!("sweep scenario {i} ({})", s.label())))?;
+                        spec.check().map_err(|e| {
+                            e.within(&format!("sweep scenario {i} ({})", s.label()))
+                        })?;
                     }
                 }
                 return Ok(());
@@ -1127,7 +1130,8 @@ impl JobSpec {
             _ if self.sweep.is_some() => {
                 return Err(SpecError::Inconsistent {
                     key: "sweep".into(),
-                    message: "only a sweep has a [sweep] table: set kind = \"sweep\" or remove it".into(),
+                    message: "only a sweep has a [sweep] table: set kind = \"sweep\" or remove it"
+                        .into(),
                 });
             }
             _ if !self.candidates.is_empty() => {

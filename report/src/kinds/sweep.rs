@@ -31,32 +31,81 @@ const PALETTE: [plotters::style::RGBColor; MAX_LINES] = [
 ];
 
 /// A numeric setting a sweep can move: its key, its axis label, its value in a row.
-type Setting = (&'static str, (&'static str, &'static str), fn(&ScenarioRow) -> Option<f64>);
+type Setting = (
+    &'static str,
+    (&'static str, &'static str),
+    fn(&ScenarioRow) -> Option<f64>,
+);
 
 const SETTINGS: [Setting; 5] = [
-    ("budget_change_percent", ("variation du budget (%)", "budget change (%)"), |r| r.budget_change_percent),
-    ("budget_change_euros", ("variation du budget (€)", "budget change (€)"), |r| r.budget_change_euros),
-    ("transition_limit", ("limite de transition ℓ (part)", "transition limit ℓ (share)"), |r| Some(r.transition_limit)),
-    ("floor", ("tarif plancher (€/h)", "floor tariff (€/h)"), |r| r.floor),
-    ("mixte_rate", ("tarif horaire du mixte (€/h)", "mixte hourly rate (€/h)"), |r| r.mixte_rate),
+    (
+        "budget_change_percent",
+        ("variation du budget (%)", "budget change (%)"),
+        |r| r.budget_change_percent,
+    ),
+    (
+        "budget_change_euros",
+        ("variation du budget (€)", "budget change (€)"),
+        |r| r.budget_change_euros,
+    ),
+    (
+        "transition_limit",
+        (
+            "limite de transition ℓ (part)",
+            "transition limit ℓ (share)",
+        ),
+        |r| Some(r.transition_limit),
+    ),
+    (
+        "floor",
+        ("tarif plancher (€/h)", "floor tariff (€/h)"),
+        |r| r.floor,
+    ),
+    (
+        "mixte_rate",
+        ("tarif horaire du mixte (€/h)", "mixte hourly rate (€/h)"),
+        |r| r.mixte_rate,
+    ),
 ];
 
 /// The page of a sweep.
 pub fn page(s: &SweepSummary, p: &Provenance, lang: Lang) -> Result<Page, ReportError> {
     let l = |fr: &str, en: &str| lang.pick(fr, en).to_string();
     let headline = vec![
-        Fact::new(l("Scénarios", "Scenarios").as_str(), s.scenarios.to_string(), "scenarios")
-            .note(format!("{} {}", s.feasible, lang.pick("calculés", "computed"))),
-        Fact::new(lang.pick("Formule", "Formula"), s.spec.formula.kind.name().to_string(), ""),
+        Fact::new(
+            l("Scénarios", "Scenarios").as_str(),
+            s.scenarios.to_string(),
+            "scenarios",
+        )
+        .note(format!(
+            "{} {}",
+            s.feasible,
+            lang.pick("calculés", "computed")
+        )),
+        Fact::new(
+            lang.pick("Formule", "Formula"),
+            s.spec.formula.kind.name().to_string(),
+            "",
+        ),
         Fact::new(lang.pick("Données", "Data"), p.data.clone(), "data").note(format!(
             "{} {}",
             lang.number(s.services as f64, 0),
             lang.pick("services", "services")
         )),
-        Fact::new(lang.pick("Version", "Version"), p.version.clone(), "version"),
         Fact::new(
-            lang.pick("Plus grand résidu de neutralité", "Largest neutrality residual"),
-            s.max_neutrality_residual.map_or_else(|| crate::lang::UNDEFINED.to_string(), |r| lang.scientific(r, 2)),
+            lang.pick("Version", "Version"),
+            p.version.clone(),
+            "version",
+        ),
+        Fact::new(
+            lang.pick(
+                "Plus grand résidu de neutralité",
+                "Largest neutrality residual",
+            ),
+            s.max_neutrality_residual.map_or_else(
+                || crate::lang::UNDEFINED.to_string(),
+                |r| lang.scientific(r, 2),
+            ),
             "max_neutrality_residual",
         ),
     ];
@@ -69,11 +118,25 @@ pub fn page(s: &SweepSummary, p: &Provenance, lang: Lang) -> Result<Page, Report
         .collect();
     Ok(Page {
         lang,
-        title: format!("{} — {}", l("Balayage de scénarios", "Scenario sweep"), s.spec.formula.kind.name()),
-        subtitle: format!("{} {} · {} · dotation {}", s.scenarios, l("scénarios", "scenarios"), p.data, p.version),
+        title: format!(
+            "{} — {}",
+            l("Balayage de scénarios", "Scenario sweep"),
+            s.spec.formula.kind.name()
+        ),
+        subtitle: format!(
+            "{} {} · {} · dotation {}",
+            s.scenarios,
+            l("scénarios", "scenarios"),
+            p.data,
+            p.version
+        ),
         headline,
         alerts,
-        sections: vec![curves(s, lang)?, table(s, lang), spec_section(&s.spec, lang)],
+        sections: vec![
+            curves(s, lang)?,
+            table(s, lang),
+            spec_section(&s.spec, lang),
+        ],
         provenance: provenance(p, lang),
     })
 }
@@ -82,7 +145,9 @@ pub fn page(s: &SweepSummary, p: &Provenance, lang: Lang) -> Result<Page, Report
 fn swept(rows: &[ScenarioRow]) -> Option<&'static Setting> {
     SETTINGS.iter().find(|(_, _, get)| {
         let mut values = rows.iter().filter_map(get);
-        values.next().is_some_and(|first| values.any(|v| v != first))
+        values
+            .next()
+            .is_some_and(|first| values.any(|v| v != first))
     })
 }
 
@@ -115,37 +180,57 @@ fn curves(s: &SweepSummary, lang: Lang) -> Result<Section, ReportError> {
         Some((_, _, get)) => get(r).unwrap_or(f64::NAN),
         None => r.index as f64 + 1.0,
     };
-    let x_desc = x.map_or(lang.pick("scénario", "scenario"), |(_, (fr, en), _)| lang.pick(fr, en));
+    let x_desc = x.map_or(lang.pick("scénario", "scenario"), |(_, (fr, en), _)| {
+        lang.pick(fr, en)
+    });
     let all = series(&s.rows, x);
     let drawn = &all[..all.len().min(MAX_LINES)];
     let caption = if all.len() > MAX_LINES {
         format!(
             "{} {} / {}",
-            lang.pick("combinaisons des autres réglages tracées :", "combinations of the other settings drawn:"),
+            lang.pick(
+                "combinaisons des autres réglages tracées :",
+                "combinations of the other settings drawn:"
+            ),
             MAX_LINES,
             all.len()
         )
     } else {
         String::new()
     };
-    let line = |i: usize, label: &str, rows: &[&ScenarioRow], y: &dyn Fn(&ScenarioRow) -> Option<f64>| {
-        let mut xy: Vec<(f64, f64)> = rows.iter().filter_map(|r| y(r).map(|v| (x_of(r), v))).collect();
-        xy.sort_by(|a, b| a.0.total_cmp(&b.0));
-        Line {
-            label: label.to_string(),
-            colour: PALETTE[i % MAX_LINES],
-            xy,
-        }
-    };
+    let line =
+        |i: usize, label: &str, rows: &[&ScenarioRow], y: &dyn Fn(&ScenarioRow) -> Option<f64>| {
+            let mut xy: Vec<(f64, f64)> = rows
+                .iter()
+                .filter_map(|r| y(r).map(|v| (x_of(r), v)))
+                .collect();
+            xy.sort_by(|a, b| a.0.total_cmp(&b.0));
+            Line {
+                label: label.to_string(),
+                colour: PALETTE[i % MAX_LINES],
+                xy,
+            }
+        };
     let alt = |lines: &[Line]| {
         lines
             .iter()
-            .map(|l| format!("{}: {} {}", l.label, l.xy.len(), lang.pick("points", "points")))
+            .map(|l| {
+                format!(
+                    "{}: {} {}",
+                    l.label,
+                    l.xy.len(),
+                    lang.pick("points", "points")
+                )
+            })
             .collect::<Vec<_>>()
             .join("; ")
     };
     let per_series = |y: &dyn Fn(&ScenarioRow) -> Option<f64>| -> Vec<Line> {
-        drawn.iter().enumerate().map(|(i, (label, rows))| line(i, label, rows, y)).collect()
+        drawn
+            .iter()
+            .enumerate()
+            .map(|(i, (label, rows))| line(i, label, rows, y))
+            .collect()
     };
     let losers = per_series(&|r| r.losers_5pct);
     let coverage = per_series(&|r| r.coverage);
@@ -153,10 +238,21 @@ fn curves(s: &SweepSummary, lang: Lang) -> Result<Section, ReportError> {
         let rows = &drawn[0].1;
         let guarantee = |r: Option<usize>| r.map(|v| v as f64);
         vec![
-            line(0, lang.pick("transition", "transition"), rows, &|r| guarantee(r.transition_violations)),
-            line(1, lang.pick("prix NHAS", "NHAS price"), rows, &|r| guarantee(r.nhas_price_violations)),
-            line(2, lang.pick("couverture HAS", "HAS cover"), rows, &|r| guarantee(r.has_cover_violations)),
-            line(3, lang.pick("reste à charge (usagers)", "out-of-pocket (users)"), rows, &|r| guarantee(r.out_of_pocket_rising)),
+            line(0, lang.pick("transition", "transition"), rows, &|r| {
+                guarantee(r.transition_violations)
+            }),
+            line(1, lang.pick("prix NHAS", "NHAS price"), rows, &|r| {
+                guarantee(r.nhas_price_violations)
+            }),
+            line(2, lang.pick("couverture HAS", "HAS cover"), rows, &|r| {
+                guarantee(r.has_cover_violations)
+            }),
+            line(
+                3,
+                lang.pick("reste à charge (usagers)", "out-of-pocket (users)"),
+                rows,
+                &|r| guarantee(r.out_of_pocket_rising),
+            ),
         ]
     } else {
         per_series(&|r| r.transition_violations.map(|v| v as f64))
@@ -181,7 +277,10 @@ fn curves(s: &SweepSummary, lang: Lang) -> Result<Section, ReportError> {
         figure(
             "sweep-losers",
             lang.pick("Perdants au-delà de −5 %", "Losers beyond −5 %"),
-            lang.pick("part pondérée des services (%)", "weighted share of services (%)"),
+            lang.pick(
+                "part pondérée des services (%)",
+                "weighted share of services (%)",
+            ),
             losers,
             Scale::Share,
         )?,
@@ -190,16 +289,25 @@ fn curves(s: &SweepSummary, lang: Lang) -> Result<Section, ReportError> {
             if drawn.len() == 1 {
                 lang.pick("Violations des garanties", "Guarantees' violations")
             } else {
-                lang.pick("Services au-delà de la limite de transition", "Services beyond the transition limit")
+                lang.pick(
+                    "Services au-delà de la limite de transition",
+                    "Services beyond the transition limit",
+                )
             },
-            lang.pick("services ou usagers de l'échantillon", "sampled services or users"),
+            lang.pick(
+                "services ou usagers de l'échantillon",
+                "sampled services or users",
+            ),
             violations,
             Scale::Count,
         )?,
         figure(
             "sweep-coverage",
             lang.pick("Couverture du coût", "Coverage of cost"),
-            lang.pick("financement de la formule / coût (%)", "formula's funding / cost (%)"),
+            lang.pick(
+                "financement de la formule / coût (%)",
+                "formula's funding / cost (%)",
+            ),
             coverage,
             Scale::Share,
         )?,
@@ -218,8 +326,14 @@ fn curves(s: &SweepSummary, lang: Lang) -> Result<Section, ReportError> {
 }
 
 fn table(s: &SweepSummary, lang: Lang) -> Section {
-    let pct = |v: Option<f64>| v.map_or_else(|| crate::lang::UNDEFINED.to_string(), |v| lang.percent(v, 1));
-    let count = |v: Option<usize>| v.map_or_else(|| crate::lang::UNDEFINED.to_string(), |v| v.to_string());
+    let pct = |v: Option<f64>| {
+        v.map_or_else(
+            || crate::lang::UNDEFINED.to_string(),
+            |v| lang.percent(v, 1),
+        )
+    };
+    let count =
+        |v: Option<usize>| v.map_or_else(|| crate::lang::UNDEFINED.to_string(), |v| v.to_string());
     let rows = s
         .rows
         .iter()
@@ -227,8 +341,12 @@ fn table(s: &SweepSummary, lang: Lang) -> Section {
         .map(|r| {
             vec![
                 r.name.clone(),
-                r.neutrality_residual.map_or_else(|| crate::lang::UNDEFINED.to_string(), |v| lang.scientific(v, 2)),
-                r.funding_total.map_or_else(|| crate::lang::UNDEFINED.to_string(), |v| lang.money(v, 0)),
+                r.neutrality_residual.map_or_else(
+                    || crate::lang::UNDEFINED.to_string(),
+                    |v| lang.scientific(v, 2),
+                ),
+                r.funding_total
+                    .map_or_else(|| crate::lang::UNDEFINED.to_string(), |v| lang.money(v, 0)),
                 pct(r.winners_5pct),
                 pct(r.losers_5pct),
                 pct(r.coverage),
@@ -257,7 +375,9 @@ fn table(s: &SweepSummary, lang: Lang) -> Section {
         ]
         .map(str::to_string)
         .to_vec(),
-        numeric: vec![false, true, true, true, true, true, true, true, true, true, false],
+        numeric: vec![
+            false, true, true, true, true, true, true, true, true, true, false,
+        ],
         rows,
         folded: s.rows.len() > 30,
     })];
@@ -266,7 +386,10 @@ fn table(s: &SweepSummary, lang: Lang) -> Section {
             "{} {MAX_LISTED} / {} ; {}",
             lang.pick("scénarios listés :", "scenarios listed:"),
             s.rows.len(),
-            lang.pick("tous sont dans la table scenarios.", "all are in the scenarios table.")
+            lang.pick(
+                "tous sont dans la table scenarios.",
+                "all are in the scenarios table."
+            )
         )));
     }
     Section {

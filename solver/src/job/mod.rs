@@ -30,11 +30,11 @@ use dotation_core::tables::{Allowance, Microdata};
 pub use compare::{CandidateOutcome, CandidateRow, CompareJob, CompareSummary};
 pub use impact::{OutOfPocketGroups, ServicesImpact, UsersImpact};
 pub use law::LawReport;
-pub use sweep::{ScenarioRow, SweepJob, SweepSummary};
 pub use summary::{
     BaselineSummary, BaselineTotals, CalibratedTotals, CalibrationSummary, ConstraintsSummary,
     JobSummary, OrderCheck, Provenance, Summary,
 };
+pub use sweep::{ScenarioRow, SweepJob, SweepSummary};
 
 use crate::calibrate::{Calibration, Geography, Options, calibrate};
 use crate::crossval::cross_validate;

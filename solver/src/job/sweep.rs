@@ -140,7 +140,11 @@ struct Shared<'a> {
 }
 
 /// Runs a sweep.
-pub(super) fn run_sweep(spec: &JobSpec, data: &Dataset, ctx: &JobContext) -> Result<SweepJob, JobError> {
+pub(super) fn run_sweep(
+    spec: &JobSpec,
+    data: &Dataset,
+    ctx: &JobContext,
+) -> Result<SweepJob, JobError> {
     let sweep = spec.sweep.clone().unwrap_or_default();
     let scenarios = sweep.scenarios()?;
     let specs: Vec<JobSpec> = scenarios.iter().map(|s| s.apply(spec)).collect();
@@ -160,7 +164,10 @@ pub(super) fn run_sweep(spec: &JobSpec, data: &Dataset, ctx: &JobContext) -> Res
     let mut parameters: Vec<Vec<(String, f64)>> = vec![Vec::new(); scenarios.len()];
     let count = groups.len() as f64;
     for (g, members) in groups.iter().enumerate() {
-        let part = ctx.part(0.5 + 0.45 * g as f64 / count, 0.5 + 0.45 * (g + 1) as f64 / count);
+        let part = ctx.part(
+            0.5 + 0.45 * g as f64 / count,
+            0.5 + 0.45 * (g + 1) as f64 / count,
+        );
         let out = group(&scenarios, &specs, members, data, &part)?;
         for (i, row, params) in out {
             rows[i] = Some(row);
@@ -168,7 +175,10 @@ pub(super) fn run_sweep(spec: &JobSpec, data: &Dataset, ctx: &JobContext) -> Res
         }
     }
     ctx.step(0.95)?;
-    let rows: Vec<ScenarioRow> = rows.into_iter().map(|r| r.expect("every scenario has a row")).collect();
+    let rows: Vec<ScenarioRow> = rows
+        .into_iter()
+        .map(|r| r.expect("every scenario has a row"))
+        .collect();
     let parameters = parameters
         .into_iter()
         .enumerate()
@@ -226,7 +236,13 @@ fn group(
             let why = e.to_string();
             return Ok(members
                 .iter()
-                .map(|&i| (i, empty_row(i, &scenarios[i], &specs[i], Some(why.clone())), Vec::new()))
+                .map(|&i| {
+                    (
+                        i,
+                        empty_row(i, &scenarios[i], &specs[i], Some(why.clone())),
+                        Vec::new(),
+                    )
+                })
                 .collect());
         }
     };
@@ -335,7 +351,12 @@ fn refit_key(s: &JobSpec) -> Option<String> {
 }
 
 /// The calibration of scenario `s` with its target at `factor` × the baseline.
-fn fit_at(shared: &Shared<'_>, s: &JobSpec, factor: f64, ctx: &JobContext) -> Result<Calibration, JobError> {
+fn fit_at(
+    shared: &Shared<'_>,
+    s: &JobSpec,
+    factor: f64,
+    ctx: &JobContext,
+) -> Result<Calibration, JobError> {
     let mut design = shared.design.clone();
     design.set_target_factor(factor);
     let mut options = calibration_options(s);
@@ -357,7 +378,12 @@ fn fit_at(shared: &Shared<'_>, s: &JobSpec, factor: f64, ctx: &JobContext) -> Re
 }
 
 /// The settings columns of a scenario's row, its figures empty.
-fn empty_row(index: usize, scenario: &Scenario, s: &JobSpec, conflict: Option<String>) -> ScenarioRow {
+fn empty_row(
+    index: usize,
+    scenario: &Scenario,
+    s: &JobSpec,
+    conflict: Option<String>,
+) -> ScenarioRow {
     let change = s.neutrality.budget_change;
     ScenarioRow {
         index,
@@ -428,7 +454,8 @@ fn row(
     let (rising, rising_share) = shared.rising[p.ordinal()]
         .as_ref()
         .map_or((0, 0.0), |r| r.count(funding, &d.baseline));
-    let (nhas, has, transition) = guarantees::service_violations(&shared.gi, &s.guarantees, funding);
+    let (nhas, has, transition) =
+        guarantees::service_violations(&shared.gi, &s.guarantees, funding);
     let mut out = empty_row(index, scenario, s, None);
     out.refit = refit;
     out.parameters = d.k;

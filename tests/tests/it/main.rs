@@ -19,9 +19,9 @@ mod legal;
 mod qp;
 mod report;
 mod rules;
-mod sweep;
 mod streaming;
 mod survey;
+mod sweep;
 mod validation;
 
 /// Relative closeness, for values computed by another program.

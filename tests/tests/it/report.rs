@@ -413,7 +413,9 @@ fn a_comparison_report_sets_the_candidates_side_by_side() {
     )
     .expect("JSON");
     assert_eq!(summary["command"], "compare");
-    let best = summary["best_cross_validated"].as_str().expect("a best candidate");
+    let best = summary["best_cross_validated"]
+        .as_str()
+        .expect("a best candidate");
     assert_eq!(field(&html, "best_cross_validated"), best);
     assert_eq!(field(&html, "folds"), "5 folds");
     // One bar per candidate in each plot, both candidates named in the tables.
@@ -423,6 +425,9 @@ fn a_comparison_report_sets_the_candidates_side_by_side() {
         assert!(marks.starts_with("2\""), "{id}: {marks}");
     }
     for name in ["forfait", "globale"] {
-        assert!(html.matches(&format!("<td>{name}</td>")).count() >= 2, "{name}");
+        assert!(
+            html.matches(&format!("<td>{name}</td>")).count() >= 2,
+            "{name}"
+        );
     }
 }

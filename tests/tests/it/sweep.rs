@@ -23,9 +23,13 @@ fn sweep(text: &str) -> SweepJob {
 /// The calibration job of one scenario's settings, run on its own.
 fn alone(base: &str, scenario: &Scenario) -> CalibrationJob {
     let spec = JobSpec::parse(base).expect("a spec");
-    match run_spec(&scenario.apply(&spec), &survey().data, &JobContext::detached())
-        .expect("runs")
-        .result
+    match run_spec(
+        &scenario.apply(&spec),
+        &survey().data,
+        &JobContext::detached(),
+    )
+    .expect("runs")
+    .result
     {
         JobResult::Calibration(c) => *c,
         _ => panic!("a calibration"),
@@ -40,24 +44,68 @@ fn same_as_alone(row: &ScenarioRow, params: &[f64], job: &CalibrationJob) {
         assert!(close(*a, *b, 1e-9), "{}: {a} vs {b}", row.name);
     }
     let s = &job.summary;
-    assert!(close(row.funding_total.expect("funded"), s.national.funding_total, 1e-9), "{}", row.name);
-    assert!(close(row.winners_5pct.expect("w"), s.winners_5pct, 1e-12), "{}", row.name);
-    assert!(close(row.losers_5pct.expect("l"), s.losers_5pct, 1e-12), "{}", row.name);
-    assert!(close(row.r2.expect("r2"), s.r2, 1e-9), "{}", row.name);
-    let g = &job.guarantees;
-    assert_eq!(row.out_of_pocket_rising, Some(g.out_of_pocket.rising), "{}", row.name);
     assert!(
-        close(row.out_of_pocket_rising_share.expect("share"), g.out_of_pocket.rising_share, 1e-12),
+        close(
+            row.funding_total.expect("funded"),
+            s.national.funding_total,
+            1e-9
+        ),
         "{}",
         row.name
     );
-    assert_eq!(row.nhas_price_violations, Some(g.nhas_price.violations), "{}", row.name);
-    assert_eq!(row.has_cover_violations, Some(g.has_cover.violations), "{}", row.name);
-    assert_eq!(row.transition_violations, Some(g.transition.violations), "{}", row.name);
+    assert!(
+        close(row.winners_5pct.expect("w"), s.winners_5pct, 1e-12),
+        "{}",
+        row.name
+    );
+    assert!(
+        close(row.losers_5pct.expect("l"), s.losers_5pct, 1e-12),
+        "{}",
+        row.name
+    );
+    assert!(close(row.r2.expect("r2"), s.r2, 1e-9), "{}", row.name);
+    let g = &job.guarantees;
+    assert_eq!(
+        row.out_of_pocket_rising,
+        Some(g.out_of_pocket.rising),
+        "{}",
+        row.name
+    );
+    assert!(
+        close(
+            row.out_of_pocket_rising_share.expect("share"),
+            g.out_of_pocket.rising_share,
+            1e-12
+        ),
+        "{}",
+        row.name
+    );
+    assert_eq!(
+        row.nhas_price_violations,
+        Some(g.nhas_price.violations),
+        "{}",
+        row.name
+    );
+    assert_eq!(
+        row.has_cover_violations,
+        Some(g.has_cover.violations),
+        "{}",
+        row.name
+    );
+    assert_eq!(
+        row.transition_violations,
+        Some(g.transition.violations),
+        "{}",
+        row.name
+    );
 }
 
 fn params_of(job: &SweepJob, i: usize) -> Vec<f64> {
-    job.parameters.iter().filter(|p| p.0 == i).map(|p| p.2).collect()
+    job.parameters
+        .iter()
+        .filter(|p| p.0 == i)
+        .map(|p| p.2)
+        .collect()
 }
 
 #[test]
@@ -70,7 +118,10 @@ fn a_budget_sweep_keeps_every_scenarios_total_at_the_changed_baseline() {
         assert_eq!(row.budget_change_percent, Some(p));
         let total = row.formula_funding_total.expect("funded");
         let want = baseline * (1.0 + p / 100.0);
-        assert!(((total - want) / want).abs() <= 1e-9, "{p}: {total} vs {want}");
+        assert!(
+            ((total - want) / want).abs() <= 1e-9,
+            "{p}: {total} vs {want}"
+        );
         assert!(row.neutrality_residual.expect("residual") <= 1e-9);
         assert!(close(row.target_total, want, 1e-12));
     }
@@ -89,7 +140,12 @@ fn every_scenario_is_the_calibration_of_its_settings() {
     assert_eq!(job.rows.len(), 10);
     assert_eq!(job.summary.designs, 3);
     let spec = JobSpec::parse(&format!("kind = \"sweep\"\n{text}")).expect("a spec");
-    let scenarios = spec.sweep.as_ref().expect("a sweep").scenarios().expect("scenarios");
+    let scenarios = spec
+        .sweep
+        .as_ref()
+        .expect("a sweep")
+        .scenarios()
+        .expect("scenarios");
     for (i, row) in job.rows.iter().enumerate() {
         assert!(row.feasible && row.refit, "{}", row.name);
         same_as_alone(row, &params_of(&job, i), &alone("", &scenarios[i]));
@@ -107,12 +163,26 @@ fn constrained_scenarios_are_calibrated_and_an_infeasible_one_is_a_row() {
         "kind = \"sweep\"\n{base}[sweep]\ngrid = {{ transition_limit = [0.0, 0.2, 0.3, 0.5], budget_change_percent = [-30, 0, 10] }}\n"
     ))
     .expect("a spec");
-    let scenarios = spec.sweep.as_ref().expect("a sweep").scenarios().expect("scenarios");
+    let scenarios = spec
+        .sweep
+        .as_ref()
+        .expect("a sweep")
+        .scenarios()
+        .expect("scenarios");
     // ℓ = 0 with 30 % less money: no service may lose, yet the budget falls.
     let bad = &job.rows[0];
-    assert_eq!((bad.transition_limit, bad.budget_change_percent), (0.0, Some(-30.0)));
+    assert_eq!(
+        (bad.transition_limit, bad.budget_change_percent),
+        (0.0, Some(-30.0))
+    );
     assert!(!bad.feasible);
-    assert!(bad.conflict.as_deref().is_some_and(|c| c.contains("transition")), "{:?}", bad.conflict);
+    assert!(
+        bad.conflict
+            .as_deref()
+            .is_some_and(|c| c.contains("transition")),
+        "{:?}",
+        bad.conflict
+    );
     assert!(params_of(&job, 0).is_empty());
     for (i, row) in job.rows.iter().enumerate().skip(1) {
         if !row.feasible {
@@ -153,7 +223,10 @@ fn a_sweep_spec_is_checked() {
         ),
     ] {
         let spec = JobSpec::parse(&format!("kind = \"sweep\"\n{text}"));
-        let e = spec.and_then(|s| s.check().map(|_| s)).expect_err(text).to_string();
+        let e = spec
+            .and_then(|s| s.check().map(|_| s))
+            .expect_err(text)
+            .to_string();
         assert!(e.contains(want), "{text}: {e}");
     }
     let e = JobSpec::parse("[sweep]\ngrid = { transition_limit = [0.1] }\n")
