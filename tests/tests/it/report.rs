@@ -431,3 +431,32 @@ fn a_comparison_report_sets_the_candidates_side_by_side() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flight_serves_a_sweep_and_its_report() {
+    let (_dir, server) = serve().await;
+    let mut bob = login(&server, "bob").await;
+    let spec = "kind = \"sweep\"\n[sweep]\ngrid = { budget_change_percent = [-2, 0, 2], transition_limit = [0.05, 0.1] }\n";
+    let id = submit(&mut bob, spec).await.expect("submits");
+    wait(&mut bob, &id).await.expect("done");
+    let scenarios = dotation_tests::flight_client::fetch(&mut bob, &id, "scenarios").await;
+    assert_eq!(scenarios.num_rows(), 6);
+    let parameters = dotation_tests::flight_client::fetch(&mut bob, &id, "parameters").await;
+    assert_eq!(parameters.num_rows() % 6, 0);
+    assert!(parameters.num_rows() > 0);
+    let html = report(&mut bob, &format!("{{\"job\": \"{id}\", \"lang\": \"en\"}}"))
+        .await
+        .expect("a report");
+    let html = String::from_utf8(html).expect("UTF-8");
+    assert_self_contained(&html);
+    for id in ["sweep-losers", "sweep-violations", "sweep-coverage"] {
+        let at = html.find(&format!("id=\"{id}\"")).expect(id);
+        let marks: usize = html[at..]
+            .split("data-marks=\"")
+            .nth(1)
+            .and_then(|t| t.split('"').next())
+            .and_then(|n| n.parse().ok())
+            .expect("marks");
+        assert!(marks >= 6, "{id}: {marks} marks");
+    }
+}
