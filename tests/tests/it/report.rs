@@ -426,7 +426,7 @@ fn a_comparison_report_sets_the_candidates_side_by_side() {
     }
     for name in ["forfait", "globale"] {
         assert!(
-            html.matches(&format!("<td>{name}</td>")).count() >= 2,
+            html.matches(&format!(">{name}</td>")).count() >= 2,
             "{name}"
         );
     }
