@@ -161,24 +161,6 @@ def survey_dataset(alice: Dotation, survey: Path) -> str:
 
 
 @pytest.fixture(scope="session")
-def server_actions(alice: Dotation) -> List[str]:
-    """The actions the server lists."""
-    return [a.type for a in alice.flight_client.list_actions(options=alice.call_options)]
-
-
-@pytest.fixture(autouse=True)
-def _needs_action(request: pytest.FixtureRequest) -> None:
-    """``@pytest.mark.needs_action(NAME)``: skipped while the live server does not list
-    the action (the test runs as soon as it does)."""
-    marker = request.node.get_closest_marker("needs_action")
-    if marker is None:
-        return
-    actions = request.getfixturevalue("server_actions")
-    if marker.args[0] not in actions:
-        pytest.skip(f"the server lists no {marker.args[0]!r} action ({', '.join(actions)})")
-
-
-@pytest.fixture(scope="session")
 def passwords() -> Dict[str, str]:
     """The users' passwords."""
     return PASSWORDS

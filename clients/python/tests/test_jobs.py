@@ -232,7 +232,6 @@ def test_cancel_a_running_and_a_queued_job(alice):
     assert alice.submit(baseline_spec(23.4)).wait(timeout=300).last_status.state == "done"
 
 
-@pytest.mark.needs_action("report")
 def test_report_is_a_self_contained_html_file(calibration, tmp_path):
     path = calibration.report(tmp_path / "report.html")
     assert path == tmp_path / "report.html"
@@ -240,5 +239,30 @@ def test_report_is_a_self_contained_html_file(calibration, tmp_path):
     assert html.lstrip().lower().startswith("<!doctype html"), html[:200]
     assert "</html>" in html.lower()
     assert 'src="http' not in html  # self-contained: no script or image fetched
+    assert 'data-field="r2"' in html and "<svg" in html
     assert calibration.report(tmp_path) == tmp_path / f"{calibration.id}.html"
     assert (tmp_path / f"{calibration.id}.html").read_text(encoding="utf-8") == html
+
+
+def test_a_sweep_and_a_comparison_are_jobs_with_their_tables(alice, survey_dataset, tmp_path):
+    sweep = alice.submit(
+        'kind = "sweep"\ndata = "survey"\n\n[sweep]\n'
+        "grid = { budget_change_percent = [-5, 0, 5], transition_limit = [0.05, 0.1] }\n"
+    ).wait(timeout=600)
+    scenarios = sweep.table("scenarios").to_pandas()
+    assert len(scenarios) == 6
+    assert scenarios["feasible"].all()
+    # Each scenario's formula pays its baseline changed by the budget change (1e-9).
+    want = scenarios["formula_baseline_total"] * (1 + scenarios["budget_change_percent"] / 100)
+    assert ((scenarios["formula_funding_total"] - want).abs() / want).max() <= 1e-9
+    assert set(sweep.table("parameters").column_names) == {"scenario", "parameter", "estimate"}
+    assert "sweep-losers" in sweep.report(tmp_path / "sweep.html").read_text(encoding="utf-8")
+
+    compare = alice.submit(
+        'kind = "compare"\ndata = "survey"\n\n[cross_validation]\nfolds = 5\n\n'
+        '[[candidates]]\nname = "forfait"\n\n'
+        '[[candidates]]\nname = "globale"\nformula = { kind = "globale", drivers = ["hours_funded", "users"] }\n'
+    ).wait(timeout=600)
+    candidates = pl.from_arrow(compare.table("candidates"))
+    assert candidates["candidate"].to_list() == ["forfait", "globale"]
+    assert candidates["cv_rmse"].null_count() == 0

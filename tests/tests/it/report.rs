@@ -444,9 +444,12 @@ async fn flight_serves_a_sweep_and_its_report() {
     let parameters = dotation_tests::flight_client::fetch(&mut bob, &id, "parameters").await;
     assert_eq!(parameters.num_rows() % 6, 0);
     assert!(parameters.num_rows() > 0);
-    let html = report(&mut bob, &format!("{{\"job\": \"{id}\", \"lang\": \"en\"}}"))
-        .await
-        .expect("a report");
+    let html = report(
+        &mut bob,
+        &format!("{{\"job\": \"{id}\", \"lang\": \"en\"}}"),
+    )
+    .await
+    .expect("a report");
     let html = String::from_utf8(html).expect("UTF-8");
     assert_self_contained(&html);
     for id in ["sweep-losers", "sweep-violations", "sweep-coverage"] {
