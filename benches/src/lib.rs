@@ -360,3 +360,46 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
+
+/// Every formula kind of the catalogue (the cross-validation bench): `(label, [formula])`.
+pub const CATALOGUE: [(&str, &str); 7] = [
+    ("forfait", "kind = \"forfait\""),
+    (
+        "forfait, separate regimes, weeks",
+        "kind = \"forfait\"\nregimes = \"separate\"\nunit = \"user_week\"\ngroups = [\"gir_band\", \"weekend_evening\"]",
+    ),
+    (
+        "socle_variable",
+        "kind = \"socle_variable\"\nsocle = \"fte_carers\"\ngroups = [\"allowance\", \"gir_band\"]",
+    ),
+    (
+        "point",
+        "kind = \"point\"\npoints = { entourage = [1.1, 1.05, 1.0, 0.95] }",
+    ),
+    (
+        "globale",
+        "kind = \"globale\"\ndrivers = [\"hours_weekday\", \"hours_evening\", \"hours_sunday_holiday\", \"travel_km\", \"users\", \"fte_carers\"]",
+    ),
+    (
+        "populationnelle",
+        "kind = \"populationnelle\"\ndrivers = [\"pop_75_plus\", \"apa_domicile\", \"pch\"]\nshare = \"hours\"",
+    ),
+    (
+        "mixte",
+        "kind = \"mixte\"\nhourly_rate = 12.0\nflat = \"forfait\"\ngroups = [\"allowance\", \"gir_band\"]",
+    ),
+];
+
+/// The sweep bench's grid: 101 budget changes (−5 % … +5 %) × 99 transition limits
+/// (0.01 … 0.99) = 9,999 scenarios.
+pub fn sweep_grid() -> String {
+    let budgets: Vec<String> = (0..=100)
+        .map(|i| format!("{}", -5.0 + 0.1 * i as f64))
+        .collect();
+    let limits: Vec<String> = (1..100).map(|i| format!("{}", 0.01 * i as f64)).collect();
+    format!(
+        "[sweep]\ngrid = {{ budget_change_percent = [{}], transition_limit = [{}] }}\n",
+        budgets.join(", "),
+        limits.join(", ")
+    )
+}

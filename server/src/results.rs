@@ -528,6 +528,18 @@ pub fn calibrated_departements(
         ("cost_total", f64s(cost)),
         ("point_value", opt_f64s(c.point_values.iter().copied())),
         (
+            "point_value_std_error",
+            opt_f64s(c.point_value_std_error.iter().copied()),
+        ),
+        (
+            "point_value_ci_low",
+            opt_f64s(c.point_value_ci_low.iter().copied()),
+        ),
+        (
+            "point_value_ci_high",
+            opt_f64s(c.point_value_ci_high.iter().copied()),
+        ),
+        (
             "residual",
             opt_f64s(c.departement_residuals.iter().copied()),
         ),

@@ -7,18 +7,27 @@
 //! neutrality, what statsmodels computes), `DIR/bounds.parquet` (the guarantees of
 //! [`GUARANTEES`] as lower bounds on services' funding: `service_id`, `funding_min`) and
 //! `DIR/parameters_guaranteed.parquet` (the fit under neutrality and those bounds, what a
-//! QP solver computes), and prints one JSON object of median seconds.
+//! QP solver computes), `DIR/parameters_bootstrap.parquet` (the unconstrained fit with
+//! Preston's bootstrap standard errors, B = 1,000, the national services as one
+//! unstratified sample), and prints one JSON object of median seconds — the fits, the
+//! bootstrap, a sweep of 9,999 scenarios on the national frame, and the 10-fold
+//! cross-validation of every formula kind of the catalogue on the embedded survey.
 
 use std::time::Instant;
 
 use dotation_benches::{
-    BENCH_SPEC, GUARANTEES, NATIONAL_CALIBRATION, dataset, design, fit, fit_constrained,
-    guarantee_constraints, median, prepare,
+    BENCH_SPEC, CATALOGUE, GUARANTEES, NATIONAL_CALIBRATION, dataset, design, fit, fit_constrained,
+    guarantee_constraints, median, prepare, sweep_grid,
 };
+use dotation_core::Dataset;
 use dotation_core::schema::TableKind;
 use dotation_server::io::Output;
 use dotation_server::results;
+use dotation_solver::calibrate::{Geography, calibrate};
+use dotation_solver::crossval::cross_validate;
+use dotation_solver::job::{self, JobContext, JobResult, calibration_options};
 use dotation_solver::qp::solve_constrained;
+use dotation_solver::spec::StdErrors;
 use dotation_solver::spec::{JobSpec, Scope};
 use dotation_solver::wls::{Equalities, Moments};
 
@@ -37,6 +46,29 @@ fn main() {
         JobSpec::parse(&format!("{BENCH_SPEC}{GUARANTEES}")).expect("a valid spec");
     let (bounds, ineq) = guarantee_constraints(&p, &guaranteed_spec, &d);
     let guaranteed = fit_constrained(&p, &guaranteed_spec, &d, &ineq);
+
+    // Preston's bootstrap, B = 1,000, on the unconstrained fit: the replicate blocks
+    // (per-service moments) and the 1,000 refits as one matrix product.
+    let mut boot_spec = free.clone();
+    boot_spec.calibration.std_errors = StdErrors::Bootstrap;
+    boot_spec.calibration.bootstrap = 1000;
+    let unstratified = Geography {
+        weights: &p.micro.services.design_weight,
+        regression_weights: &p.micro.services.design_weight,
+        departement: &p.micro.services.departement,
+        codes: &p.micro.departements.code,
+        design: None,
+    };
+    let boot_options = calibration_options(&boot_spec);
+    let mut boot_t = vec![];
+    let mut boot = None;
+    for _ in 0..repeats {
+        let t0 = Instant::now();
+        let b = calibrate(&d, &unstratified, &boot_options, &|| false).expect("bootstraps");
+        boot_t.push(t0.elapsed().as_secs_f64());
+        boot = Some(b);
+    }
+    let boot = boot.expect("a bootstrap");
 
     let mut out = Output::new(&dir).expect("output folder");
     let users = &raw.get(TableKind::Users).expect("users").batches;
@@ -100,6 +132,11 @@ fn main() {
         &results::parameters(&guaranteed).expect("a batch"),
     )
     .expect("write");
+    out.parquet(
+        "parameters_bootstrap.parquet",
+        &results::parameters(&boot).expect("a batch"),
+    )
+    .expect("write");
     out.commit().expect("commit");
     drop(raw);
 
@@ -140,9 +177,76 @@ fn main() {
         free_fit.push((t3 - t2).as_secs_f64());
         total.push((t2 - t0).as_secs_f64());
     }
+    // A sweep of 9,999 scenarios on the national frame (the whole job: baseline, design,
+    // two fits, every scenario's row).
+    let data = Dataset {
+        micro: p.micro.clone(),
+        drivers: p.drivers.clone(),
+    };
+    let sweep_spec = JobSpec::parse(&format!("kind = \"sweep\"\n{BENCH_SPEC}{}", sweep_grid()))
+        .expect("a valid sweep");
+    let mut sweep_t = vec![];
+    let mut scenarios = 0;
+    for _ in 0..repeats {
+        let t0 = Instant::now();
+        let r = job::run(&sweep_spec, &data, &JobContext::detached()).expect("sweeps");
+        sweep_t.push(t0.elapsed().as_secs_f64());
+        if let JobResult::Sweep(s) = r {
+            scenarios = s.rows.len();
+        }
+    }
+    drop(data);
+    // 10-fold cross-validation of every formula kind on the embedded survey.
+    let survey = survey_dataset();
+    let survey_baseline = dotation_core::baseline::baseline(
+        &survey.micro,
+        &survey.drivers,
+        &dotation_core::baseline::BaselineOptions::default(),
+    )
+    .expect("a known year");
+    let sm = &survey.micro;
+    let kinds: Vec<_> = CATALOGUE
+        .iter()
+        .map(|(label, f)| {
+            let spec = JobSpec::parse(&format!("[formula]\n{f}\n")).expect("a valid spec");
+            let (design, rw) = job::design_of(&spec, &survey, &survey_baseline).expect("a design");
+            (*label, spec, design, rw)
+        })
+        .collect();
+    let mut cv_t = vec![];
+    for _ in 0..repeats {
+        let t0 = Instant::now();
+        for (_, spec, design, rw) in &kinds {
+            let geo = Geography {
+                weights: &sm.services.design_weight,
+                regression_weights: rw,
+                departement: &sm.services.departement,
+                codes: &sm.departements.code,
+                design: Some(&sm.services.design),
+            };
+            let cv = cross_validate(
+                design,
+                &geo,
+                &sm.services.design.stratum,
+                &calibration_options(spec),
+                10,
+                1,
+                &|| false,
+            )
+            .expect("cross-validates");
+            std::hint::black_box(cv);
+        }
+        cv_t.push(t0.elapsed().as_secs_f64());
+    }
     println!(
         "{}",
         serde_json::json!({
+            "bootstrap_1000": median(boot_t),
+            "sweep": median(sweep_t),
+            "sweep_scenarios": scenarios,
+            "cv_every_kind": median(cv_t),
+            "cv_kinds": kinds.len(),
+            "survey_services": sm.services.len(),
             "services": p.micro.services.len(),
             "users": p.micro.users.len(),
             "parameters": d.k,
@@ -159,4 +263,16 @@ fn main() {
             "polished": guaranteed.info.polished,
         })
     );
+}
+
+/// The embedded survey, validated.
+fn survey_dataset() -> Dataset {
+    let survey = dotation_server::data::embedded(&dotation_datasets::SurveyConfig::default())
+        .expect("generates");
+    let raw = match survey.tables {
+        dotation_server::io::Tables::Memory(raw) => raw,
+        dotation_server::io::Tables::Files(_) => unreachable!("generated in memory"),
+    };
+    dotation_core::validate::validate(&raw, &dotation_core::validate::ValidateOptions::default())
+        .expect("a valid survey")
 }

@@ -254,3 +254,101 @@ fn the_bootstrap_gives_the_same_bits_on_one_and_two_threads_and_errors_near_the_
         );
     }
 }
+
+/// Point values' stratified-jackknife errors against the jackknife's definition, computed
+/// here by brute force: every replicate a full calibration with its weights (service `r`
+/// deleted, the rest of its stratum scaled by `n_h/(n_h − 1)`), the variance
+/// `Σ_r (1 − f_h)(n_h − 1)/n_h (π_r − π)²` around the full-sample point value (`mse`).
+/// One national point value, then one per département; and the linearisation's within
+/// reach of the jackknife's.
+#[test]
+fn point_values_have_the_jackknifes_standard_errors() {
+    let s = survey();
+    let spec = JobSpec::default();
+    let input = dotation_solver::formula::DesignInput {
+        micro: &s.micro,
+        drivers: &s.drivers,
+        baseline: &s.baseline,
+    };
+    let d = dotation_solver::formula::build(&input, &spec.formula).expect("a design");
+    let sv = &s.micro.services;
+    let sd = &sv.design;
+    let sizes = sd.sample_sizes();
+    let keep = sd.fpc_factors();
+    let fit_with = |w: &[f64], o: &Options| {
+        let geo = Geography {
+            weights: w,
+            regression_weights: w,
+            departement: &sv.departement,
+            codes: &s.micro.departements.code,
+            design: Some(sd),
+        };
+        calibrate(&d, &geo, o, &|| false).expect("calibrates")
+    };
+    for scope in [Scope::National, Scope::Departement] {
+        let mut o = options(scope, StdErrors::Jackknife);
+        o.method = Method::PointValues;
+        o.mse = true;
+        let full = fit_with(&sv.design_weight, &o);
+        let mut plain = o.clone();
+        plain.with_errors = false;
+        let deps = s.micro.departements.code.len();
+        let mut var = vec![0.0; deps];
+        for r in 0..d.n {
+            let h = sd.stratum[r] as usize;
+            let nh = sizes[h] as f64;
+            if sizes[h] < 2 {
+                continue;
+            }
+            let w: Vec<f64> = (0..d.n)
+                .map(|i| {
+                    if i == r {
+                        0.0
+                    } else if sd.stratum[i] as usize == h {
+                        sv.design_weight[i] * nh / (nh - 1.0)
+                    } else {
+                        sv.design_weight[i]
+                    }
+                })
+                .collect();
+            let rep = fit_with(&w, &plain);
+            let c = keep[h] * (nh - 1.0) / nh;
+            for (dep, v) in var.iter_mut().enumerate() {
+                if let (Some(a), Some(b)) = (rep.point_values[dep], full.point_values[dep]) {
+                    *v += c * (a - b) * (a - b);
+                }
+            }
+        }
+        let mut checked = 0;
+        for dep in 0..deps {
+            let Some(se) = full.point_value_std_error[dep] else {
+                continue;
+            };
+            checked += 1;
+            let want = var[dep].sqrt();
+            assert!(close(se, want, 1e-8), "{scope:?} {dep}: {se} vs {want}");
+            let (lo, hi) = (
+                full.point_value_ci_low[dep].expect("low"),
+                full.point_value_ci_high[dep].expect("high"),
+            );
+            let pv = full.point_values[dep].expect("a point value");
+            assert!(lo < pv && pv < hi);
+        }
+        assert!(
+            checked >= if scope == Scope::National { deps } else { 50 },
+            "{checked}"
+        );
+        // The linearisation estimates the same variance.
+        let mut lin = o.clone();
+        lin.std_errors = StdErrors::Design;
+        let l = fit_with(&sv.design_weight, &lin);
+        let (a, b) = (
+            l.point_value_std_error[0].expect("se"),
+            full.point_value_std_error[0].expect("se"),
+        );
+        assert!(
+            (a / b - 1.0).abs() < 0.25,
+            "{scope:?}: linearisation {a} vs jackknife {b}"
+        );
+    }
+}
