@@ -17,7 +17,7 @@ use rayon::prelude::*;
 
 use crate::error::{CalibrationError, SolverError};
 use crate::formula::{Design, dot};
-use crate::neutrality::{NeutralityScope, compensated_sum, residuals};
+use crate::neutrality::{Compensated, NeutralityScope, compensated_sum, residuals};
 use crate::point_value::point_value;
 use crate::qp::{Inequalities, solve_constrained, with_rows};
 use crate::robust::{HuberConfig, huber, median_fit};
@@ -1285,35 +1285,59 @@ pub fn metrics(
     w: &[f64],
 ) -> Metrics {
     let n = cost.len();
-    let sw = compensated_sum(n, |s| w[s]);
+    // One pass for every sum that needs the funding (each sum's terms in service order,
+    // so the same bits as a pass per sum), one for the spread of costs around their mean.
+    let [
+        mut sw,
+        mut wc,
+        mut ssr,
+        mut positive,
+        mut ape,
+        mut within,
+        mut gain,
+        mut loss,
+    ] = [Compensated::default(); 8];
+    let (mut gains, mut losses) = (0, 0);
+    for s in 0..n {
+        let (c, f, ws) = (cost[s], funding[s], w[s]);
+        sw.add(ws);
+        wc.add(ws * c);
+        ssr.add(ws * (c - f).powi(2));
+        let pos = c > 0.0;
+        positive.add(if pos { ws } else { 0.0 });
+        ape.add(if pos { ws * (c - f).abs() / c } else { 0.0 });
+        within.add(if (f - c).abs() <= 0.1 * c.abs() {
+            ws
+        } else {
+            0.0
+        });
+        let (after, before) = (f + carried[s], baseline[s] + carried[s]);
+        let (g, l) = (after > 1.05 * before, after < 0.95 * before);
+        gain.add(if g { ws } else { 0.0 });
+        loss.add(if l { ws } else { 0.0 });
+        gains += usize::from(g);
+        losses += usize::from(l);
+    }
+    let sw = sw.value();
     if sw <= 0.0 {
         return Metrics::default();
     }
-    let mean = compensated_sum(n, |s| w[s] * cost[s]) / sw;
-    let ssr = compensated_sum(n, |s| w[s] * (cost[s] - funding[s]).powi(2));
+    let mean = wc.value() / sw;
     let sst = compensated_sum(n, |s| w[s] * (cost[s] - mean).powi(2));
-    let positive = compensated_sum(n, |s| if cost[s] > 0.0 { w[s] } else { 0.0 });
-    let ape = compensated_sum(n, |s| {
-        if cost[s] > 0.0 {
-            w[s] * (cost[s] - funding[s]).abs() / cost[s]
-        } else {
-            0.0
-        }
-    });
-    let share = |pred: &dyn Fn(usize) -> bool| {
-        compensated_sum(n, |s| if pred(s) { w[s] } else { 0.0 }) / sw
-    };
-    let gain = |s: usize| funding[s] + carried[s] > 1.05 * (baseline[s] + carried[s]);
-    let loss = |s: usize| funding[s] + carried[s] < 0.95 * (baseline[s] + carried[s]);
+    let (ssr, positive) = (ssr.value(), positive.value());
     Metrics {
         r2: if sst > 0.0 { 1.0 - ssr / sst } else { 0.0 },
         rmse: (ssr / sw).sqrt(),
-        mape: if positive > 0.0 { ape / positive } else { 0.0 },
-        within_10pct: share(&|s| (funding[s] - cost[s]).abs() <= 0.1 * cost[s].abs()),
-        winners_5pct: share(&gain),
-        losers_5pct: share(&loss),
-        winners_5pct_services: (0..n).filter(|&s| gain(s)).count(),
-        losers_5pct_services: (0..n).filter(|&s| loss(s)).count(),
+        mape: if positive > 0.0 {
+            ape.value() / positive
+        } else {
+            0.0
+        },
+        within_10pct: within.value() / sw,
+        winners_5pct: gain.value() / sw,
+        losers_5pct: loss.value() / sw,
+        winners_5pct_services: gains,
+        losers_5pct_services: losses,
     }
 }
 

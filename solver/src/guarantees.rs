@@ -345,8 +345,7 @@ fn service_check(
     let w = &sv.design_weight;
     let concerned: Vec<usize> = (0..d.n).filter(|&s| required(s).is_some()).collect();
     let short = |s: usize, f: f64| required(s).map_or(0.0, |r| (r - f).max(0.0));
-    // A violation beyond rounding: the shortfall exceeds 1e-9 of the requirement.
-    let violates = |s: usize, f: f64| required(s).is_some_and(|r| r - f > 1e-9 * r.abs().max(1.0));
+    let violates = |s: usize, f: f64| required(s).is_some_and(|r| short_of(r, f));
     let mut bad: Vec<usize> = concerned
         .iter()
         .copied()
@@ -544,10 +543,13 @@ impl RisingUsers {
     pub fn count(&self, funding: &[f64], baseline: &[f64]) -> (usize, f64) {
         let (mut n, mut wsum) = (self.always, self.always_weight);
         for (s, t) in self.thresholds.iter().enumerate() {
-            if t.is_empty() {
+            let Some(&highest) = t.last() else {
+                continue;
+            };
+            let ratio = funding[s] / baseline[s];
+            if ratio >= highest {
                 continue;
             }
-            let ratio = funding[s] / baseline[s];
             // Thresholds above the ratio: those users' value falls below their bound.
             let k = t.len() - t.partition_point(|&x| x <= ratio);
             n += k;
@@ -562,24 +564,57 @@ impl RisingUsers {
     }
 }
 
-/// The violations of each service-level guarantee under `funding`, as the report counts
-/// them: `(nhas_price, has_cover, transition)`.
-pub fn service_violations(
-    input: &GuaranteeInput<'_>,
-    spec: &GuaranteesSpec,
-    funding: &[f64],
-) -> (usize, usize, usize) {
-    let count = |g: Guarantee| {
-        (0..input.design.n)
-            .filter(|&s| {
-                required(input, spec, g, s)
-                    .is_some_and(|r| r - funding[s] > 1e-9 * r.abs().max(1.0))
-            })
-            .count()
-    };
-    (
-        count(Guarantee::NhasPrice),
-        count(Guarantee::HasCover),
-        count(Guarantee::Transition),
-    )
+/// Each service's requirement under the service-level guarantees, for counting the
+/// violations of many fundings (a sweep): the NHAS price and the HAS cover (fixed), and
+/// the transition's `F0 − ℓ (F0 + K)` as `base − ℓ · slope` for any ℓ.
+#[derive(Clone, Debug)]
+pub struct ServiceRequirements {
+    nhas: Vec<Option<f64>>,
+    has: Vec<Option<f64>>,
+    transition: Vec<Option<(f64, f64)>>,
+}
+
+/// A funding violates a requirement beyond rounding: the shortfall exceeds 1e-9 of it.
+fn short_of(required: f64, funding: f64) -> bool {
+    required - funding > 1e-9 * required.abs().max(1.0)
+}
+
+impl ServiceRequirements {
+    /// Every service's requirements.
+    pub fn new(input: &GuaranteeInput<'_>) -> ServiceRequirements {
+        let at = |limit: f64| GuaranteesSpec {
+            transition_limit: limit,
+            ..GuaranteesSpec::default()
+        };
+        let (none, all) = (at(0.0), at(1.0));
+        let n = input.design.n;
+        ServiceRequirements {
+            nhas: (0..n)
+                .map(|s| required(input, &none, Guarantee::NhasPrice, s))
+                .collect(),
+            has: (0..n)
+                .map(|s| required(input, &none, Guarantee::HasCover, s))
+                .collect(),
+            transition: (0..n)
+                .map(|s| {
+                    let base = required(input, &none, Guarantee::Transition, s)?;
+                    let lowest = required(input, &all, Guarantee::Transition, s)?;
+                    Some((base, base - lowest))
+                })
+                .collect(),
+        }
+    }
+
+    /// Service `s`'s violations under funding `f` and transition limit `limit`, as
+    /// `[nhas_price, has_cover, transition]` (0 or 1 each).
+    #[inline]
+    pub fn violated(&self, s: usize, f: f64, limit: f64) -> [usize; 3] {
+        [
+            usize::from(self.nhas[s].is_some_and(|r| short_of(r, f))),
+            usize::from(self.has[s].is_some_and(|r| short_of(r, f))),
+            usize::from(
+                self.transition[s].is_some_and(|(base, slope)| short_of(base - limit * slope, f)),
+            ),
+        ]
+    }
 }

@@ -13,20 +13,52 @@ pub enum NeutralityScope {
     Departement,
 }
 
+/// A running compensated sum (Neumaier's variant of Kahan's): several can be fed in one
+/// pass over the data, each giving the bits [`compensated_sum`] gives on its terms.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Compensated {
+    sum: f64,
+    c: f64,
+}
+
+impl Compensated {
+    /// Adds a term.
+    #[inline]
+    pub fn add(&mut self, x: f64) {
+        let t = self.sum + x;
+        self.c += if self.sum.abs() >= x.abs() {
+            (self.sum - t) + x
+        } else {
+            (x - t) + self.sum
+        };
+        self.sum = t;
+    }
+
+    /// The sum.
+    pub fn value(self) -> f64 {
+        self.sum + self.c
+    }
+}
+
 /// Compensated sum of `Σ f(i)` for `i` in `0..n` (Neumaier's variant of Kahan's).
 pub fn compensated_sum(n: usize, f: impl Fn(usize) -> f64) -> f64 {
-    let (mut sum, mut c) = (0.0f64, 0.0f64);
+    let mut s = Compensated::default();
     for i in 0..n {
-        let x = f(i);
-        let t = sum + x;
-        c += if sum.abs() >= x.abs() {
-            (sum - t) + x
-        } else {
-            (x - t) + sum
-        };
-        sum = t;
+        s.add(f(i));
     }
-    sum + c
+    s.value()
+}
+
+/// The relative gap of a funding total `f` from its target `b`: `|f − b| / |b|` (0 when
+/// both are 0, infinite when only the target is).
+pub fn relative_gap(f: f64, b: f64) -> f64 {
+    if b != 0.0 {
+        ((f - b) / b).abs()
+    } else if f == 0.0 {
+        0.0
+    } else {
+        f64::INFINITY
+    }
 }
 
 /// The neutrality residuals of `funding` against `baseline`.
@@ -51,15 +83,7 @@ pub fn residuals(
 ) -> Residuals {
     assert_eq!(funding.len(), baseline.len());
     assert_eq!(funding.len(), weights.len());
-    let relative = |f: f64, b: f64| {
-        if b != 0.0 {
-            ((f - b) / b).abs()
-        } else if f == 0.0 {
-            0.0
-        } else {
-            f64::INFINITY
-        }
-    };
+    let relative = relative_gap;
     let per_scope = match scope {
         NeutralityScope::National => {
             let f = compensated_sum(funding.len(), |i| weights[i] * funding[i]);

@@ -23,11 +23,11 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{JobContext, calibration_options, design_of, prepare_baseline};
-use crate::calibrate::{Calibration, Geography, Metrics, calibrate, metrics};
+use crate::calibrate::{Calibration, Geography, calibrate};
 use crate::error::JobError;
 use crate::formula::{Design, funded_mask};
-use crate::guarantees::{self, GuaranteeInput, RisingUsers};
-use crate::neutrality::{NeutralityScope, compensated_sum, residuals};
+use crate::guarantees::{self, GuaranteeInput, RisingUsers, ServiceRequirements};
+use crate::neutrality::{Compensated, NeutralityScope, compensated_sum, relative_gap, residuals};
 use crate::spec::{JobSpec, Loss, Method, Scenario, Scope};
 
 /// What a sweep computes.
@@ -137,6 +137,12 @@ struct Shared<'a> {
     formula_baseline: f64,
     /// `Σ w K`: the hours carried by the hour.
     carried: f64,
+    /// `Σ w`, `Σ w C` and `Σ w (C − C̄)²` of the services' costs.
+    weight: f64,
+    cost: f64,
+    spread: f64,
+    /// What each service-level guarantee requires of each service.
+    requirements: ServiceRequirements,
 }
 
 /// Runs a sweep.
@@ -265,6 +271,8 @@ fn group(
             rising[p.ordinal()] = Some(RisingUsers::new(&gi, p));
         }
     }
+    let weight = compensated_sum(design.n, |s| w[s]);
+    let mean_cost = compensated_sum(design.n, |s| w[s] * design.cost[s]) / weight;
     let shared = Shared {
         design: &design,
         geo: &geo,
@@ -272,6 +280,11 @@ fn group(
         rising,
         formula_baseline: compensated_sum(design.n, |s| w[s] * design.baseline[s]),
         carried: compensated_sum(design.n, |s| w[s] * design.carried[s]),
+        weight,
+        cost: compensated_sum(design.n, |s| w[s] * design.cost[s]),
+        // As `metrics` computes it: around the weighted mean cost.
+        spread: compensated_sum(design.n, |s| w[s] * (design.cost[s] - mean_cost).powi(2)),
+        requirements: ServiceRequirements::new(&gi),
     };
     // Budget-only variations of one least-squares fit under equalities: two fits each.
     let mut refits: BTreeMap<String, Result<[Calibration; 2], String>> = BTreeMap::new();
@@ -422,7 +435,9 @@ fn empty_row(
     }
 }
 
-/// A computed scenario's row.
+/// A computed scenario's row: one pass over the services for the fit, the totals,
+/// winners and losers and the guarantees (the sums as `metrics` makes them, each in
+/// service order), one for the neutrality residual.
 fn row(
     index: usize,
     scenario: &Scenario,
@@ -435,45 +450,68 @@ fn row(
     let d = shared.design;
     let geo = shared.geo;
     let w = geo.weights;
-    let target: Vec<f64> = d.baseline.iter().map(|b| b * factor).collect();
-    let scope = match s.neutrality.scope {
-        Scope::Departement => NeutralityScope::Departement,
-        Scope::National | Scope::None => NeutralityScope::National,
+    let limit = s.guarantees.transition_limit;
+    let [mut ssr, mut gain, mut loss, mut paid, mut target] = [Compensated::default(); 5];
+    let mut violations = [0usize; 3];
+    for i in 0..d.n {
+        let (f, wi) = (funding[i], w[i]);
+        ssr.add(wi * (d.cost[i] - f).powi(2));
+        let (after, before) = (f + d.carried[i], d.baseline[i] + d.carried[i]);
+        gain.add(if after > 1.05 * before { wi } else { 0.0 });
+        loss.add(if after < 0.95 * before { wi } else { 0.0 });
+        paid.add(wi * f);
+        target.add(wi * (d.baseline[i] * factor));
+        for (v, x) in violations
+            .iter_mut()
+            .zip(shared.requirements.violated(i, f, limit))
+        {
+            *v += x;
+        }
+    }
+    let residual = match s.neutrality.scope {
+        Scope::Departement => {
+            let targets: Vec<f64> = d.baseline.iter().map(|b| b * factor).collect();
+            residuals(
+                NeutralityScope::Departement,
+                funding,
+                &targets,
+                w,
+                geo.departement,
+                geo.codes.len(),
+            )
+            .max
+        }
+        // The national gap as `residuals` computes it.
+        Scope::National | Scope::None => relative_gap(paid.value(), target.value()),
     };
-    let residual = residuals(scope, funding, &target, w, geo.departement, geo.codes.len()).max;
-    let Metrics {
-        r2,
-        rmse,
-        winners_5pct,
-        losers_5pct,
-        ..
-    } = metrics(&d.cost, funding, &d.baseline, &d.carried, w);
-    let formula_funding = compensated_sum(d.n, |i| w[i] * funding[i]);
-    let cost = compensated_sum(d.n, |i| w[i] * d.cost[i]);
+    let (ssr, paid) = (ssr.value(), paid.value());
     let p = s.guarantees.participation;
     let (rising, rising_share) = shared.rising[p.ordinal()]
         .as_ref()
         .map_or((0, 0.0), |r| r.count(funding, &d.baseline));
-    let (nhas, has, transition) =
-        guarantees::service_violations(&shared.gi, &s.guarantees, funding);
+    let sw = shared.weight;
     let mut out = empty_row(index, scenario, s, None);
     out.refit = refit;
     out.parameters = d.k;
     out.formula_baseline_total = shared.formula_baseline;
-    out.target_total = compensated_sum(d.n, |i| w[i] * target[i]);
-    out.formula_funding_total = Some(formula_funding);
+    out.target_total = target.value();
+    out.formula_funding_total = Some(paid);
     out.baseline_total = shared.formula_baseline + shared.carried;
-    out.funding_total = Some(formula_funding + shared.carried);
+    out.funding_total = Some(paid + shared.carried);
     out.neutrality_residual = Some(residual);
-    out.r2 = Some(r2);
-    out.rmse = Some(rmse);
-    out.winners_5pct = Some(winners_5pct);
-    out.losers_5pct = Some(losers_5pct);
-    out.coverage = (cost > 0.0).then(|| formula_funding / cost);
+    out.r2 = Some(if shared.spread > 0.0 {
+        1.0 - ssr / shared.spread
+    } else {
+        0.0
+    });
+    out.rmse = Some((ssr / sw).sqrt());
+    out.winners_5pct = Some(gain.value() / sw);
+    out.losers_5pct = Some(loss.value() / sw);
+    out.coverage = (shared.cost > 0.0).then(|| paid / shared.cost);
     out.out_of_pocket_rising = Some(rising);
     out.out_of_pocket_rising_share = Some(rising_share);
-    out.nhas_price_violations = Some(nhas);
-    out.has_cover_violations = Some(has);
-    out.transition_violations = Some(transition);
+    out.nhas_price_violations = Some(violations[0]);
+    out.has_cover_violations = Some(violations[1]);
+    out.transition_violations = Some(violations[2]);
     out
 }
