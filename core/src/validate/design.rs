@@ -2,7 +2,8 @@
 //! they must be given on every row; `fpc`, the population size of the stratum, must be the
 //! same on every row of a stratum and at least the number of its services in the table.
 
-use super::{Block, Ctx, Problems, Rule};
+use super::columns::Block;
+use super::problems::{Ctx, Problems, Rule};
 use crate::tables::SurveyDesign;
 
 /// Appends a block's `stratum` and `fpc` values (`None` where the block has no such

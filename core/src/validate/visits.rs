@@ -21,10 +21,10 @@ use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float64Type, Int32Type, TimestampMicrosecondType};
 use rayon::prelude::*;
 
-use super::{
-    BLOCK_ROWS, Bound, Ctx, Frame, KeyIndex, Problem, Problems, Rule, cast_column, check_range,
-    column_problem, display_value,
-};
+use super::columns::{Bound, cast_column, check_range, column_problem, display_value};
+use super::keys::KeyIndex;
+use super::problems::{Ctx, Problem, Problems, Rule};
+use super::{BLOCK_ROWS, Frame};
 use crate::aggregate::{VisitAggregator, VisitSums};
 use crate::schema::TableKind;
 use crate::simd;
