@@ -450,8 +450,8 @@ const BIN_WIDTHS: [f64; 10] = [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 1
 /// The most bins a histogram spans.
 const MAX_BINS: f64 = 60.0;
 
-/// The bin width of a histogram of `values`: the smallest of [`BIN_WIDTHS`] whose bins
-/// from the smallest value to the largest are at most [`MAX_BINS`].
+/// The bin width of a histogram of `values`: the smallest of `BIN_WIDTHS` whose bins
+/// from the smallest value to the largest are at most `MAX_BINS`.
 pub fn bin_width(values: &[f64]) -> f64 {
     let (lo, hi) = values
         .iter()

@@ -86,14 +86,14 @@ pub enum Command {
     /// Compare formulas: each calibrated and cross-validated on the same data, side by side.
     ///
     /// Each --spec file is a candidate, named by its file name (or give one spec with
-    /// kind = "compare" and [[candidates]], see docs/spec.md). Writes candidates.parquet
+    /// kind = "compare" and its candidates, see docs/spec.md). Writes candidates.parquet
     /// (one row per formula: parameters, in-sample and cross-validated fit, neutrality
     /// residual, winners and losers, each guarantee's violations, the conflict when its
     /// guarantees cannot hold), parameters.parquet, services.parquet and summary.json.
     Compare(CompareArgs),
     /// Sweep policy settings: one formula calibrated under every scenario of a grid or list.
     ///
-    /// The spec (kind = "sweep", see docs/spec.md) gives the formula and a [sweep] table:
+    /// The spec (kind = "sweep", see docs/spec.md) gives the formula and its sweep table:
     /// a grid over budget changes, transition limits, the baseline's floor tariff,
     /// participation options, a mixte formula's hourly rate, neutrality scopes and funded
     /// allowances, or [[sweep.scenarios]]. Writes scenarios.parquet (one row per scenario:
