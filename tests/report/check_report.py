@@ -26,6 +26,7 @@ import json
 import math
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -149,8 +150,9 @@ JSON.stringify({
 
 def number(text, lang):
     """A displayed number back to a float, and its decimals."""
-    t = text.replace(NNBSP, "").replace(NBSP, "").replace(" ", "").replace(MINUS, "-")
-    t = t.replace("€", "").replace("%", "")
+    t = text.replace(MINUS, "-")
+    # Keep the number: digits, separators and sign (units such as €, %, h go).
+    t = re.sub(r"[^0-9.,\-]", "", t)
     if lang == "fr":
         t = t.replace(",", ".")
     else:
