@@ -582,7 +582,7 @@ fn run_sweep(a: &SweepArgs, quiet: bool) -> Result<(), ServerError> {
         );
         let f = |v: Option<f64>, p: usize| v.map_or("—".to_string(), |v| format!("{v:.p$}"));
         let c = |v: Option<usize>| v.map_or("—".to_string(), |v| v.to_string());
-        for r in s.rows.iter().take(40) {
+        for r in sm.rows.iter().take(40) {
             println!(
                 "{:<40} {:>10} {:>16} {:>8} {:>8} {:>9} {:>6} {:>6} {:>6} {:>6}",
                 r.name.chars().take(40).collect::<String>(),
@@ -601,8 +601,8 @@ fn run_sweep(a: &SweepArgs, quiet: bool) -> Result<(), ServerError> {
                 println!("  not computed: {conflict}");
             }
         }
-        if s.rows.len() > 40 {
-            println!("… {} more in scenarios.parquet", s.rows.len() - 40);
+        if sm.rows.len() > 40 {
+            println!("… {} more in scenarios.parquet", sm.rows.len() - 40);
         }
         println!(
             "\nwrote {} in {:.2} s",

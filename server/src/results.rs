@@ -42,7 +42,7 @@ pub fn tables(
 /// losers, each guarantee's violations) and `parameters` (long: one row per scenario and
 /// parameter) of a sweep.
 fn sweep_tables(job: &SweepJob) -> Result<Vec<(String, RecordBatch)>, ServerError> {
-    let rows = &job.rows;
+    let rows = &job.summary.rows;
     let text = |f: &dyn Fn(&ScenarioRow) -> &str| strs(rows.iter().map(f));
     let num = |f: &dyn Fn(&ScenarioRow) -> Option<f64>| opt_f64s(rows.iter().map(f));
     let count = |f: &dyn Fn(&ScenarioRow) -> Option<usize>| -> ArrayRef {

@@ -192,7 +192,7 @@ fn main() {
         let r = job::run(&sweep_spec, &data, &JobContext::detached()).expect("sweeps");
         sweep_t.push(t0.elapsed().as_secs_f64());
         if let JobResult::Sweep(s) = r {
-            scenarios = s.rows.len();
+            scenarios = s.summary.rows.len();
         }
     }
     drop(data);

@@ -33,11 +33,9 @@ use crate::spec::{JobSpec, Loss, Method, Scenario, Scope};
 /// What a sweep computes.
 #[derive(Clone, Debug)]
 pub struct SweepJob {
-    /// One row per scenario, in the spec's order.
-    pub rows: Vec<ScenarioRow>,
     /// Every scenario's parameters, long: `(scenario index, name, estimate)`.
     pub parameters: Vec<(usize, String, f64)>,
-    /// The summary.
+    /// The summary, with one row per scenario in the spec's order.
     pub summary: SweepSummary,
 }
 
@@ -200,11 +198,10 @@ pub(super) fn run_sweep(
             .filter_map(|r| r.neutrality_residual)
             .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.max(r)))),
         services: data.micro.services.len(),
-        rows: rows.clone(),
+        rows,
         spec: spec.clone(),
     };
     Ok(SweepJob {
-        rows,
         parameters,
         summary,
     })

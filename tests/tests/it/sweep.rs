@@ -111,9 +111,9 @@ fn params_of(job: &SweepJob, i: usize) -> Vec<f64> {
 #[test]
 fn a_budget_sweep_keeps_every_scenarios_total_at_the_changed_baseline() {
     let job = sweep("[sweep]\ngrid = { budget_change_percent = [-5, -2.5, 0, 2.5, 5] }\n");
-    assert_eq!(job.rows.len(), 5);
-    let baseline = job.rows[0].formula_baseline_total;
-    for (row, p) in job.rows.iter().zip([-5.0, -2.5, 0.0, 2.5, 5.0]) {
+    assert_eq!(job.summary.rows.len(), 5);
+    let baseline = job.summary.rows[0].formula_baseline_total;
+    for (row, p) in job.summary.rows.iter().zip([-5.0, -2.5, 0.0, 2.5, 5.0]) {
         assert!(row.feasible && row.refit, "{}", row.name);
         assert_eq!(row.budget_change_percent, Some(p));
         let total = row.formula_funding_total.expect("funded");
@@ -126,7 +126,7 @@ fn a_budget_sweep_keeps_every_scenarios_total_at_the_changed_baseline() {
         assert!(close(row.target_total, want, 1e-12));
     }
     // More money, fewer losers.
-    for w in job.rows.windows(2) {
+    for w in job.summary.rows.windows(2) {
         assert!(w[0].losers_5pct >= w[1].losers_5pct);
     }
 }
@@ -137,7 +137,7 @@ fn every_scenario_is_the_calibration_of_its_settings() {
         [[sweep.scenarios]]\nname = \"floor 26 €/h, 1 % more\"\nfloor = 26.0\nbudget_change = { percent = 1.0 }\n\
         [[sweep.scenarios]]\nname = \"APA only\"\nfunded = [\"APA\"]\n";
     let job = sweep(text);
-    assert_eq!(job.rows.len(), 10);
+    assert_eq!(job.summary.rows.len(), 10);
     assert_eq!(job.summary.designs, 3);
     let spec = JobSpec::parse(&format!("kind = \"sweep\"\n{text}")).expect("a spec");
     let scenarios = spec
@@ -146,7 +146,7 @@ fn every_scenario_is_the_calibration_of_its_settings() {
         .expect("a sweep")
         .scenarios()
         .expect("scenarios");
-    for (i, row) in job.rows.iter().enumerate() {
+    for (i, row) in job.summary.rows.iter().enumerate() {
         assert!(row.feasible && row.refit, "{}", row.name);
         same_as_alone(row, &params_of(&job, i), &alone("", &scenarios[i]));
     }
@@ -158,7 +158,7 @@ fn constrained_scenarios_are_calibrated_and_an_infeasible_one_is_a_row() {
     let job = sweep(&format!(
         "{base}[sweep]\ngrid = {{ transition_limit = [0.0, 0.2, 0.3, 0.5], budget_change_percent = [-30, 0, 10] }}\n"
     ));
-    assert_eq!(job.rows.len(), 12);
+    assert_eq!(job.summary.rows.len(), 12);
     let spec = JobSpec::parse(&format!(
         "kind = \"sweep\"\n{base}[sweep]\ngrid = {{ transition_limit = [0.0, 0.2, 0.3, 0.5], budget_change_percent = [-30, 0, 10] }}\n"
     ))
@@ -170,7 +170,7 @@ fn constrained_scenarios_are_calibrated_and_an_infeasible_one_is_a_row() {
         .scenarios()
         .expect("scenarios");
     // ℓ = 0 with 30 % less money: no service may lose, yet the budget falls.
-    let bad = &job.rows[0];
+    let bad = &job.summary.rows[0];
     assert_eq!(
         (bad.transition_limit, bad.budget_change_percent),
         (0.0, Some(-30.0))
@@ -184,7 +184,7 @@ fn constrained_scenarios_are_calibrated_and_an_infeasible_one_is_a_row() {
         bad.conflict
     );
     assert!(params_of(&job, 0).is_empty());
-    for (i, row) in job.rows.iter().enumerate().skip(1) {
+    for (i, row) in job.summary.rows.iter().enumerate().skip(1) {
         if !row.feasible {
             continue;
         }
@@ -192,7 +192,7 @@ fn constrained_scenarios_are_calibrated_and_an_infeasible_one_is_a_row() {
         assert_eq!(row.transition_violations, Some(0), "{}", row.name);
         same_as_alone(row, &params_of(&job, i), &alone(base, &scenarios[i]));
     }
-    assert_eq!(job.rows.iter().filter(|r| r.feasible).count(), 6);
+    assert_eq!(job.summary.rows.iter().filter(|r| r.feasible).count(), 6);
 }
 
 #[test]
@@ -207,9 +207,9 @@ fn a_sweep_has_the_same_bits_on_one_and_two_threads() {
             .install(|| sweep(text))
     };
     let (one, two) = (run(1), run(2));
-    assert_eq!(one.rows, two.rows);
+    assert_eq!(one.summary.rows, two.summary.rows);
     assert_eq!(one.parameters, two.parameters);
-    assert_eq!(one.rows[3].budget_change_euros, Some(1_000_000.0));
+    assert_eq!(one.summary.rows[3].budget_change_euros, Some(1_000_000.0));
 }
 
 #[test]
