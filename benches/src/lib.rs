@@ -269,7 +269,7 @@ pub struct Prepared {
     /// The microdata.
     pub micro: dotation_core::tables::Microdata,
     /// Its drivers.
-    pub drivers: dotation_core::aggregate::Drivers,
+    pub drivers: std::sync::Arc<dotation_core::aggregate::Drivers>,
     /// Today's funding.
     pub baseline: dotation_core::baseline::Baseline,
 }
@@ -277,7 +277,7 @@ pub struct Prepared {
 /// Validates, aggregates and computes the baseline of a raw dataset.
 pub fn prepare(raw: &RawDataset) -> Prepared {
     use dotation_core::validate::{ValidateOptions, validate};
-    let dotation_core::Dataset { micro, drivers } =
+    let dotation_core::Dataset { micro, drivers, .. } =
         validate(raw, &ValidateOptions::default()).expect("valid bench data");
     let baseline = dotation_core::baseline::baseline(
         &micro,

@@ -10,6 +10,8 @@
 //!   ([`aggregate::Drivers`]) through a mergeable state ([`aggregate::VisitSums`]),
 //!   bit-identical whatever the thread count or the record-batch boundaries;
 //! - [`simd`]: the vector kernels of validation, with runtime dispatch to AVX2;
+//! - [`margins`]: the known population totals survey weights are calibrated to, and the
+//!   per-service auxiliary variables they define;
 //! - [`legal`]: the floor tariff, the MTP, APA ceilings and participation (R.232-10/11);
 //! - [`baseline`]: today's hourly funding per service, user, département and nation
 //!   ([`baseline::Baseline`]);
@@ -28,6 +30,7 @@ pub mod dotation_complementaire;
 pub mod error;
 pub mod forfait_global;
 pub mod legal;
+pub mod margins;
 pub mod out_of_pocket;
 pub mod schema;
 pub mod simd;

@@ -18,10 +18,14 @@ pub enum TableKind {
     Users,
     /// Visits: one row per visit recorded by télégestion.
     Visits,
+    /// Margins: the population totals survey weights are calibrated to (not one of a
+    /// dataset's four tables: a job that calibrates weights reads it beside them).
+    Margins,
 }
 
 impl TableKind {
-    /// The four tables, in dependency order (a table only refers to earlier ones).
+    /// The four tables of a dataset, in dependency order (a table only refers to earlier
+    /// ones); [`TableKind::Margins`] is read beside them.
     pub const ALL: [TableKind; 4] = [
         TableKind::Departements,
         TableKind::Services,
@@ -36,12 +40,17 @@ impl TableKind {
             TableKind::Services => "services",
             TableKind::Users => "users",
             TableKind::Visits => "visits",
+            TableKind::Margins => "margins",
         }
     }
 
-    /// Parses a table name as written in files and Flight descriptors.
+    /// Parses a table name as written in files and Flight descriptors (the four
+    /// tables and `margins`).
     pub fn from_name(name: &str) -> Option<TableKind> {
-        TableKind::ALL.into_iter().find(|t| t.name() == name)
+        TableKind::ALL
+            .into_iter()
+            .chain([TableKind::Margins])
+            .find(|t| t.name() == name)
     }
 
     /// The contract's columns of this table.
@@ -51,6 +60,7 @@ impl TableKind {
             TableKind::Services => SERVICES,
             TableKind::Users => USERS,
             TableKind::Visits => VISITS,
+            TableKind::Margins => MARGINS,
         }
     }
 
@@ -158,6 +168,38 @@ const fn optional_col(
 }
 
 use ColumnType::{Bool, Float64, Int32, Int64, Text, Timestamp};
+
+/// `margins`: one row per population total the calibrated survey weights reproduce.
+pub const MARGINS: &[Column] = &[
+    col(
+        "margin",
+        Text,
+        false,
+        "",
+        "the margin's name (the rows of one categorical margin share it)",
+    ),
+    col(
+        "variable",
+        Text,
+        false,
+        "",
+        "a services column or a crossing joined by * (categories), a numeric services column, or a per-service user count (users, user_months, users:allowance=APA, users:gir=1…)",
+    ),
+    col(
+        "level",
+        Text,
+        true,
+        "",
+        "the category (crossing levels joined by *, booleans true/false); null for a numeric total",
+    ),
+    col(
+        "total",
+        Float64,
+        false,
+        "",
+        "the population total the weighted services must reproduce",
+    ),
+];
 
 /// `departements`: one row per département.
 pub const DEPARTEMENTS: &[Column] = &[

@@ -194,6 +194,24 @@ pub struct SurveyDesign {
     /// Population size of every stratum, by index (`None`: no finite-population
     /// correction, the services taken as drawn with replacement).
     pub population: Option<Vec<f64>>,
+    /// The calibration of the weights to known totals, when the weights are calibrated
+    /// (`services.design_weight` then holds the calibrated weights).
+    pub calibration: Option<std::sync::Arc<CalibratedWeights>>,
+}
+
+/// Survey weights calibrated to known totals: what the variance of an estimator needs to
+/// account for the calibration (the design weights, the g-weights and the auxiliary
+/// variables the totals are of).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CalibratedWeights {
+    /// The design weights before calibration, by service.
+    pub design_weight: Vec<f64>,
+    /// g = calibrated weight / design weight, by service.
+    pub g: Vec<f64>,
+    /// The auxiliary variables, services × `margins`, row-major.
+    pub auxiliary: Vec<f64>,
+    /// Number of auxiliary variables.
+    pub margins: usize,
 }
 
 impl SurveyDesign {
@@ -327,6 +345,6 @@ pub struct Microdata {
     pub departements: Departements,
     /// Services.
     pub services: Services,
-    /// Users.
-    pub users: Users,
+    /// Users (shared: a dataset reweighted for a job shares them with its source).
+    pub users: std::sync::Arc<Users>,
 }

@@ -241,6 +241,9 @@ pub struct SurveyConfig {
     pub scale: Scale,
     /// The year of the activity, tariffs and legal figures (2024–2026).
     pub year: i32,
+    /// Whether to generate the visits table (census data from départements have none:
+    /// without it the national frame — services and users — takes seconds).
+    pub visits: bool,
 }
 
 impl Default for SurveyConfig {
@@ -249,6 +252,7 @@ impl Default for SurveyConfig {
             seed: DEFAULT_SEED,
             scale: Scale::Survey,
             year: 2026,
+            visits: true,
         }
     }
 }
@@ -307,10 +311,11 @@ pub struct Survey {
     pub truth: Truth,
 }
 
-/// Generates the survey scale in memory (the national scale is refused: its visits do
-/// not fit in memory; stream it with [`generate`]).
+/// Generates the survey scale in memory, or the national frame without its visits (the
+/// national scale with visits is refused: they do not fit in memory; stream them with
+/// [`generate`]).
 pub fn survey(config: &SurveyConfig) -> Result<Survey, GenerateError> {
-    if config.scale != Scale::Survey {
+    if config.scale != Scale::Survey && config.visits {
         return Err(GenerateError::InMemoryNational);
     }
     let mut tables: [Vec<RecordBatch>; 4] = Default::default();
@@ -380,7 +385,12 @@ pub fn generate_with_progress(
         Scale::National => (0, calendar.days),
     };
     let keep = config.scale == Scale::Survey;
-    let total = 3 * design.selected.len() as u64;
+    let passes: &[Table] = if config.visits {
+        &[Table::Users, Table::Visits]
+    } else {
+        &[Table::Users]
+    };
+    let total = (1 + passes.len() as u64) * design.selected.len() as u64;
     let mut done = 0_u64;
     let simulate = |block: &[frame::Selected]| -> Vec<ServiceSim> {
         block
@@ -413,7 +423,7 @@ pub fn generate_with_progress(
     // Pass 2: users; pass 3: visits.
     let mut users = 0_u64;
     let mut visits = 0_u64;
-    for table in [Table::Users, Table::Visits] {
+    for &table in passes {
         let mut out = Coalescer::new(table);
         for (b, block) in design.selected.chunks(BLOCK).enumerate() {
             let fresh;

@@ -5,7 +5,8 @@
 //!
 //! - [`render`]: summary + tables → HTML, dispatching on the job kind to one function per
 //!   kind (`kinds::baseline::page`, `kinds::calibration::page`,
-//!   `kinds::compare::page`, `kinds::sweep::page`), each building a
+//!   `kinds::compare::page`, `kinds::sweep::page`, `kinds::weights::page`,
+//!   `kinds::apply::page`), each building a
 //!   [`page::Page`]; [`tables_read`] says which tables a kind's report reads;
 //! - [`render_infeasible`]: the conflict report of a calibration whose guarantees cannot
 //!   hold (it has no result tables, only the solver's diagnosis);
@@ -45,6 +46,8 @@ pub fn tables_read(job: &JobSummary) -> &'static [&'static str] {
         JobSummary::Calibrate(_) => kinds::calibration::TABLES,
         JobSummary::Compare(_) => kinds::compare::TABLES,
         JobSummary::Sweep(_) => kinds::sweep::TABLES,
+        JobSummary::Weights(_) => kinds::weights::TABLES,
+        JobSummary::Apply(_) => kinds::apply::TABLES,
     }
 }
 
@@ -56,6 +59,8 @@ pub fn render(summary: &Summary, tables: &Tables, lang: Lang) -> Result<String, 
         JobSummary::Calibrate(s) => kinds::calibration::page(s, p, tables, lang)?,
         JobSummary::Compare(s) => kinds::compare::page(s, p, lang)?,
         JobSummary::Sweep(s) => kinds::sweep::page(s, p, lang)?,
+        JobSummary::Weights(s) => kinds::weights::page(s, p, tables, lang)?,
+        JobSummary::Apply(s) => kinds::apply::page(s, p, tables, lang)?,
     };
     Ok(page.render())
 }

@@ -15,7 +15,9 @@ use dotation_core::Dataset;
 use dotation_core::validate::ValidateOptions;
 use dotation_datasets::{Scale, SurveyConfig};
 use dotation_report::Lang;
-use dotation_solver::spec::{BaselineSpec, CandidateSpec, CrossValidationSpec, JobKind, JobSpec};
+use dotation_solver::spec::{
+    ApplySpec, BaselineSpec, CandidateSpec, CrossValidationSpec, JobKind, JobSpec, WeightsSpec,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::data::{LoadedData, load};
@@ -100,6 +102,25 @@ pub enum Command {
     /// its settings, totals, winners and losers, each guarantee's violations, the
     /// conflict when its guarantees cannot hold), parameters.parquet and summary.json.
     Sweep(SweepArgs),
+    /// Calibrate the survey weights to known population totals (calage sur marges).
+    ///
+    /// The margins table (see docs/data.md) gives the totals: counts of services by a
+    /// category or a crossing (status*habilitated), totals of a numeric column (hours_apa)
+    /// or of the services' users (users:gir=1). Methods: linear, truncated (linear with
+    /// bounds), raking, logit (bounds required). Writes weights.parquet (design weight,
+    /// calibrated weight and g per service), margins.parquet (target, design estimate,
+    /// achieved total, residual) and summary.json. Any spec can use calibrated weights
+    /// with a [weights] table.
+    Weights(WeightsArgs),
+    /// Apply a finished calibration to another dataset: the national frame, another year,
+    /// census data without visits.
+    ///
+    /// Reads the calibration's folder (summary.json, parameters.parquet,
+    /// departements.parquet), funds every service of --data with its parameters, restores
+    /// neutrality there by one point value per scope (--neutrality none keeps the
+    /// parameters as they are and reports the gap), checks every guarantee and writes
+    /// the calibration's tables and summary.json.
+    Apply(ApplyArgs),
     /// Dotation complémentaire: actions × catalogue prices, caps, prorata, CNSA refinancing.
     Dc(crate::rules_cli::DcArgs),
     /// CNSA aid to départements for Avenant 43: activity and cost caps, advance, balance.
@@ -117,6 +138,9 @@ pub struct CalibrateArgs {
     /// The job spec, TOML or JSON (default: the forfait described above).
     #[arg(long, value_name = "FILE")]
     pub spec: Option<PathBuf>,
+    /// The margins table a spec's [weights] calibrates to (default: the folder's own).
+    #[arg(long, value_name = "FILE")]
+    pub margins: Option<PathBuf>,
     /// Folder to write the results into (created if needed).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
@@ -194,6 +218,69 @@ pub struct SweepArgs {
     pub report: ReportArgs,
 }
 
+/// Options of `weights`.
+#[derive(Debug, Args)]
+pub struct WeightsArgs {
+    /// The dataset folder (default: the embedded synthetic survey).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// The margins table (default: the folder's margins.parquet, .csv or .arrow).
+    #[arg(long, value_name = "FILE")]
+    pub margins: Option<PathBuf>,
+    /// linear, truncated, raking or logit.
+    #[arg(long, default_value = "linear")]
+    pub method: dotation_solver::weights::Method,
+    /// Bounds L,U of the g-weights (truncated and logit need them; raking may have them).
+    #[arg(long, value_name = "L,U", value_parser = parse_bounds)]
+    pub bounds: Option<[f64; 2]>,
+    /// Folder to write the results into (created if needed).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// The HTML report.
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+fn parse_bounds(s: &str) -> Result<[f64; 2], String> {
+    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+    match parts.as_slice() {
+        [l, u] => match (l.parse::<f64>(), u.parse::<f64>()) {
+            (Ok(l), Ok(u)) => Ok([l, u]),
+            _ => Err(format!("{s:?}: give two numbers, e.g. 0.5,2")),
+        },
+        _ => Err(format!("{s:?}: give the lower and upper bound, e.g. 0.5,2")),
+    }
+}
+
+/// Options of `apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The calibration's result folder (what dotation calibrate wrote with --out).
+    #[arg(long, value_name = "DIR")]
+    pub calibration: PathBuf,
+    /// The dataset to apply it to (default: the embedded synthetic survey); visits are not
+    /// needed unless the formula uses a visit driver.
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// point_value (restore each budget by one point value per scope) or none.
+    #[arg(long, default_value = "point_value", value_parser = parse_apply_neutrality)]
+    pub neutrality: dotation_solver::spec::ApplyNeutrality,
+    /// Folder to write the results into (created if needed).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// The HTML report.
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+fn parse_apply_neutrality(s: &str) -> Result<dotation_solver::spec::ApplyNeutrality, String> {
+    match s {
+        "point_value" => Ok(dotation_solver::spec::ApplyNeutrality::PointValue),
+        "none" => Ok(dotation_solver::spec::ApplyNeutrality::None),
+        _ => Err(format!("{s:?}: point_value or none")),
+    }
+}
+
 /// Options of `generate`.
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
@@ -209,6 +296,10 @@ pub struct GenerateArgs {
     /// Year of the figures and tariffs.
     #[arg(long, default_value_t = 2026)]
     pub year: i32,
+    /// Leave the visits table out (census data: services and users only; the national
+    /// frame then takes seconds).
+    #[arg(long)]
+    pub no_visits: bool,
 }
 
 /// Options of `validate`.
@@ -282,6 +373,8 @@ pub fn run(cli: &Cli) -> Result<(), ServerError> {
         Command::Calibrate(a) => run_calibrate(a, cli.quiet),
         Command::Compare(a) => run_compare(a, cli.quiet),
         Command::Sweep(a) => run_sweep(a, cli.quiet),
+        Command::Weights(a) => run_weights(a, cli.quiet),
+        Command::Apply(a) => run_apply(a, cli.quiet),
         Command::Report(a) => run_report(a, cli.quiet),
         Command::Dc(a) => crate::rules_cli::run_dc(a, cli.quiet),
         Command::Avenant43(a) => crate::rules_cli::run_avenant43(a, cli.quiet),
@@ -309,6 +402,7 @@ fn generate(a: &GenerateArgs, quiet: bool) -> Result<(), ServerError> {
         seed: a.seed,
         scale: a.scale,
         year: a.year,
+        visits: !a.no_visits,
     };
     let t0 = Instant::now();
     let summary =
@@ -351,7 +445,9 @@ fn run_validate(a: &ValidateArgs, quiet: bool) -> Result<(), ServerError> {
         max_listed_per_rule: a.max_listed,
         mtp_override: a.mtp,
     };
-    let Dataset { micro: m, drivers } = data.validate(&options, &|_| {})?;
+    let Dataset {
+        micro: m, drivers, ..
+    } = data.validate(&options, &|_| {})?;
     if !quiet {
         let visits = match drivers.visits {
             Some(n) => format!("{} visits", thousands(n as f64, 0)),
@@ -466,7 +562,10 @@ fn run_calibrate(a: &CalibrateArgs, quiet: bool) -> Result<(), ServerError> {
         Some(path) => read_spec(path)?,
         None => JobSpec::default(),
     };
-    let data = load(data_dir(a.data.as_ref(), &spec).as_deref())?;
+    let mut data = load(data_dir(a.data.as_ref(), &spec).as_deref())?;
+    if let Some(m) = &a.margins {
+        data = data.with_margins(m)?;
+    }
     let job = match jobs::run_spec(&spec, &data, &JobContext::detached()) {
         Ok(job) => job,
         Err(e) => {
@@ -606,6 +705,124 @@ fn run_sweep(a: &SweepArgs, quiet: bool) -> Result<(), ServerError> {
         }
         println!(
             "\nwrote {} in {:.2} s",
+            a.out.display(),
+            t0.elapsed().as_secs_f64()
+        );
+    }
+    write_report(&a.report, &job, quiet)
+}
+
+fn run_weights(a: &WeightsArgs, quiet: bool) -> Result<(), ServerError> {
+    let t0 = Instant::now();
+    let spec = JobSpec {
+        kind: JobKind::Weights,
+        weights: Some(WeightsSpec {
+            method: a.method,
+            bounds: a.bounds,
+            max_iterations: 100,
+            tolerance: 1e-12,
+        }),
+        ..JobSpec::default()
+    };
+    spec.check()?;
+    let mut data = load(a.data.as_deref())?;
+    if let Some(m) = &a.margins {
+        data = data.with_margins(m)?;
+    }
+    let job = jobs::run_spec(&spec, &data, &JobContext::detached())?;
+    write_job(&job, &a.out)?;
+    if !quiet && let JobResult::Weights(w) = &job.result {
+        let s = &w.summary;
+        println!(
+            "Weights of {} services calibrated to {} margins on {} ({}{}): {} iterations, largest residual {:.1e}\n",
+            s.services,
+            s.margins,
+            data.description,
+            s.method,
+            s.bounds
+                .map_or(String::new(), |[l, u]| format!(", bounds [{l}, {u}]")),
+            s.iterations,
+            s.largest_residual
+        );
+        println!(
+            "{:<40} {:>16} {:>16} {:>9} {:>10}",
+            "margin", "target", "design weights", "gap", "residual"
+        );
+        let c = &w.calibration;
+        for (i, r) in w.margins.rows.iter().enumerate() {
+            let gap = if c.totals[i] != 0.0 {
+                c.design_estimates[i] / c.totals[i] - 1.0
+            } else {
+                0.0
+            };
+            println!(
+                "{:<40} {:>16.1} {:>16.1} {:>8.1}% {:>10.1e}",
+                r.label().chars().take(40).collect::<String>(),
+                c.totals[i],
+                c.design_estimates[i],
+                100.0 * gap,
+                c.residuals()[i]
+            );
+        }
+        println!(
+            "\ng: min {:.3}, median {:.3}, max {:.3} ({} at the lower bound, {} at the upper)",
+            s.g.min, s.g.median, s.g.max, s.at_lower_bound, s.at_upper_bound
+        );
+        println!(
+            "wrote {} in {:.2} s",
+            a.out.display(),
+            t0.elapsed().as_secs_f64()
+        );
+    }
+    write_report(&a.report, &job, quiet)
+}
+
+fn run_apply(a: &ApplyArgs, quiet: bool) -> Result<(), ServerError> {
+    let t0 = Instant::now();
+    let source = crate::applied::read(&a.calibration, &a.calibration.display().to_string())?;
+    let spec = JobSpec {
+        kind: JobKind::Apply,
+        apply: Some(ApplySpec {
+            source: None,
+            neutrality: a.neutrality,
+        }),
+        ..JobSpec::default()
+    };
+    spec.check()?;
+    let data = load(a.data.as_deref())?;
+    let job = jobs::run_spec_with(&spec, &data, Some(&source), &JobContext::detached())?;
+    write_job(&job, &a.out)?;
+    if !quiet && let JobResult::Apply(ap) = &job.result {
+        let s = &ap.summary;
+        let c = &s.calibration;
+        println!(
+            "Calibration {} ({}) applied to {}: {} services",
+            s.source, c.formula, data.description, c.services
+        );
+        println!(
+            "  neutrality {}: gap as calibrated {:.3e}, after {:.3e}",
+            s.applied_neutrality, s.residual_as_calibrated, c.neutrality_residual
+        );
+        match s.point_values.as_slice() {
+            [] => {}
+            [one] => println!("  point value ({}): {:.9}", one.scope, one.value),
+            many => println!(
+                "  point values: {} scopes, {:.6} – {:.6}",
+                many.len(),
+                many.iter().map(|v| v.value).fold(f64::INFINITY, f64::min),
+                many.iter()
+                    .map(|v| v.value)
+                    .fold(f64::NEG_INFINITY, f64::max)
+            ),
+        }
+        if !s.unused_parameters.is_empty() {
+            println!(
+                "  parameters with no service here: {}",
+                s.unused_parameters.join(", ")
+            );
+        }
+        println!(
+            "wrote {} in {:.2} s",
             a.out.display(),
             t0.elapsed().as_secs_f64()
         );

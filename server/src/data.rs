@@ -7,7 +7,7 @@ use std::path::Path;
 
 use arrow::array::RecordBatch;
 use dotation_core::schema::TableKind;
-use dotation_core::validate::{RawDataset, Source, ValidateOptions};
+use dotation_core::validate::{RawDataset, Source, ValidateOptions, check_margins};
 use dotation_core::{CoreError, Dataset};
 use dotation_datasets::{SurveyConfig, Table};
 use indicatif::ProgressBar;
@@ -26,15 +26,22 @@ pub struct LoadedData {
     pub description: String,
     /// SHA-256 of the data files (or of the embedded survey's definition).
     pub hash: String,
+    /// The `margins` table, when the dataset has one (its weights can then be calibrated).
+    pub margins: Option<io::TableFile>,
 }
 
 /// Name of the embedded survey in messages and results.
 pub fn embedded_description(config: &SurveyConfig) -> String {
     format!(
-        "embedded synthetic survey (seed {}, year {}, generator {})",
+        "embedded synthetic {} (seed {}, year {}, generator {}{})",
+        match config.scale {
+            dotation_datasets::Scale::Survey => "survey",
+            dotation_datasets::Scale::National => "national frame",
+        },
         config.seed,
         config.year,
-        dotation_datasets::GENERATOR_VERSION
+        dotation_datasets::GENERATOR_VERSION,
+        if config.visits { "" } else { ", no visits" }
     )
 }
 
@@ -52,6 +59,8 @@ pub fn load(dir: Option<&Path>) -> Result<LoadedData, ServerError> {
             tables: Tables::Files(io::dataset_files(dir)?),
             description: dir.display().to_string(),
             hash: io::hash_files(dir)?,
+            margins: io::find_table_opt(dir, TableKind::Margins)?
+                .map(|(path, format)| io::TableFile::new(TableKind::Margins, path, format)),
         }),
         None => embedded(&SurveyConfig::default()),
     }
@@ -66,13 +75,16 @@ pub fn embedded(config: &SurveyConfig) -> Result<LoadedData, ServerError> {
         departements: Source::new(file(TableKind::Departements), vec![survey.departements]),
         services: Source::new(file(TableKind::Services), vec![survey.services]),
         users: Source::new(file(TableKind::Users), survey.users),
-        visits: Some(Source::new(file(TableKind::Visits), survey.visits)),
+        visits: config
+            .visits
+            .then(|| Source::new(file(TableKind::Visits), survey.visits)),
     };
     let hash = embedded_hash(config);
     Ok(LoadedData {
         tables: Tables::Memory(raw),
         description,
         hash,
+        margins: None,
     })
 }
 
@@ -144,7 +156,39 @@ impl LoadedData {
         options: &ValidateOptions,
         progress: &dyn Fn(u64),
     ) -> Result<Dataset, ServerError> {
-        io::validate_tables(&self.tables, options, progress)?
-            .map_err(|r| CoreError::Invalid(Box::new(r)).into())
+        let mut dataset = io::validate_tables(&self.tables, options, progress)?
+            .map_err(|r| CoreError::Invalid(Box::new(r)))?;
+        if let Some(f) = &self.margins {
+            let source = io::read_table_as(&f.path, f.format, &f.label)?;
+            dataset.margins = Some(
+                check_margins(&source, &dataset.micro, options)
+                    .map_err(|r| CoreError::Invalid(Box::new(r)))?,
+            );
+        }
+        Ok(dataset)
+    }
+
+    /// The same data with this `margins` file (replacing the folder's own), its bytes
+    /// added to the data's hash.
+    pub fn with_margins(mut self, path: &Path) -> Result<LoadedData, ServerError> {
+        let format = io::Format::of_path(path).ok_or_else(|| ServerError::Read {
+            path: path.to_path_buf(),
+            message: "a margins table is a .parquet, .csv or .arrow file".into(),
+        })?;
+        let bytes = std::fs::read(path).map_err(|source| ServerError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut h = Sha256::new();
+        h.update(self.hash.as_bytes());
+        h.update(b"margins");
+        h.update(&bytes);
+        self.hash = hex::encode(h.finalize());
+        self.margins = Some(io::TableFile::new(
+            TableKind::Margins,
+            path.to_path_buf(),
+            format,
+        ));
+        Ok(self)
     }
 }

@@ -79,6 +79,9 @@ pub enum ServerError {
     /// The calibration could not be computed.
     #[error(transparent)]
     Calibration(#[from] dotation_solver::CalibrationError),
+    /// The survey weights could not be calibrated.
+    #[error(transparent)]
+    Weights(#[from] dotation_solver::weights::WeightsError),
     /// The job was cancelled.
     #[error("the job was cancelled")]
     Cancelled,
@@ -127,6 +130,7 @@ impl From<dotation_solver::JobError> for ServerError {
             JobError::Core(e) => ServerError::Core(e),
             JobError::Spec(e) => ServerError::Spec(e),
             JobError::Calibration(e) => ServerError::Calibration(e),
+            JobError::Weights(e) => ServerError::Weights(e),
             JobError::Cancelled => ServerError::Cancelled,
             // A kind of failure added to the library and not yet mapped here.
             e => ServerError::Internal(e.to_string()),

@@ -562,7 +562,9 @@ fn csv_batches(
 /// fraction of a second).
 pub fn hash_files(dir: &Path) -> Result<String, ServerError> {
     let mut h = blake3::Hasher::new();
-    for f in dataset_files(dir)? {
+    let margins = find_table_opt(dir, TableKind::Margins)?
+        .map(|(path, format)| TableFile::new(TableKind::Margins, path, format));
+    for f in dataset_files(dir)?.into_iter().chain(margins) {
         let (table, path) = (f.table, f.path);
         let file = File::open(&path).map_err(|e| ServerError::Io {
             path: path.clone(),

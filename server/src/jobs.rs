@@ -10,7 +10,7 @@
 use arrow::array::RecordBatch;
 use dotation_core::VERSION;
 use dotation_core::validate::ValidateOptions;
-use dotation_solver::job::{self, JobResult, Provenance, Summary};
+use dotation_solver::job::{self, AppliedCalibration, JobOutcome, JobResult, Provenance, Summary};
 use dotation_solver::spec::JobSpec;
 use sha2::{Digest, Sha256};
 
@@ -58,6 +58,16 @@ pub fn run_spec(
     data: &LoadedData,
     ctx: &JobContext,
 ) -> Result<JobOutput, ServerError> {
+    run_spec_with(spec, data, None, ctx)
+}
+
+/// [`run_spec`] with the calibration an apply job applies.
+pub fn run_spec_with(
+    spec: &JobSpec,
+    data: &LoadedData,
+    source: Option<&AppliedCalibration>,
+    ctx: &JobContext,
+) -> Result<JobOutput, ServerError> {
     ctx.step(0.0)?;
     let options = ValidateOptions {
         mtp_override: spec.baseline.mtp,
@@ -65,9 +75,16 @@ pub fn run_spec(
     };
     let dataset = data.validate(&options, &|_| {})?;
     job::check_year(spec, &dataset.micro, &data.description)?;
-    let result = job::run(spec, &dataset, ctx)?;
-    let tables = results::tables(&dataset, &result)?;
+    let outcome = job::run(spec, &dataset, source, ctx)?;
+    let mut tables = results::tables(outcome.data(&dataset), &outcome.result)?;
+    if let Some(w) = &outcome.weights {
+        tables.extend(results::weights_tables(outcome.data(&dataset), w)?);
+    }
+    let JobOutcome {
+        result, weights, ..
+    } = outcome;
     let summary = Summary {
+        weights: weights.map(|w| w.summary),
         job: result.summary(),
         provenance: Provenance {
             spec_hash: spec_hash(spec),

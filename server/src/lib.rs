@@ -15,6 +15,7 @@
 //! - [`error`]: [`ServerError`] and its exit codes;
 //! - [`faults`]: fault injection points, armed by the tests of failures.
 
+pub mod applied;
 pub mod cli;
 pub mod data;
 pub mod error;

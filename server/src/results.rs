@@ -20,7 +20,7 @@ use dotation_solver::calibrate::Calibration;
 use dotation_solver::formula::Design;
 use dotation_solver::job::{
     BaselineJob, CalibrationJob, CandidateRow, CompareJob, JobResult, OutOfPocketGroups,
-    ScenarioRow, ServicesImpact, SweepJob, UsersImpact,
+    ScenarioRow, ServicesImpact, SweepJob, UsersImpact, WeightsJob,
 };
 
 use crate::error::ServerError;
@@ -35,7 +35,47 @@ pub fn tables(
         JobResult::Calibration(c) => calibration_tables(&data.micro, c),
         JobResult::Compare(c) => compare_tables(&data.micro, c),
         JobResult::Sweep(s) => sweep_tables(s),
+        JobResult::Weights(w) => weights_tables(data, w),
+        JobResult::Apply(a) => calibration_tables(&data.micro, &a.job),
     }
+}
+
+/// `weights` (every service's design weight, calibrated weight and g) and `margins`
+/// (every margin's target, the design weights' estimate, the achieved total and the
+/// relative residual) of calibrated weights.
+pub fn weights_tables(
+    data: &Dataset,
+    job: &WeightsJob,
+) -> Result<Vec<(String, RecordBatch)>, ServerError> {
+    let c = &job.calibration;
+    let weights = batch(vec![
+        (
+            "service_id",
+            strs(data.micro.services.id.iter().map(String::as_str)),
+        ),
+        ("design_weight", f64s(c.design.iter().copied())),
+        ("weight", f64s(c.weights.iter().copied())),
+        ("g", f64s(c.g.iter().copied())),
+    ])?;
+    let rows = &job.margins.rows;
+    let margins = batch(vec![
+        ("margin", strs(rows.iter().map(|r| r.margin.as_str()))),
+        ("variable", strs(rows.iter().map(|r| r.variable.as_str()))),
+        (
+            "level",
+            Arc::new(StringArray::from_iter(
+                rows.iter().map(|r| r.level.as_deref()),
+            )),
+        ),
+        ("total", f64s(c.totals.iter().copied())),
+        ("design_estimate", f64s(c.design_estimates.iter().copied())),
+        ("achieved", f64s(c.achieved.iter().copied())),
+        ("residual", f64s(c.residuals().into_iter())),
+    ])?;
+    Ok(vec![
+        ("weights".into(), weights),
+        ("margins".into(), margins),
+    ])
 }
 
 /// `scenarios` (one row per scenario: its settings, feasibility, totals, winners and

@@ -776,38 +776,8 @@ pub fn calibrate(
             }
         }
     }
-    let dep = residuals(
-        NeutralityScope::Departement,
-        &funding,
-        &design.target,
-        geo.weights,
-        geo.departement,
-        geo.codes.len(),
-    );
-    let mut has_services = vec![false; geo.codes.len()];
-    for &d in geo.departement {
-        has_services[d as usize] = true;
-    }
-    let departement_residuals = dep
-        .per_scope
-        .iter()
-        .zip(&has_services)
-        .map(|(r, h)| h.then_some(*r))
-        .collect();
-    let neutrality_residual = match o.scope {
-        Scope::Departement => dep.max,
-        Scope::National | Scope::None => {
-            residuals(
-                NeutralityScope::National,
-                &funding,
-                &design.target,
-                geo.weights,
-                geo.departement,
-                geo.codes.len(),
-            )
-            .max
-        }
-    };
+    let (departement_residuals, neutrality_residual) =
+        achieved_neutrality(design, geo, o, &funding);
     let metrics = metrics(
         &design.cost,
         &funding,
@@ -832,6 +802,160 @@ pub fn calibrate(
         metrics,
         info,
     })
+}
+
+/// The relative neutrality gap of every département with services, and the largest over
+/// the scopes of `o` (the national gap when the scope is `none`), of `funding`.
+fn achieved_neutrality(
+    design: &Design,
+    geo: &Geography<'_>,
+    o: &Options,
+    funding: &[f64],
+) -> (Vec<Option<f64>>, f64) {
+    let dep = residuals(
+        NeutralityScope::Departement,
+        funding,
+        &design.target,
+        geo.weights,
+        geo.departement,
+        geo.codes.len(),
+    );
+    let mut has_services = vec![false; geo.codes.len()];
+    for &d in geo.departement {
+        has_services[d as usize] = true;
+    }
+    let departement_residuals = dep
+        .per_scope
+        .iter()
+        .zip(&has_services)
+        .map(|(r, h)| h.then_some(*r))
+        .collect();
+    let neutrality_residual = match o.scope {
+        Scope::Departement => dep.max,
+        Scope::National | Scope::None => {
+            residuals(
+                NeutralityScope::National,
+                funding,
+                &design.target,
+                geo.weights,
+                geo.departement,
+                geo.codes.len(),
+            )
+            .max
+        }
+    };
+    (departement_residuals, neutrality_residual)
+}
+
+/// Parameters calibrated elsewhere applied to `design` (another dataset's services):
+/// the funding `offset + x θ` — scaled by the source's point value of each scope for
+/// the point-value method (`source_values`, by scope of `o`, `None` where the source
+/// had none) — or, with `restore`, by one point value per scope that restores its budget
+/// on these data. Returns the calibration (estimates and intervals as given; the point
+/// values used; the residual achieved) and the largest relative gap of the parameters as
+/// calibrated, before any point value of these data.
+#[allow(clippy::too_many_arguments)]
+pub fn apply_parameters(
+    design: &Design,
+    geo: &Geography<'_>,
+    o: &Options,
+    theta: &[f64],
+    intervals: &[(Option<f64>, Option<f64>, Option<f64>)],
+    source_values: &dyn Fn(&str) -> Option<f64>,
+    restore: bool,
+) -> Result<(Calibration, f64), CalibrationError> {
+    let n = design.n;
+    let k = design.k;
+    assert_eq!(theta.len(), k, "one value per design column");
+    let scopes = scopes(o.scope, geo, n);
+    let relative: Vec<f64> = (0..n).map(|s| dot(design.row(s), theta)).collect();
+    // The parameters as calibrated.
+    let mut as_is = vec![0.0; n];
+    let mut used_values = Vec::new();
+    match o.method {
+        Method::Kkt => as_is = design.funding(theta),
+        Method::PointValues => {
+            for (name, members) in &scopes {
+                let pv = source_values(name).ok_or_else(|| SolverError::NeutralityImpossible {
+                    scope: name.clone(),
+                    reason: "the source calibration has no point value for this scope: apply it with neutrality = \"point_value\" to compute one on these data".into(),
+                })?;
+                for &s in members {
+                    as_is[s] =
+                        clamp_funding(design.offset[s] + pv * relative[s], design.hours[s], o);
+                }
+                used_values.push(pv);
+            }
+            if scopes.is_empty() {
+                as_is = design.funding(theta);
+            }
+        }
+    }
+    let (_, residual_as_is) = achieved_neutrality(design, geo, o, &as_is);
+    let (funding, values) = if restore && !scopes.is_empty() {
+        let (values, funding) = restore_budgets(design, geo.weights, &relative, &scopes, o)?;
+        (funding, values)
+    } else {
+        (as_is, used_values)
+    };
+    let mut names = design.names.clone();
+    let mut units = design.units.clone();
+    let mut estimate = theta.to_vec();
+    let mut std_error: Vec<Option<f64>> = intervals.iter().map(|i| i.0).collect();
+    let mut ci_low: Vec<Option<f64>> = intervals.iter().map(|i| i.1).collect();
+    let mut ci_high: Vec<Option<f64>> = intervals.iter().map(|i| i.2).collect();
+    let mut point_values = vec![None; geo.codes.len()];
+    for ((_, members), &pv) in scopes.iter().zip(&values) {
+        match o.scope {
+            Scope::National => point_values.iter_mut().for_each(|p| *p = Some(pv)),
+            _ => point_values[geo.departement[members[0]] as usize] = Some(pv),
+        }
+    }
+    if o.scope == Scope::National && !values.is_empty() {
+        names.push("point_value".into());
+        units.push(match o.method {
+            Method::PointValues => "× relative weights".into(),
+            Method::Kkt => "× the formula's funding".into(),
+        });
+        estimate.push(values[0]);
+        std_error.push(None);
+        ci_low.push(None);
+        ci_high.push(None);
+    }
+    let (departement_residuals, neutrality_residual) =
+        achieved_neutrality(design, geo, o, &funding);
+    let metrics = metrics(
+        &design.cost,
+        &funding,
+        &design.baseline,
+        &design.carried,
+        geo.weights,
+    );
+    let none = vec![None; geo.codes.len()];
+    Ok((
+        Calibration {
+            names,
+            units,
+            estimate,
+            std_error,
+            ci_low,
+            ci_high,
+            funding,
+            point_values,
+            point_value_std_error: none.clone(),
+            point_value_ci_low: none.clone(),
+            point_value_ci_high: none,
+            departement_residuals,
+            neutrality_residual,
+            metrics,
+            info: FitInfo {
+                converged: true,
+                polished: true,
+                ..FitInfo::default()
+            },
+        },
+        residual_as_is,
+    ))
 }
 
 /// One point value per scope restoring its budget under the survey weights `w`, the
@@ -913,7 +1037,12 @@ fn design_errors(
                     failed: 0,
                 });
             };
-            let phi = influence(design, geo, o, scopes, fitted, linear)?;
+            let mut phi = influence(design, geo, o, scopes, fitted, linear)?;
+            // Weights calibrated to margins: what the margins explain is not sampling
+            // error (R `survey`'s linearisation of a calibrated design).
+            if let Some(calibrated) = geo.design.and_then(|d| d.calibration.as_deref()) {
+                crate::weights::residualize(calibrated, &mut phi, p);
+            }
             let cov = stratified_meat(&phi, p, strata);
             let se = crate::survey::std_errors(&cov, p);
             let (low, high) = normal_intervals(&full, &se, o.confidence);

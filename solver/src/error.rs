@@ -211,6 +211,9 @@ pub enum JobError {
     /// The calibration could not be computed.
     #[error(transparent)]
     Calibration(#[from] CalibrationError),
+    /// The survey weights could not be calibrated to the margins.
+    #[error(transparent)]
+    Weights(#[from] crate::weights::WeightsError),
     /// The job was cancelled.
     #[error("the job was cancelled")]
     Cancelled,

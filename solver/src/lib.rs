@@ -25,6 +25,9 @@
 //! - [`survey`]: design-based uncertainty of a stratified sample of services —
 //!   linearisation with strata and fpc, the stratified jackknife and Preston's rescaled
 //!   bootstrap, replicates computed from per-service statistics;
+//! - [`weights`]: survey weights calibrated to known population totals (linear,
+//!   truncated, raking, logit; Newton's method as R's `grake`, a feasibility LP first),
+//!   and the linearisation of estimators under calibrated weights;
 //! - [`neutrality`]: budget-neutrality scopes ([`neutrality::NeutralityScope`]) and the
 //!   achieved residual every result reports;
 //! - [`error`]: the solver's errors ([`SolverError`], [`SpecError`], [`CalibrationError`], [`JobError`]).
@@ -41,6 +44,7 @@ pub mod qp;
 pub mod robust;
 pub mod spec;
 pub mod survey;
+pub mod weights;
 pub mod wls;
 
 pub use error::{CalibrationError, JobError, SolverError, SpecError};

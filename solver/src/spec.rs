@@ -55,6 +55,77 @@ pub struct JobSpec {
     /// The scenarios a sweep calibrates (`kind = "sweep"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep: Option<SweepSpec>,
+    /// Survey weights calibrated to the dataset's `margins` before the job (`kind =
+    /// "weights"` computes only them; any other kind then runs on them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<WeightsSpec>,
+    /// A finished calibration applied to this dataset (`kind = "apply"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apply: Option<ApplySpec>,
+}
+
+/// How survey weights are calibrated to the dataset's margins.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightsSpec {
+    /// `linear`, `truncated`, `raking` or `logit`.
+    pub method: crate::weights::Method,
+    /// Bounds `[L, U]` of the g-weights (weight / design weight), `0 ≤ L < 1 < U`:
+    /// required by `truncated` and `logit`, optional for `raking`, none for `linear`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bounds: Option<[f64; 2]>,
+    /// Newton iterations at most.
+    #[serde(default = "default_weight_iterations")]
+    pub max_iterations: usize,
+    /// Every margin reproduced to this relative error.
+    #[serde(default = "default_weight_tolerance")]
+    pub tolerance: f64,
+}
+
+fn default_weight_iterations() -> usize {
+    100
+}
+
+fn default_weight_tolerance() -> f64 {
+    1e-12
+}
+
+impl WeightsSpec {
+    /// The solver's settings.
+    pub fn settings(&self) -> crate::weights::Settings {
+        crate::weights::Settings {
+            method: self.method,
+            bounds: self.bounds.map(|[l, u]| (l, u)),
+            max_iterations: self.max_iterations,
+            tolerance: self.tolerance,
+        }
+    }
+}
+
+/// How a finished calibration is applied to another dataset.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApplySpec {
+    /// The calibration applied: on the Flight server, the id of a finished calibration job
+    /// of the same user (the command line's `--calibration DIR` gives a result folder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Neutrality on the target: `point_value` (one point value per neutrality scope of the
+    /// calibration scales the formula's funding so that each budget holds) or `none` (the
+    /// parameters as calibrated, the residual reported).
+    #[serde(default)]
+    pub neutrality: ApplyNeutrality,
+}
+
+/// Neutrality of an applied calibration.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplyNeutrality {
+    /// One point value per scope restores the budget on the target.
+    #[default]
+    PointValue,
+    /// The parameters as calibrated; the residual is reported.
+    None,
 }
 
 /// The most scenarios one sweep may hold.
@@ -340,6 +411,10 @@ pub enum JobKind {
     Compare,
     /// One formula calibrated under many policy settings (`sweep`).
     Sweep,
+    /// Survey weights calibrated to known totals (`weights`, the dataset's margins).
+    Weights,
+    /// A finished calibration's parameters applied to this dataset (`apply`).
+    Apply,
 }
 
 /// Options of the baseline.
@@ -1056,6 +1131,9 @@ impl JobSpec {
 
     /// Refuses options that do not fit together.
     pub fn check(&self) -> Result<(), SpecError> {
+        if let Some(w) = &self.weights {
+            check_weights(w)?;
+        }
         if let Some(cv) = &self.cross_validation
             && cv.folds < 2
         {
@@ -1126,6 +1204,29 @@ impl JobSpec {
                     }
                 }
                 return Ok(());
+            }
+            JobKind::Weights => {
+                let Some(w) = &self.weights else {
+                    return Err(SpecError::Empty {
+                        key: "weights".into(),
+                        message: "a weights job needs a [weights] table: method = \"linear\", \"truncated\", \"raking\" or \"logit\" (bounds = [L, U] for truncated and logit)".into(),
+                    });
+                };
+                return check_weights(w);
+            }
+            JobKind::Apply if self.apply.is_none() => {
+                return Err(SpecError::Empty {
+                    key: "apply".into(),
+                    message: "an apply job needs an [apply] table with the source calibration (source = \"JOB_ID\" on the server; --calibration DIR on the command line)".into(),
+                });
+            }
+            _ if self.apply.is_some() && self.kind != JobKind::Apply => {
+                return Err(SpecError::Inconsistent {
+                    key: "apply".into(),
+                    message:
+                        "only an apply job has an [apply] table: set kind = \"apply\" or remove it"
+                            .into(),
+                });
             }
             _ if self.sweep.is_some() => {
                 return Err(SpecError::Inconsistent {
@@ -1326,6 +1427,17 @@ impl JobSpec {
                 "the median loss's standard errors come from a bootstrap by service: give at least 2 replicates (200 by default)".into(),
             );
         }
+        if self.weights.is_some()
+            && matches!(c.std_errors, StdErrors::Jackknife | StdErrors::Bootstrap)
+        {
+            return bad(
+                "calibration.std_errors",
+                format!(
+                    "{} errors under calibrated weights would need each replicate's weights calibrated again; use std_errors = \"design\" (the linearisation accounts for the calibration) or remove [weights]",
+                    c.std_errors.name()
+                ),
+            );
+        }
         if c.std_errors == StdErrors::Design && c.loss == Loss::Median {
             return bad(
                 "calibration.std_errors",
@@ -1407,4 +1519,20 @@ impl JobSpec {
         }
         Ok(())
     }
+}
+
+/// The weights' method, bounds and stopping rule fit together.
+fn check_weights(w: &WeightsSpec) -> Result<(), SpecError> {
+    w.settings().check().map_err(|e| SpecError::Inconsistent {
+        key: match e {
+            crate::weights::WeightsError::Settings(ref m) if m.contains("tolerance") => {
+                "weights.tolerance".into()
+            }
+            _ => "weights.bounds".into(),
+        },
+        message: match e {
+            crate::weights::WeightsError::Settings(m) => m,
+            other => other.to_string(),
+        },
+    })
 }

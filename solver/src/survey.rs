@@ -381,6 +381,7 @@ mod tests {
             stratum: strata.to_vec(),
             strata: (0..h).map(|i| format!("h{i}")).collect(),
             population,
+            calibration: None,
         }
     }
 

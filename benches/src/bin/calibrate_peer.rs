@@ -182,6 +182,7 @@ fn main() {
     let data = Dataset {
         micro: p.micro.clone(),
         drivers: p.drivers.clone(),
+        margins: None,
     };
     let sweep_spec = JobSpec::parse(&format!("kind = \"sweep\"\n{BENCH_SPEC}{}", sweep_grid()))
         .expect("a valid sweep");
@@ -189,9 +190,9 @@ fn main() {
     let mut scenarios = 0;
     for _ in 0..repeats {
         let t0 = Instant::now();
-        let r = job::run(&sweep_spec, &data, &JobContext::detached()).expect("sweeps");
+        let r = job::run(&sweep_spec, &data, None, &JobContext::detached()).expect("sweeps");
         sweep_t.push(t0.elapsed().as_secs_f64());
-        if let JobResult::Sweep(s) = r {
+        if let JobResult::Sweep(s) = r.result {
             scenarios = s.summary.rows.len();
         }
     }

@@ -20,8 +20,12 @@
 //! - `departements.rs`, `services.rs` (with `design.rs`: the survey design's `stratum` and
 //!   `fpc`), `users.rs`: each table's rules and typed columns;
 //! - `visits.rs`: the streamed visits ([`VisitCheck`]);
+//! - `margins.rs`: the `margins` table, checked against the services and users it
+//!   totals ([`check_margins`]);
 //! - `keys.rs`: unique keys and their indices; `problems.rs`: [`Problem`], [`Rule`],
 //!   [`Report`] and the capped collection of problems.
+
+use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 
@@ -29,18 +33,21 @@ mod columns;
 mod departements;
 mod design;
 mod keys;
+mod margins;
 mod problems;
 mod services;
 mod users;
 mod visits;
 
+pub use margins::check_margins;
 pub use problems::{Problem, Report, Rule};
 pub use visits::{CheckedVisits, PreparedVisits, VisitCheck};
 
 use crate::aggregate::Drivers;
 use crate::legal;
+use crate::margins::Margins;
 use crate::schema::TableKind;
-use crate::tables::{Departements, Microdata, Services, Users};
+use crate::tables::{CalibratedWeights, Departements, Microdata, Services, Users};
 use departements::departements;
 use keys::KeyIndex;
 use problems::Problems;
@@ -95,17 +102,22 @@ impl RawDataset {
             TableKind::Services => Some(&self.services),
             TableKind::Users => Some(&self.users),
             TableKind::Visits => self.visits.as_ref(),
+            TableKind::Margins => None,
         }
     }
 
-    /// The source of one table, to fill it (an empty visits table is created if there is
-    /// none).
+    /// The source of one of the four tables, to fill it (an empty visits table is
+    /// created if there is none).
+    ///
+    /// # Panics
+    /// For [`TableKind::Margins`], which is not one of a dataset's tables.
     pub fn get_mut(&mut self, table: TableKind) -> &mut Source {
         match table {
             TableKind::Departements => &mut self.departements,
             TableKind::Services => &mut self.services,
             TableKind::Users => &mut self.users,
             TableKind::Visits => self.visits.get_or_insert_with(Source::default),
+            TableKind::Margins => panic!("margins are not one of a dataset's tables"),
         }
     }
 }
@@ -130,13 +142,50 @@ impl Default for ValidateOptions {
 }
 
 /// A dataset that passed validation: its tables as typed columns and its cost drivers
-/// (the visits folded while they were checked).
+/// (the visits folded while they were checked), with the population totals its weights
+/// can be calibrated to when it has a `margins` table.
 #[derive(Clone, Debug)]
 pub struct Dataset {
     /// Départements, services and users.
     pub micro: Microdata,
     /// Visit drivers (when the dataset has visits) and user cells.
-    pub drivers: Drivers,
+    pub drivers: Arc<Drivers>,
+    /// The `margins` table, checked against the services ([`check_margins`]).
+    pub margins: Option<Margins>,
+}
+
+impl Dataset {
+    /// The same data with its weights calibrated: `design_weight` holds the calibrated
+    /// weights (design weight × g) and the survey design the calibration; the services'
+    /// table is copied, the users and drivers shared.
+    ///
+    /// # Panics
+    /// When the calibration does not have one g-weight per service.
+    pub fn with_weights(&self, calibration: CalibratedWeights) -> Dataset {
+        assert_eq!(
+            calibration.g.len(),
+            self.micro.services.len(),
+            "one g per service"
+        );
+        let mut micro = Microdata {
+            year: self.micro.year,
+            departements: self.micro.departements.clone(),
+            services: self.micro.services.clone(),
+            users: Arc::clone(&self.micro.users),
+        };
+        micro.services.design_weight = calibration
+            .design_weight
+            .iter()
+            .zip(&calibration.g)
+            .map(|(d, g)| d * g)
+            .collect();
+        micro.services.design.calibration = Some(Arc::new(calibration));
+        Dataset {
+            micro,
+            drivers: Arc::clone(&self.drivers),
+            margins: self.margins.clone(),
+        }
+    }
 }
 
 /// Validates a dataset held in memory, the visits streamed batch by batch through the
@@ -271,10 +320,14 @@ impl Frame {
                     year,
                     departements,
                     services,
-                    users,
+                    users: Arc::new(users),
                 };
-                let drivers = Drivers::new(&micro, sums.flatten());
-                Ok(Dataset { micro, drivers })
+                let drivers = Arc::new(Drivers::new(&micro, sums.flatten()));
+                Ok(Dataset {
+                    micro,
+                    drivers,
+                    margins: None,
+                })
             }
             // Every path that yields `None` has recorded a problem.
             _ => Err(self.problems.into_report()),

@@ -4,11 +4,13 @@
 //! Here: what several kinds share (the funding-against-cost scatter, the provenance,
 //! the spec, the names of groups).
 
+pub mod apply;
 pub mod baseline;
 pub mod calibration;
 pub mod compare;
 pub mod conflict;
 pub mod sweep;
+pub mod weights;
 
 use dotation_solver::job::Provenance;
 use dotation_solver::spec::JobSpec;

@@ -406,6 +406,7 @@ pub fn load_for_job(store: &Store, job: &JobRecord) -> Result<LoadedData, Server
                 tables: Tables::Files(files),
                 description: format!("dataset {name}"),
                 hash: job.data_hash.clone(),
+                margins: None,
             })
         }
         _ => data::embedded(&SurveyConfig::default()),

@@ -4,6 +4,7 @@
 //! and for the server's own disk and catalogue.
 
 use dotation_core::CoreError;
+use dotation_solver::weights::WeightsError;
 use dotation_solver::{CalibrationError, SolverError};
 use tonic::{Code, Status};
 
@@ -21,6 +22,7 @@ pub fn code(e: &ServerError) -> Code {
         // Unreadable input: a file or an upload that is not what it claims to be.
         ServerError::Read { .. } => Code::InvalidArgument,
         ServerError::Calibration(e) => calibration_code(e),
+        ServerError::Weights(e) => weights_code(e),
         ServerError::NotADirectory(_)
         | ServerError::MissingTable { .. }
         | ServerError::AmbiguousTable { .. }
@@ -52,6 +54,19 @@ fn core_code(e: &CoreError) -> Code {
         | CoreError::RuleInput(_)
         | CoreError::InvalidOption { .. } => Code::InvalidArgument,
         CoreError::Arrow(_) => Code::Internal,
+        _ => Code::Internal,
+    }
+}
+
+fn weights_code(e: &WeightsError) -> Code {
+    match e {
+        WeightsError::Settings(_) | WeightsError::Shape(_) => Code::InvalidArgument,
+        // Margins the sample cannot reproduce: the request is well formed, the data
+        // cannot satisfy it.
+        WeightsError::Infeasible { .. } | WeightsError::NotConverged { .. } => {
+            Code::FailedPrecondition
+        }
+        WeightsError::Numerical(_) => Code::Internal,
         _ => Code::Internal,
     }
 }

@@ -13,11 +13,13 @@
 //! stages here report 0.5 to 0.95 — and the cancel flag is checked between stages and
 //! between bootstrap replicates.
 
+mod apply;
 mod compare;
 pub mod impact;
 pub mod law;
 mod summary;
 mod sweep;
+mod weights;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,6 +29,9 @@ use dotation_core::baseline::{Baseline, BaselineOptions, baseline};
 use dotation_core::out_of_pocket::OutOfPocket;
 use dotation_core::tables::{Allowance, Microdata};
 
+pub use apply::{
+    AppliedCalibration, ApplyJob, ApplySummary, ScopeValue, SourceParameter, run_apply,
+};
 pub use compare::{CandidateOutcome, CandidateRow, CompareJob, CompareSummary};
 pub use impact::{OutOfPocketGroups, ServicesImpact, UsersImpact};
 pub use law::LawReport;
@@ -35,6 +40,9 @@ pub use summary::{
     JobSummary, OrderCheck, Provenance, Summary,
 };
 pub use sweep::{ScenarioRow, SweepJob, SweepSummary};
+pub use weights::{
+    G_PROBABILITIES, GQuantiles, WeightsJob, WeightsSummary, calibrate_dataset, run_weights,
+};
 
 use crate::calibrate::{Calibration, Geography, Options, calibrate};
 use crate::crossval::cross_validate;
@@ -111,6 +119,30 @@ pub enum JobResult {
     Compare(Box<CompareJob>),
     /// One formula under many policy settings.
     Sweep(Box<SweepJob>),
+    /// Survey weights calibrated to margins.
+    Weights(Box<WeightsJob>),
+    /// A calibration applied to other data.
+    Apply(Box<ApplyJob>),
+}
+
+/// What a job returns: its typed result, and, when its spec calibrated the survey weights
+/// first (`[weights]`), those weights and the dataset reweighted with them (the one the
+/// result was computed on).
+#[derive(Clone, Debug)]
+pub struct JobOutcome {
+    /// The result.
+    pub result: JobResult,
+    /// The weights calibrated before the job.
+    pub weights: Option<Box<WeightsJob>>,
+    /// The dataset with those weights.
+    pub reweighted: Option<Dataset>,
+}
+
+impl JobOutcome {
+    /// The dataset the result was computed on: `data`, or its reweighted copy.
+    pub fn data<'a>(&'a self, data: &'a Dataset) -> &'a Dataset {
+        self.reweighted.as_ref().unwrap_or(data)
+    }
 }
 
 impl JobResult {
@@ -121,6 +153,8 @@ impl JobResult {
             JobResult::Calibration(c) => JobSummary::Calibrate(Box::new(c.summary.clone())),
             JobResult::Compare(c) => JobSummary::Compare(Box::new(c.summary.clone())),
             JobResult::Sweep(s) => JobSummary::Sweep(Box::new(s.summary.clone())),
+            JobResult::Weights(w) => JobSummary::Weights(Box::new(w.summary.clone())),
+            JobResult::Apply(a) => JobSummary::Apply(Box::new(a.summary.clone())),
         }
     }
 }
@@ -198,19 +232,50 @@ pub fn check_year(spec: &JobSpec, micro: &Microdata, data: &str) -> Result<(), S
 }
 
 /// Runs the job the spec asks for on a validated dataset.
-pub fn run(spec: &JobSpec, data: &Dataset, ctx: &JobContext) -> Result<JobResult, JobError> {
-    match spec.kind {
-        JobKind::Baseline => {
-            run_baseline(spec, data, ctx).map(|b| JobResult::Baseline(Box::new(b)))
-        }
-        JobKind::Calibrate => {
-            run_calibrate(spec, data, ctx).map(|c| JobResult::Calibration(Box::new(c)))
-        }
-        JobKind::Compare => {
-            compare::run_compare(spec, data, ctx).map(|c| JobResult::Compare(Box::new(c)))
-        }
-        JobKind::Sweep => sweep::run_sweep(spec, data, ctx).map(|s| JobResult::Sweep(Box::new(s))),
+pub fn run(
+    spec: &JobSpec,
+    data: &Dataset,
+    source: Option<&AppliedCalibration>,
+    ctx: &JobContext,
+) -> Result<JobOutcome, JobError> {
+    if spec.kind == JobKind::Weights {
+        return Ok(JobOutcome {
+            result: JobResult::Weights(Box::new(run_weights(spec, data)?)),
+            weights: None,
+            reweighted: None,
+        });
     }
+    let (weights, reweighted) = match &spec.weights {
+        Some(w) => {
+            let job = calibrate_dataset(w, data)?;
+            let reweighted = data.with_weights(job.calibrated());
+            (Some(Box::new(job)), Some(reweighted))
+        }
+        None => (None, None),
+    };
+    let on = reweighted.as_ref().unwrap_or(data);
+    let result = match spec.kind {
+        JobKind::Baseline => JobResult::Baseline(Box::new(run_baseline(spec, on, ctx)?)),
+        JobKind::Calibrate => JobResult::Calibration(Box::new(run_calibrate(spec, on, ctx)?)),
+        JobKind::Compare => JobResult::Compare(Box::new(compare::run_compare(spec, on, ctx)?)),
+        JobKind::Sweep => JobResult::Sweep(Box::new(sweep::run_sweep(spec, on, ctx)?)),
+        JobKind::Apply => {
+            let Some(source) = source else {
+                return Err(SpecError::Empty {
+                    key: "apply.source".into(),
+                    message: "an apply job needs the calibration it applies: --calibration DIR on the command line, source = \"JOB_ID\" on the server".into(),
+                }
+                .into());
+            };
+            JobResult::Apply(Box::new(run_apply(spec, source, on, ctx)?))
+        }
+        JobKind::Weights => unreachable!("returned above"),
+    };
+    Ok(JobOutcome {
+        result,
+        weights,
+        reweighted,
+    })
 }
 
 /// What every job computes first: today's hourly funding.
@@ -306,6 +371,82 @@ pub fn run_calibrate(
         }
     })?;
     ctx.step(0.9)?;
+    let mut job = finish(
+        spec,
+        data,
+        Fitted {
+            baseline,
+            design,
+            regression_weights,
+            calibration,
+            rows,
+        },
+        &oop,
+        ctx,
+    )?;
+    if let Some(cv) = &spec.cross_validation {
+        let geo = Geography {
+            weights: &m.services.design_weight,
+            regression_weights: &job.regression_weights,
+            departement: &m.services.departement,
+            codes: &m.departements.code,
+            design: Some(&m.services.design),
+        };
+        let folds = cross_validate(
+            &job.design,
+            &geo,
+            &m.services.design.stratum,
+            &options,
+            cv.folds,
+            cv.seed,
+            &cancelled,
+        )
+        .map_err(|e| {
+            if cancelled() {
+                JobError::Cancelled
+            } else {
+                JobError::Calibration(e)
+            }
+        })?;
+        job.summary.cross_validation = Some(folds);
+    }
+    Ok(job)
+}
+
+/// A calibration's fit, before its checks and impact.
+struct Fitted {
+    baseline: Baseline,
+    design: Design,
+    regression_weights: Vec<f64>,
+    calibration: Calibration,
+    /// Guarantee constraint rows of the fit.
+    rows: usize,
+}
+
+/// What follows a fit (a calibration's, or parameters applied to other data): users'
+/// out-of-pocket under the new funding, every guarantee, the law's limits, the impact
+/// tables and the summary.
+fn finish(
+    spec: &JobSpec,
+    data: &Dataset,
+    fitted: Fitted,
+    oop: &OutOfPocket,
+    ctx: &JobContext,
+) -> Result<CalibrationJob, JobError> {
+    let Fitted {
+        baseline,
+        design,
+        regression_weights,
+        calibration,
+        rows,
+    } = fitted;
+    let m = &data.micro;
+    let funded = funded_mask(&spec.formula)?;
+    let gi = GuaranteeInput {
+        micro: m,
+        design: &design,
+        oop,
+    };
     let after = oop.after_by_option(&calibration.funding, &design.baseline);
     let chosen = spec.guarantees.participation.ordinal();
     let report = guarantees::report(&gi, &spec.guarantees, &calibration.funding, &after);
@@ -317,30 +458,9 @@ pub fn run_calibrate(
     let law = law::report(spec, m, &design, &calibration.funding, funded, mtp);
     ctx.step(0.95)?;
     let impact = impact::services_impact(m, &design, &calibration.funding);
-    let out_of_pocket = impact::out_of_pocket(m, &oop, &after[chosen]);
-    let users = impact::users(&oop, after, chosen);
-    let cross_validation = match &spec.cross_validation {
-        Some(cv) => Some(
-            cross_validate(
-                &design,
-                &geo,
-                &m.services.design.stratum,
-                &options,
-                cv.folds,
-                cv.seed,
-                &cancelled,
-            )
-            .map_err(|e| {
-                if cancelled() {
-                    JobError::Cancelled
-                } else {
-                    JobError::Calibration(e)
-                }
-            })?,
-        ),
-        None => None,
-    };
-    let mut summary = CalibrationSummary::new(
+    let out_of_pocket = impact::out_of_pocket(m, oop, &after[chosen]);
+    let users = impact::users(oop, after, chosen);
+    let summary = CalibrationSummary::new(
         spec,
         m,
         &baseline,
@@ -350,7 +470,6 @@ pub fn run_calibrate(
         &law,
         rows,
     );
-    summary.cross_validation = cross_validation;
     Ok(CalibrationJob {
         baseline,
         design,

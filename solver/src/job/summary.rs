@@ -29,6 +29,9 @@ pub struct Summary {
     /// The spec, data and program that produced them.
     #[serde(flatten)]
     pub provenance: Provenance,
+    /// The survey weights the job calibrated first (a spec with `[weights]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<super::WeightsSummary>,
 }
 
 /// Where a result comes from.
@@ -56,6 +59,10 @@ pub enum JobSummary {
     Compare(Box<super::CompareSummary>),
     /// `dotation sweep`.
     Sweep(Box<super::SweepSummary>),
+    /// `dotation weights`.
+    Weights(Box<super::WeightsSummary>),
+    /// `dotation apply`.
+    Apply(Box<super::ApplySummary>),
 }
 
 /// Reads `null` as NaN (an undefined figure).

@@ -16,6 +16,7 @@ fn hand_example_drivers() {
     let Dataset {
         micro: m,
         drivers: d,
+        ..
     } = validate(&Fixture::hand_example().raw(), &ValidateOptions::default()).expect("valid");
     // S1: U1's 60 min weekday (1 carer, A, 10 min, 5 km) and 60 min evening (2 carers, B,
     // 12 min, 6 km), U2's 90 min Sunday (C, 20 min, 15 km).
@@ -181,7 +182,7 @@ proptest! {
         let b = pool(2).install(|| validate(&split, &ValidateOptions::default()).expect("valid").drivers);
         prop_assert!(same_bits(&a.service_visits, &b.service_visits));
         prop_assert!(same_bits(&a.user_visits, &b.user_visits));
-        prop_assert_eq!(a.users_with_visits, b.users_with_visits);
+        prop_assert_eq!(&a.users_with_visits, &b.users_with_visits);
         prop_assert_eq!(a.weeks.to_bits(), b.weeks.to_bits());
     }
 }

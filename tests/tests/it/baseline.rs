@@ -14,6 +14,7 @@ fn hand_example_services_departements_and_nation() {
     let Dataset {
         micro: m,
         drivers: d,
+        ..
     } = validate(&Fixture::hand_example().raw(), &ValidateOptions::default())
         .expect("the hand example is valid");
     let b = baseline(&m, &d, &BaselineOptions::default()).expect("2026 is known");
@@ -71,6 +72,7 @@ fn hand_example_users_participation_and_out_of_pocket() {
     let Dataset {
         micro: m,
         drivers: d,
+        ..
     } = validate(&Fixture::hand_example().raw(), &ValidateOptions::default()).expect("valid");
     let b = baseline(&m, &d, &BaselineOptions::default()).expect("2026");
     let u = &b.users;
@@ -102,6 +104,7 @@ fn a_floor_scenario_changes_the_rate_of_services_below_it() {
     let Dataset {
         micro: m,
         drivers: d,
+        ..
     } = validate(&Fixture::hand_example().raw(), &ValidateOptions::default()).expect("valid");
     let options = BaselineOptions {
         floor: Some(28.0),

@@ -22,12 +22,12 @@ fn dir() -> PathBuf {
 }
 
 /// An example of `tests/reference/design/`: its design, weights, départements and strata.
-struct Example {
-    design: Design,
-    weights: Vec<f64>,
-    departement: Vec<u32>,
-    codes: Vec<String>,
-    survey: SurveyDesign,
+pub(crate) struct Example {
+    pub(crate) design: Design,
+    pub(crate) weights: Vec<f64>,
+    pub(crate) departement: Vec<u32>,
+    pub(crate) codes: Vec<String>,
+    pub(crate) survey: SurveyDesign,
 }
 
 fn fields(line: &str) -> Vec<String> {
@@ -36,7 +36,7 @@ fn fields(line: &str) -> Vec<String> {
         .collect()
 }
 
-fn example(name: &str) -> Example {
+pub(crate) fn example(name: &str) -> Example {
     let text = std::fs::read_to_string(dir().join(format!("{name}.csv"))).expect("an example");
     let mut lines = text.lines();
     let header = fields(lines.next().expect("a header"));
@@ -116,7 +116,7 @@ fn reference(name: &str) -> HashMap<String, Vec<f64>> {
     out
 }
 
-fn options(scope: Scope, std_errors: StdErrors) -> Options {
+pub(crate) fn options(scope: Scope, std_errors: StdErrors) -> Options {
     Options {
         scope,
         method: Method::Kkt,
@@ -135,7 +135,7 @@ fn options(scope: Scope, std_errors: StdErrors) -> Options {
     }
 }
 
-fn fit(ex: &Example, o: &Options) -> Calibration {
+pub(crate) fn fit(ex: &Example, o: &Options) -> Calibration {
     let geo = Geography {
         weights: &ex.weights,
         regression_weights: &ex.weights,

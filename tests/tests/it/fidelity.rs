@@ -27,7 +27,10 @@ const ONE_RATE: &str = "[formula]\nkind = \"globale\"\ndrivers = [\"hours_funded
 
 fn calibrate(data: &Dataset, text: &str) -> CalibrationJob {
     let spec = JobSpec::parse(text).expect("a valid spec");
-    match run(&spec, data, &JobContext::detached()).expect("runs") {
+    match run(&spec, data, None, &JobContext::detached())
+        .expect("runs")
+        .result
+    {
         JobResult::Calibration(c) => *c,
         _ => panic!("a calibration"),
     }

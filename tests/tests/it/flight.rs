@@ -352,6 +352,7 @@ fn a_running_job_stops_at_its_next_checkpoint() {
         tables: dotation_server::io::Tables::Memory(f.raw()),
         description: "hand example".into(),
         hash: "0".repeat(64),
+        margins: None,
     };
     let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = Arc::clone(&cancel);
@@ -916,6 +917,7 @@ async fn thirty_two_clients_at_once_get_their_own_results() {
             tables: dotation_server::io::Tables::Memory(f.raw()),
             description: "hand".into(),
             hash: String::new(),
+            margins: None,
         };
         let spec = dotation_solver::spec::JobSpec {
             kind: dotation_solver::spec::JobKind::Baseline,

@@ -23,7 +23,7 @@ use dotation_solver::{CalibrationError, SolverError, SpecError};
 pub(crate) struct Survey {
     pub(crate) data: LoadedData,
     pub(crate) micro: Microdata,
-    pub(crate) drivers: dotation_core::aggregate::Drivers,
+    pub(crate) drivers: std::sync::Arc<dotation_core::aggregate::Drivers>,
     pub(crate) baseline: Baseline,
     truth: Truth,
 }
@@ -33,7 +33,7 @@ pub(crate) fn survey() -> &'static Survey {
     SURVEY.get_or_init(|| {
         let config = SurveyConfig::default();
         let data = embedded(&config).expect("generates");
-        let Dataset { micro, drivers } = data
+        let Dataset { micro, drivers, .. } = data
             .validate(&ValidateOptions::default(), &|_| {})
             .expect("valid");
         let baseline = baseline(&micro, &drivers, &BaselineOptions::default()).expect("2026");
@@ -54,6 +54,7 @@ pub(crate) fn survey_dataset() -> Dataset {
     Dataset {
         micro: s.micro.clone(),
         drivers: s.drivers.clone(),
+        margins: None,
     }
 }
 
@@ -448,7 +449,9 @@ fn the_library_job_is_the_servers_and_its_summary_reads_back() {
     ] {
         let spec = JobSpec::parse(text).expect("a valid spec");
         let served = run_spec(&spec, &s.data, &JobContext::detached()).expect("the job runs");
-        let direct = job::run(&spec, &dataset, &JobContext::detached()).expect("the job runs");
+        let direct = job::run(&spec, &dataset, None, &JobContext::detached())
+            .expect("the job runs")
+            .result;
         match (&served.result, &direct) {
             (JobResult::Baseline(a), JobResult::Baseline(b)) => {
                 assert_eq!(a.baseline, b.baseline);

@@ -51,6 +51,7 @@ fn hand_example_out_of_pocket_before_and_after_for_each_participation_option() {
     let Dataset {
         micro: m,
         drivers: d,
+        ..
     } = validate(&Fixture::hand_example().raw(), &ValidateOptions::default()).expect("valid");
     let b = baseline(&m, &d, &BaselineOptions::default()).expect("2026");
     let oop = OutOfPocket::new(&m, &d, &b).expect("2026");

@@ -23,6 +23,7 @@ mod streaming;
 mod survey;
 mod sweep;
 mod validation;
+mod weights;
 
 /// Relative closeness, for values computed by another program.
 fn close(a: f64, b: f64, rel: f64) -> bool {

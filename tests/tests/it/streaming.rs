@@ -176,6 +176,7 @@ fn streamed_calibration_is_bit_identical_to_the_whole_table() {
         tables: Tables::Memory(with_visits(raw, Some(rebatch(visits, usize::MAX)))),
         description: "whole".into(),
         hash: "whole".into(),
+        margins: None,
     };
     let reference = parameters(&whole, 1);
     let dir = tempfile::tempdir().expect("tmp");

@@ -14,6 +14,7 @@ fn embedded_survey_is_valid_and_shaped_on_the_public_figures() {
     let Dataset {
         micro: m,
         drivers: d,
+        ..
     } = data
         .validate(&ValidateOptions::default(), &|_| {})
         .unwrap_or_else(|r| panic!("the embedded survey breaks the contract:\n{r}"));

@@ -50,8 +50,9 @@ fn check(
 
 #[test]
 fn the_hand_example_is_valid() {
-    let Dataset { micro: m, drivers } =
-        validate(&Fixture::hand_example().raw(), &ValidateOptions::default()).expect("valid");
+    let Dataset {
+        micro: m, drivers, ..
+    } = validate(&Fixture::hand_example().raw(), &ValidateOptions::default()).expect("valid");
     assert_eq!(m.year, 2026);
     assert_eq!(
         (m.services.len(), m.users.len(), drivers.visits),
