@@ -47,4 +47,4 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// spec on the same data (a figure, a table's columns, a rule), whatever the crate's
 /// version says. Stored results are keyed by it, so a server upgraded on a persisted data
 /// directory recomputes what an earlier version computed.
-pub const RESULTS_VERSION: u32 = 4;
+pub const RESULTS_VERSION: u32 = 5;

@@ -800,8 +800,13 @@ fn run_apply(a: &ApplyArgs, quiet: bool) -> Result<(), ServerError> {
             s.source, c.formula, data.description, c.services
         );
         println!(
-            "  neutrality {}: gap as calibrated {:.3e}, after {:.3e}",
-            s.applied_neutrality, s.residual_as_calibrated, c.neutrality_residual
+            "  neutrality {}: gap as calibrated {}, after {:.3e}",
+            s.applied_neutrality,
+            s.residual_as_calibrated.map_or(
+                "— (no point value of the source for some scope)".into(),
+                |r| format!("{r:.3e}")
+            ),
+            c.neutrality_residual
         );
         match s.point_values.as_slice() {
             [] => {}

@@ -853,7 +853,8 @@ fn achieved_neutrality(
 /// had none) — or, with `restore`, by one point value per scope that restores its budget
 /// on these data. Returns the calibration (estimates and intervals as given; the point
 /// values used; the residual achieved) and the largest relative gap of the parameters as
-/// calibrated, before any point value of these data.
+/// calibrated, before any point value of these data (`None` when the source has no point
+/// value for some scope of these data).
 #[allow(clippy::too_many_arguments)]
 pub fn apply_parameters(
     design: &Design,
@@ -863,40 +864,46 @@ pub fn apply_parameters(
     intervals: &[(Option<f64>, Option<f64>, Option<f64>)],
     source_values: &dyn Fn(&str) -> Option<f64>,
     restore: bool,
-) -> Result<(Calibration, f64), CalibrationError> {
+) -> Result<(Calibration, Option<f64>), CalibrationError> {
     let n = design.n;
     let k = design.k;
     assert_eq!(theta.len(), k, "one value per design column");
     let scopes = scopes(o.scope, geo, n);
     let relative: Vec<f64> = (0..n).map(|s| dot(design.row(s), theta)).collect();
-    // The parameters as calibrated.
-    let mut as_is = vec![0.0; n];
-    let mut used_values = Vec::new();
-    match o.method {
-        Method::Kkt => as_is = design.funding(theta),
+    // The parameters as calibrated (the point-value method: with the source's point value
+    // of every scope; `None` when the source has none for a scope of these data).
+    let as_is: Option<(Vec<f64>, Vec<f64>)> = match o.method {
+        Method::Kkt => Some((design.funding(theta), Vec::new())),
+        Method::PointValues if scopes.is_empty() => Some((design.funding(theta), Vec::new())),
         Method::PointValues => {
+            let mut funding = vec![0.0; n];
+            let mut used = Vec::with_capacity(scopes.len());
+            let mut complete = true;
             for (name, members) in &scopes {
-                let pv = source_values(name).ok_or_else(|| SolverError::NeutralityImpossible {
-                    scope: name.clone(),
-                    reason: "the source calibration has no point value for this scope: apply it with neutrality = \"point_value\" to compute one on these data".into(),
-                })?;
+                let Some(pv) = source_values(name) else {
+                    complete = false;
+                    break;
+                };
                 for &s in members {
-                    as_is[s] =
+                    funding[s] =
                         clamp_funding(design.offset[s] + pv * relative[s], design.hours[s], o);
                 }
-                used_values.push(pv);
+                used.push(pv);
             }
-            if scopes.is_empty() {
-                as_is = design.funding(theta);
-            }
+            complete.then_some((funding, used))
         }
-    }
-    let (_, residual_as_is) = achieved_neutrality(design, geo, o, &as_is);
+    };
+    let residual_as_is = as_is
+        .as_ref()
+        .map(|(f, _)| achieved_neutrality(design, geo, o, f).1);
     let (funding, values) = if restore && !scopes.is_empty() {
         let (values, funding) = restore_budgets(design, geo.weights, &relative, &scopes, o)?;
         (funding, values)
     } else {
-        (as_is, used_values)
+        as_is.ok_or_else(|| SolverError::NeutralityImpossible {
+            scope: "apply".into(),
+            reason: "the source calibration has no point value for some scope of these data: apply it with neutrality = \"point_value\" to compute them here".into(),
+        })?
     };
     let mut names = design.names.clone();
     let mut units = design.units.clone();

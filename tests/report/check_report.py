@@ -16,7 +16,7 @@ downloaded. The checks:
 - a full-page screenshot is written for people to look at.
 
 Usage: check_report.py --chromium /usr/bin/chromium --report FILE --results DIR
-       --kind calibrate|baseline --screenshot PNG
+       --kind calibrate|apply|baseline|weights --screenshot PNG
 """
 
 import argparse
@@ -187,7 +187,10 @@ def expected_marks(kind, results):
     """Data marks per figure id, from the result tables."""
     table = lambda name: pq.read_table(results / f"{name}.parquet").to_pydict()
     expected = {}
-    if kind == "calibrate":
+    if kind == "weights":
+        g = table("weights")["g"]
+        return expected, "weights-g", g
+    if kind in ("calibrate", "apply"):
         params = table("parameters")
         expected["parameters"] = len(params["parameter"])  # over the parameters-* figures
         services = table("services")
@@ -213,7 +216,7 @@ def expected_marks(kind, results):
             {g for g, o in zip(users["gir"], users["oop_per_hour"]) if o is not None and math.isfinite(o)})
     positive = sum(1 for f, c in zip(funding, cost) if f > 0 and c > 0)
     expected["funding-cost"] = min(positive, MAX_POINTS)
-    histogram = "change" if kind == "calibrate" else "coverage"
+    histogram = "change" if kind in ("calibrate", "apply") else "coverage"
     return expected, histogram, gap
 
 
@@ -222,7 +225,7 @@ def main():
     ap.add_argument("--chromium", default="/usr/bin/chromium")
     ap.add_argument("--report", required=True, type=pathlib.Path)
     ap.add_argument("--results", required=True, type=pathlib.Path)
-    ap.add_argument("--kind", required=True, choices=["calibrate", "baseline"])
+    ap.add_argument("--kind", required=True, choices=["calibrate", "apply", "baseline", "weights"])
     ap.add_argument("--screenshot", required=True, type=pathlib.Path)
     a = ap.parse_args()
 
@@ -306,8 +309,18 @@ def main():
             failures.append(f"figure {histogram}: {figures[histogram]['counted']} bars, {bins} non-empty bins of {w}")
 
     fields = page["fields"]
-    national = summary["national"]
-    if a.kind == "calibrate":
+    national = summary.get("national", {})
+    if a.kind == "weights":
+        check_field(failures, fields, "margins", summary["margins"], lang)
+        shown = scientific(fields.get("largest_residual", "0"), lang)
+        v = summary["largest_residual"]
+        want = ("0", 0) if v == 0 else (lambda m, e: (m, int(e)))(*f"{v:.2e}".split("e"))
+        if shown != want:
+            failures.append(f"largest_residual: shown {fields.get('largest_residual')!r}, summary.json {v}")
+        totals = []
+    elif a.kind in ("calibrate", "apply"):
+        if a.kind == "apply" and fields.get("source") != summary["source"]:
+            failures.append(f"source: shown {fields.get('source')!r}, summary.json {summary['source']}")
         check_field(failures, fields, "r2", summary["r2"], lang)
         shown = scientific(fields.get("neutrality_residual", "0"), lang)
         v = summary["neutrality_residual"]

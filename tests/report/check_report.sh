@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The reports in a real browser: installs Debian's chromium when /usr/bin/chromium is absent
 # (no browser download), makes the reports of the embedded survey's default calibration
-# (French, with --report; English, from the result folder with `dotation report`) and of
-# its baseline, and checks each in headless Chromium with check_report.py: no console
+# (French, with --report; English, from the result folder with `dotation report`), of
+# its baseline, of survey weights calibrated to the reference margins and of the
+# calibration applied to the national frame without visits, and checks each in headless Chromium with check_report.py: no console
 # error, no network request, every plot rendered with the number of marks the result
 # tables call for, the headline equal to summary.json at the precision shown, at most 2 MB.
 # Screenshots are written to target/report-*.png. Takes `dotation` from $DOTATION_BIN when
@@ -43,12 +44,19 @@ mkdir -p "$out"
 # The report of a job that just ran and that of its result folder are the same bytes.
 cmp "$out/calibration.fr.html" "$out/calibration.fr.again.html"
 "$bin" --quiet baseline --out "$out/baseline" --report "$out/baseline.fr.html"
+"$bin" --quiet weights --margins tests/reference/weights/margins.csv --method logit \
+    --bounds 0.4,1.5 --out "$out/weights" --report "$out/weights.fr.html"
+"$bin" --quiet generate --scale national --no-visits --out "$out/frame"
+"$bin" --quiet apply --calibration "$out/calibration" --data "$out/frame" --out "$out/apply" \
+    --report "$out/apply.en.html" --lang en
 
 status=0
 for check in \
     "calibrate $out/calibration $out/calibration.fr.html $target/report-calibration.png" \
     "calibrate $out/calibration $out/calibration.en.html $target/report-calibration-en.png" \
-    "baseline $out/baseline $out/baseline.fr.html $target/report-baseline.png"; do
+    "baseline $out/baseline $out/baseline.fr.html $target/report-baseline.png" \
+    "weights $out/weights $out/weights.fr.html $target/report-weights.png" \
+    "apply $out/apply $out/apply.en.html $target/report-apply.png"; do
     set -- $check
     "$py" tests/report/check_report.py --chromium "$chromium" --kind "$1" --results "$2" \
         --report "$3" --screenshot "$4" || status=1

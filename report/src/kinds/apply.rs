@@ -34,7 +34,10 @@ pub fn page(
         .note(s.source_data.clone()),
         Fact::new(
             lang.pick("Écart avant rétablissement", "Gap as calibrated"),
-            lang.scientific(s.residual_as_calibrated, 2),
+            s.residual_as_calibrated.map_or_else(
+                || crate::lang::UNDEFINED.to_string(),
+                |r| lang.scientific(r, 2),
+            ),
             "residual_as_calibrated",
         )
         .note(

@@ -74,10 +74,12 @@ pub struct ApplySummary {
     /// `point_value` or `none`.
     pub applied_neutrality: String,
     /// The largest relative budget gap of the parameters as calibrated, before any point
-    /// value of the target.
-    pub residual_as_calibrated: f64,
-    /// The point value of every neutrality scope on the target (1 = the funding as
-    /// calibrated), by scope.
+    /// value of the target (`null` when the source has no point value for some scope of
+    /// the target, e.g. a département the survey did not sample).
+    pub residual_as_calibrated: Option<f64>,
+    /// The point value of every neutrality scope on the target, by scope: a factor on the
+    /// formula's funding for an exact (KKT) fit (1 = the funding as calibrated), the
+    /// formula's own point value for the point-value method.
     pub point_values: Vec<ScopeValue>,
     /// Parameters of the source the target's design does not use (a group absent from
     /// the target).

@@ -4,6 +4,7 @@
 //! known data-generating process of the synthetic survey.
 
 mod aggregation;
+mod apply;
 mod baseline;
 mod calibration;
 mod cli;
