@@ -110,7 +110,7 @@ pub enum Command {
     /// bounds), raking, logit (bounds required). Writes weights.parquet (design weight,
     /// calibrated weight and g per service), margins.parquet (target, design estimate,
     /// achieved total, residual) and summary.json. Any spec can use calibrated weights
-    /// with a [weights] table.
+    /// with a `[weights]` table.
     Weights(WeightsArgs),
     /// Apply a finished calibration to another dataset: the national frame, another year,
     /// census data without visits.
@@ -138,7 +138,7 @@ pub struct CalibrateArgs {
     /// The job spec, TOML or JSON (default: the forfait described above).
     #[arg(long, value_name = "FILE")]
     pub spec: Option<PathBuf>,
-    /// The margins table a spec's [weights] calibrates to (default: the folder's own).
+    /// The margins table a spec's `[weights]` calibrates to (default: the folder's own).
     #[arg(long, value_name = "FILE")]
     pub margins: Option<PathBuf>,
     /// Folder to write the results into (created if needed).

@@ -116,7 +116,7 @@ impl Settings {
                 "the {} method needs bounds (L, U) with L < 1 < U",
                 self.method.name()
             ))),
-            (_, Some((l, u))) if !(l.is_finite() && u.is_finite() && l >= 0.0 && l < 1.0 && u > 1.0) => {
+            (_, Some((l, u))) if !(l.is_finite() && u.is_finite() && (0.0..1.0).contains(&l) && u > 1.0) => {
                 Err(WeightsError::Settings(format!(
                     "bounds ({l}, {u}): they must satisfy 0 ≤ L < 1 < U (finite)"
                 )))
