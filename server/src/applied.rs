@@ -7,34 +7,25 @@ use std::path::Path;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::Float64Type;
-use dotation_solver::job::{AppliedCalibration, JobSummary, SourceParameter, Summary};
+use dotation_solver::job::{AppliedCalibration, JobSummary, SourceParameter};
 
 use crate::error::ServerError;
-use crate::io::{self, Format};
 
 /// Reads the calibration in `dir`; `source` names it in the apply job's summary.
 pub fn read(dir: &Path, source: &str) -> Result<AppliedCalibration, ServerError> {
     if !dir.is_dir() {
         return Err(ServerError::NotADirectory(dir.to_path_buf()));
     }
-    let path = dir.join("summary.json");
-    let text = std::fs::read_to_string(&path).map_err(|source| ServerError::Io {
-        path: path.clone(),
-        source,
-    })?;
-    let summary: Summary = serde_json::from_str(&text).map_err(|e| ServerError::Read {
-        path: path.clone(),
-        message: format!("not the summary.json of a job: {e}"),
-    })?;
+    let summary = crate::report::read_summary(dir)?;
     let JobSummary::Calibrate(c) = summary.job else {
         return Err(ServerError::Read {
-            path,
+            path: dir.join("summary.json"),
             message: "not the result of a calibration (apply takes what dotation calibrate wrote)"
                 .into(),
         });
     };
     let parameters_path = dir.join("parameters.parquet");
-    let p = whole(&parameters_path)?;
+    let p = crate::report::read_whole(&parameters_path)?;
     let names = text_column(&p, "parameter", &parameters_path)?;
     let estimate = f64_column(&p, "estimate", &parameters_path)?;
     let se = f64_column(&p, "std_error", &parameters_path)?;
@@ -50,7 +41,7 @@ pub fn read(dir: &Path, source: &str) -> Result<AppliedCalibration, ServerError>
         })
         .collect();
     let departements_path = dir.join("departements.parquet");
-    let d = whole(&departements_path)?;
+    let d = crate::report::read_whole(&departements_path)?;
     let codes = text_column(&d, "departement", &departements_path)?;
     let values = f64_column(&d, "point_value", &departements_path)?;
     let point_values = codes
@@ -66,17 +57,6 @@ pub fn read(dir: &Path, source: &str) -> Result<AppliedCalibration, ServerError>
         spec_hash: summary.provenance.spec_hash,
         data: summary.provenance.data,
     })
-}
-
-fn whole(path: &Path) -> Result<RecordBatch, ServerError> {
-    let batches = io::open_batches(path, Format::Parquet)?.collect::<Result<Vec<_>, _>>()?;
-    let Some(first) = batches.first() else {
-        return Err(ServerError::Read {
-            path: path.to_path_buf(),
-            message: "no record batch".into(),
-        });
-    };
-    Ok(arrow::compute::concat_batches(&first.schema(), &batches)?)
 }
 
 fn column<'a>(b: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a dyn Array, ServerError> {

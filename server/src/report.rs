@@ -36,15 +36,7 @@ pub fn from_output(job: &JobOutput, lang: Lang) -> Result<String, ServerError> {
 /// The report of a result folder: its `summary.json` and the Parquet tables the job
 /// kind's report reads.
 pub fn from_dir(dir: &Path, lang: Lang) -> Result<String, ServerError> {
-    let path = dir.join("summary.json");
-    let text = std::fs::read_to_string(&path).map_err(|source| ServerError::Io {
-        path: path.clone(),
-        source,
-    })?;
-    let summary: Summary = serde_json::from_str(&text).map_err(|e| ServerError::Read {
-        path: path.clone(),
-        message: format!("not the summary.json of a job: {e}"),
-    })?;
+    let summary = read_summary(dir)?;
     let mut tables = Vec::new();
     for name in dotation_report::tables_read(&summary.job) {
         let file = dir.join(format!("{name}.parquet"));
@@ -62,8 +54,21 @@ pub fn from_dir(dir: &Path, lang: Lang) -> Result<String, ServerError> {
     )?)
 }
 
+/// A result folder's `summary.json`.
+pub fn read_summary(dir: &Path) -> Result<Summary, ServerError> {
+    let path = dir.join("summary.json");
+    let text = std::fs::read_to_string(&path).map_err(|source| ServerError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| ServerError::Read {
+        path,
+        message: format!("not the summary.json of a job: {e}"),
+    })
+}
+
 /// A Parquet file as one batch.
-fn read_whole(path: &Path) -> Result<RecordBatch, ServerError> {
+pub fn read_whole(path: &Path) -> Result<RecordBatch, ServerError> {
     let batches =
         io::open_batches(path, Format::Parquet)?.collect::<Result<Vec<RecordBatch>, _>>()?;
     let schema = match batches.first() {
