@@ -41,7 +41,7 @@ from .errors import (
     translated,
 )
 from .progress import ProgressBar
-from .tables import TABLES, TableLike, folder_tables, record_batches, sliced
+from .tables import MARGINS, TABLES, TableLike, folder_tables, record_batches, sliced
 
 if TYPE_CHECKING:
     import pandas
@@ -271,11 +271,13 @@ class Dotation:
     ) -> UploadSummary:
         """Uploads a dataset: a folder (``departements``, ``services``, ``users`` and
         optionally ``visits``, each as ``.parquet``, ``.csv`` or ``.arrow`` — what
-        ``dotation generate`` writes), or tables by name (pyarrow Tables or
+        ``dotation generate`` writes — and optionally ``margins``, the totals its survey
+        weights are calibrated to), or tables by name (pyarrow Tables or
         RecordBatchReaders, pandas or polars DataFrames, file paths).
 
         Each table is validated by the server on arrival, against the tables already
-        stored; a table that breaks the data contract is refused and not stored.
+        stored; a table that breaks the data contract is refused and not stored. The
+        margins are uploaded last, and checked against the services and users.
 
         Returns:
             The summary of the last upload (whether the dataset is complete).
@@ -288,12 +290,14 @@ class Dotation:
         if isinstance(data, (str, os.PathLike)):
             items: List[Tuple[str, TableLike]] = list(folder_tables(data))
         else:
-            unknown = [t for t in data if t not in TABLES]
+            names = (*TABLES, MARGINS)
+            unknown = [t for t in data if t not in names]
             if unknown:
                 raise ValueError(
-                    f"unknown table {', '.join(map(repr, unknown))}: a dataset holds {', '.join(TABLES)}"
+                    f"unknown table {', '.join(map(repr, unknown))}: a dataset holds "
+                    f"{', '.join(TABLES)}, and {MARGINS}"
                 )
-            items = [(t, data[t]) for t in TABLES if t in data]
+            items = [(t, data[t]) for t in names if t in data]
         if not items:
             raise ValueError("nothing to upload")
         summary = None

@@ -17,10 +17,14 @@ import pyarrow.csv as pacsv
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
-__all__ = ["TABLES", "FRAME_TABLES", "TableLike", "read_table", "table_file"]
+__all__ = ["TABLES", "FRAME_TABLES", "MARGINS", "TableLike", "read_table", "table_file"]
 
 #: The four tables of a dataset, in the order they are uploaded.
 TABLES: Tuple[str, ...] = ("departements", "services", "users", "visits")
+
+#: The optional table of the totals a dataset's survey weights are calibrated to
+#: (``kind = "weights"``, or ``[weights]`` in any spec), uploaded after the four.
+MARGINS = "margins"
 
 #: The tables every dataset needs; visits are optional (census data have none).
 FRAME_TABLES: Tuple[str, ...] = ("departements", "services", "users")
@@ -130,10 +134,11 @@ def sliced(batches: Iterator[pa.RecordBatch], max_bytes: int) -> Iterator[pa.Rec
 
 def folder_tables(folder: PathLike) -> List[Tuple[str, Path]]:
     """The tables of a dataset folder to upload, in upload order; the three frame
-    tables are required, visits optional."""
+    tables are required, visits and margins optional (margins last, so that the server
+    checks them against the services and users)."""
     if not Path(folder).is_dir():
         raise NotADirectoryError(f"{folder}: not a directory")
-    files = [(name, table_file(folder, name)) for name in TABLES]
+    files = [(name, table_file(folder, name)) for name in (*TABLES, MARGINS)]
     missing = [name for name, path in files if path is None and name in FRAME_TABLES]
     if missing:
         raise FileNotFoundError(

@@ -5,9 +5,14 @@
 //! only the problems of the tables present and that do not need an absent table count
 //! (references to absent tables are checked when the set is complete); the upload that
 //! completes the set is checked together with the others. A table with problems is not
-//! stored, so a complete dataset — départements, services, users, and visits when there
-//! are any — is always valid as a whole. Stored visits are streamed from their blob when
-//! another table is checked against them, never loaded whole.
+//! stored, so a complete dataset — départements, services, users, and visits and margins
+//! when there are any — is always valid as a whole. Stored visits are streamed from their
+//! blob when another table is checked against them, never loaded whole.
+//!
+//! The `margins` table (the totals survey weights are calibrated to) is checked against
+//! the services and users it totals: at its upload when the three frame tables are
+//! stored, else by the upload that completes them; an upload of a frame table is checked
+//! against the stored margins too.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,10 +22,13 @@ use parking_lot::Mutex;
 use arrow::array::RecordBatch;
 use dotation_core::CoreError;
 use dotation_core::schema::TableKind;
-use dotation_core::validate::{Frame, Report, Source, ValidateOptions, VisitCheck, check_frame};
+use dotation_core::tables::Microdata;
+use dotation_core::validate::{
+    Frame, Report, Source, ValidateOptions, VisitCheck, check_frame, check_margins,
+};
 use dotation_datasets::SurveyConfig;
 
-use super::store::{BlobWriter, JobRecord, Store};
+use super::store::{BlobWriter, JOB_TABLES, JobRecord, Store};
 use crate::data::{self, LoadedData};
 use crate::error::ServerError;
 use crate::io::{self, Tables};
@@ -60,16 +68,15 @@ pub fn check_name(what: &str, name: &str) -> Result<(), ServerError> {
     }
 }
 
-/// The table kind named in a descriptor.
+/// The table kind named in a descriptor: one of the four tables, or `margins`
+/// ([`JOB_TABLES`]).
 pub fn table_kind(name: &str) -> Result<TableKind, ServerError> {
-    TableKind::ALL
-        .into_iter()
-        .find(|t| t.name() == name)
-        .ok_or_else(|| {
-            ServerError::BadRequest(format!(
-                "unknown table {name:?}: a dataset holds departements, services, users and visits"
-            ))
-        })
+    let kind = TableKind::from_name(name).filter(|t| JOB_TABLES.contains(t));
+    kind.ok_or_else(|| {
+        ServerError::BadRequest(format!(
+            "unknown table {name:?}: a dataset holds departements, services, users and visits, and margins (the totals its survey weights are calibrated to)"
+        ))
+    })
 }
 
 /// What an accepted upload did.
@@ -88,6 +95,11 @@ pub struct PutSummary {
     pub complete: bool,
     /// Whether the dataset has visits (formulas on visit drivers need them).
     pub visits: bool,
+    /// Whether the dataset has margins (its survey weights can be calibrated).
+    pub margins: bool,
+    /// What the upload could not check yet, and when it will be.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// The tables every dataset needs; visits are optional (census data have none).
@@ -157,6 +169,9 @@ impl Uploads {
         table: TableKind,
         batches: &mut dyn Iterator<Item = Result<RecordBatch, ServerError>>,
     ) -> Result<PutSummary, ServerError> {
+        if table == TableKind::Margins {
+            return put_margins(store, key, batches);
+        }
         let (owner, dataset) = (key.0.as_str(), key.1.as_str());
         let (small, mut visits) = if table == TableKind::Visits {
             (Vec::new(), Some(batches))
@@ -189,17 +204,7 @@ impl Uploads {
         let frame = match cached {
             Some(frame) => frame,
             None => {
-                let mut sources = Vec::new();
-                for t in FRAME_TABLES {
-                    let batches = if t == table {
-                        small.clone()
-                    } else if let Some(blob) = stored_blob(t) {
-                        store.read_blob(&blob)?
-                    } else {
-                        Vec::new()
-                    };
-                    sources.push(Source::new(source_label(dataset, t), batches));
-                }
+                let sources = frame_sources(store, dataset, table, &small, &stored_blob)?;
                 let options = ValidateOptions::default();
                 Arc::new(check_frame(&sources[0], &sources[1], &sources[2], &options))
             }
@@ -237,6 +242,21 @@ impl Uploads {
             if !report.is_empty() {
                 return Err(CoreError::Invalid(Box::new(report)).into());
             }
+        }
+        // The stored margins total the services and users: checked against a new frame
+        // table as soon as the three are there (visits change nothing they total).
+        let stored_margins = stored_blob(TableKind::Margins);
+        if complete
+            && table != TableKind::Visits
+            && let Some(margins) = &stored_margins
+        {
+            let micro = microdata(&frame_sources(store, dataset, table, &small, &stored_blob)?)?;
+            let source = Source::new(
+                source_label(dataset, TableKind::Margins),
+                store.read_blob(margins)?,
+            );
+            check_margins(&source, &micro, &ValidateOptions::default())
+                .map_err(|report| CoreError::Invalid(Box::new(report)))?;
         }
         let (rows, blob) = match blob_writer {
             Some(w) => (w.rows() as i64, w.finish()?),
@@ -282,8 +302,100 @@ impl Uploads {
             missing,
             complete,
             visits: present.contains(&TableKind::Visits),
+            margins: stored_margins.is_some(),
+            note: None,
         })
     }
+}
+
+/// Stores a dataset's margins (read whole: a few rows), checked against its services and
+/// users when the three frame tables are stored; otherwise stored unchecked, and checked by
+/// the upload that completes the frame.
+fn put_margins(
+    store: &Store,
+    key: &DatasetKey,
+    batches: &mut dyn Iterator<Item = Result<RecordBatch, ServerError>>,
+) -> Result<PutSummary, ServerError> {
+    let (owner, dataset) = (key.0.as_str(), key.1.as_str());
+    let table = TableKind::Margins;
+    let batches = batches.collect::<Result<Vec<_>, _>>()?;
+    let schema = batches
+        .first()
+        .map(RecordBatch::schema)
+        .ok_or_else(|| ServerError::BadRequest("the upload holds no record batch".into()))?;
+    let stored = store.dataset_tables(owner, dataset)?;
+    let stored_blob = |t: TableKind| {
+        stored
+            .iter()
+            .find(|(k, _, _)| *k == t)
+            .map(|(_, blob, _)| blob.clone())
+    };
+    let complete = FRAME_TABLES.iter().all(|&t| stored_blob(t).is_some());
+    let source = Source::new(source_label(dataset, table), batches);
+    let note = if complete {
+        let micro = microdata(&frame_sources(store, dataset, table, &[], &stored_blob)?)?;
+        check_margins(&source, &micro, &ValidateOptions::default())
+            .map_err(|report| CoreError::Invalid(Box::new(report)))?;
+        None
+    } else {
+        Some(
+            "the margins are not checked yet: they are checked against the services and users once departements, services and users are stored (an upload that completes them is refused if the margins do not fit)"
+                .to_string(),
+        )
+    };
+    let rows = source.num_rows() as i64;
+    let blob = store.write_blob(schema, &source.batches)?;
+    store.put_table(owner, dataset, table, &blob, rows)?;
+    Ok(PutSummary {
+        dataset: dataset.to_string(),
+        table: table.name().to_string(),
+        rows,
+        missing: FRAME_TABLES
+            .into_iter()
+            .filter(|&t| stored_blob(t).is_none())
+            .map(|t| t.name().to_string())
+            .collect(),
+        complete,
+        visits: stored_blob(TableKind::Visits).is_some(),
+        margins: true,
+        note,
+    })
+}
+
+/// The three frame tables as validation sources: `table`'s from the upload (`small`), the
+/// others from their stored blobs (empty when absent).
+fn frame_sources(
+    store: &Store,
+    dataset: &str,
+    table: TableKind,
+    small: &[RecordBatch],
+    stored_blob: &dyn Fn(TableKind) -> Option<String>,
+) -> Result<Vec<Source>, ServerError> {
+    let mut sources = Vec::with_capacity(FRAME_TABLES.len());
+    for t in FRAME_TABLES {
+        let batches = if t == table {
+            small.to_vec()
+        } else if let Some(blob) = stored_blob(t) {
+            store.read_blob(&blob)?
+        } else {
+            Vec::new()
+        };
+        sources.push(Source::new(source_label(dataset, t), batches));
+    }
+    Ok(sources)
+}
+
+/// The typed services and users of valid frame tables, which margins are checked against.
+fn microdata(sources: &[Source]) -> Result<Microdata, ServerError> {
+    check_frame(
+        &sources[0],
+        &sources[1],
+        &sources[2],
+        &ValidateOptions::default(),
+    )
+    .finish(None)
+    .map(|dataset| dataset.micro)
+    .map_err(|report| CoreError::Invalid(Box::new(report)).into())
 }
 
 /// Batches written to their blob, in order, on a thread of their own (the copy to disk and
@@ -356,8 +468,9 @@ fn relevant(report: Report, present: &[TableKind]) -> Report {
     }
 }
 
-/// The data of a dataset ready for a job: the blobs of its tables in table order (`None`
-/// for absent visits), or an error saying what is missing.
+/// The data of a dataset ready for a job: the blobs of its tables in
+/// [`JOB_TABLES`] order (`None` for absent visits or margins), or an error saying what is
+/// missing.
 pub fn resolve(
     store: &Store,
     owner: &str,
@@ -380,7 +493,7 @@ pub fn resolve(
             missing.join(", ")
         )));
     }
-    Ok(TableKind::ALL
+    Ok(JOB_TABLES
         .into_iter()
         .map(|t| {
             stored
@@ -391,22 +504,30 @@ pub fn resolve(
         .collect())
 }
 
-/// The data a job was submitted with: its blobs (read as files, the visits streamed), or
-/// the embedded survey.
+/// The data a job was submitted with: its blobs (read as files, the visits streamed; the
+/// margins, when recorded, beside them), or the embedded survey. A record of four blobs
+/// (written before margins existed) has no margins.
 pub fn load_for_job(store: &Store, job: &JobRecord) -> Result<LoadedData, ServerError> {
     match (&job.dataset, &job.blobs) {
         (Some(name), Some(blobs)) => {
-            let files = TableKind::ALL
-                .into_iter()
-                .zip(blobs)
-                .filter(|(_, blob)| !blob.is_empty())
-                .map(|(t, blob)| store.blob_table(blob, t, source_label(name, t)))
-                .collect();
+            let mut files = Vec::new();
+            let mut margins = None;
+            for (t, blob) in JOB_TABLES.into_iter().zip(blobs) {
+                if blob.is_empty() {
+                    continue;
+                }
+                let file = store.blob_table(blob, t, source_label(name, t));
+                if t == TableKind::Margins {
+                    margins = Some(file);
+                } else {
+                    files.push(file);
+                }
+            }
             Ok(LoadedData {
                 tables: Tables::Files(files),
                 description: format!("dataset {name}"),
                 hash: job.data_hash.clone(),
-                margins: None,
+                margins,
             })
         }
         _ => data::embedded(&SurveyConfig::default()),

@@ -11,6 +11,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use dotation_solver::job::AppliedCalibration;
+use dotation_solver::spec::{JobKind, JobSpec};
 use parking_lot::{Mutex, MutexGuard};
 
 use tokio::sync::Notify;
@@ -315,12 +317,47 @@ fn execute(store: &Store, job: &JobRecord, ctx: &JobContext) -> Result<(), Serve
     if store.result_tables(&job.key)?.is_some() {
         return Ok(());
     }
+    let spec = jobs::parse_spec(&job.spec)?;
+    let source = applied_source(store, job, &spec)?;
     let data = datasets::load_for_job(store, job)?;
     crate::faults::point(store.dir(), crate::faults::Point::RunJob)?;
-    let output = jobs::run(&job.spec, data, ctx)?;
+    let output = jobs::run_spec_with(&spec, &data, source.as_ref(), ctx)?;
     if ctx.cancel.load(Ordering::Relaxed) {
         return Err(ServerError::Cancelled);
     }
     store.commit_result(&job.key, &output)?;
     Ok(())
+}
+
+/// The calibration an apply job applies, read from its source job's stored result (checked
+/// at submission: a finished calibration of the same user; checked again here, the
+/// catalogue being the truth). `None` for other kinds.
+fn applied_source(
+    store: &Store,
+    job: &JobRecord,
+    spec: &JobSpec,
+) -> Result<Option<AppliedCalibration>, ServerError> {
+    if spec.kind != JobKind::Apply {
+        return Ok(None);
+    }
+    let id = spec
+        .apply
+        .as_ref()
+        .and_then(|a| a.source.as_deref())
+        .map(str::trim)
+        .ok_or_else(|| {
+            ServerError::BadRequest("apply.source: the id of a calibration job is required".into())
+        })?;
+    let source = match store.job(id)? {
+        Some(s) if s.owner == job.owner => s,
+        _ => return Err(ServerError::NotFound(format!("no job {id}"))),
+    };
+    if source.state != JobState::Done {
+        return Err(ServerError::FailedPrecondition(format!(
+            "apply.source: job {id} is {}: it has no calibration to apply",
+            source.state.name()
+        )));
+    }
+    let calibration = crate::applied::read(&store.result_dir(&source.key), &format!("job {id}"))?;
+    Ok(Some(calibration))
 }

@@ -2,8 +2,9 @@
 //! and results, and maps errors to statuses through `From<ServerError> for Status`.
 //!
 //! Names on the wire:
-//! - descriptor path `["datasets", NAME, TABLE]`: an uploaded table (`DoPut`,
-//!   `GetFlightInfo`, `GetSchema`); ticket `datasets/NAME/TABLE`;
+//! - descriptor path `["datasets", NAME, TABLE]`: an uploaded table — `departements`,
+//!   `services`, `users`, `visits` or `margins` (`DoPut`, `GetFlightInfo`, `GetSchema`);
+//!   ticket `datasets/NAME/TABLE`;
 //! - descriptor command `JOB_ID` (or path `["jobs", JOB_ID]`): a job (`PollFlightInfo`,
 //!   `GetFlightInfo` once done, `CancelFlightInfo`); a command that is not a job id is a
 //!   job spec, submitted by `PollFlightInfo`;
@@ -40,6 +41,7 @@ use crate::error::ServerError;
 use crate::faults;
 use crate::{io, jobs};
 use dotation_report::Lang;
+use dotation_solver::spec::{JobKind, JobSpec};
 
 type RpcStream<T> = BoxStream<'static, Result<T, Status>>;
 
@@ -424,10 +426,17 @@ impl Service {
                 (Some(blobs), hash)
             }
         };
-        let key = store::result_key(
+        // An apply job reads a finished calibration of the caller's: its result key is
+        // part of the apply job's.
+        let source = match parsed.kind {
+            JobKind::Apply => Some(self.apply_source(user, &parsed)?),
+            _ => None,
+        };
+        let key = store::result_key_with_source(
             dotation_core::RESULTS_VERSION,
             &parsed.canonical_json(),
             &data_hash,
+            source.as_ref().map(|s| s.key.as_str()),
         );
         self.queue.submit(JobRecord {
             id: random_id(),
@@ -443,6 +452,51 @@ impl Service {
             attempts: 0,
             seq: 0,
         })
+    }
+
+    /// The calibration an apply spec applies (`[apply] source`): one of the caller's jobs
+    /// (another user's is `NotFound`), a calibration (`InvalidArgument` otherwise), done
+    /// (`FailedPrecondition` otherwise).
+    fn apply_source(&self, user: &str, spec: &JobSpec) -> Result<JobRecord, ServerError> {
+        let id = spec
+            .apply
+            .as_ref()
+            .and_then(|a| a.source.as_deref())
+            .map(str::trim)
+            .ok_or_else(|| {
+                ServerError::BadRequest(
+                    "apply.source: on the server, an apply job names the calibration it applies by its job id (source = \"JOB_ID\", one of your finished calibration jobs)".into(),
+                )
+            })?;
+        if !is_job_id(id) {
+            return Err(ServerError::BadRequest(format!(
+                "apply.source: {id:?} is not a job id (32 hex digits)"
+            )));
+        }
+        let job = self.own_job(user, id)?;
+        let kind = jobs::parse_spec(&job.spec).ok().map(|s| s.kind);
+        if kind != Some(JobKind::Calibrate) {
+            let kind = kind
+                .and_then(|k| serde_json::to_value(k).ok())
+                .and_then(|k| k.as_str().map(str::to_string))
+                .unwrap_or_else(|| "unknown".into());
+            return Err(ServerError::BadRequest(format!(
+                "apply.source: job {id} is a {kind} job, not a calibration: apply takes the id of a calibration job (kind = \"calibrate\")"
+            )));
+        }
+        match job.state {
+            JobState::Done => Ok(job),
+            JobState::Queued | JobState::Running => Err(ServerError::FailedPrecondition(format!(
+                "apply.source: job {id} is {}: submit the apply job once it is done",
+                job.state.name()
+            ))),
+            JobState::Failed | JobState::Cancelled => {
+                Err(ServerError::FailedPrecondition(format!(
+                    "apply.source: job {id} is {}: it has no calibration to apply",
+                    job.state.name()
+                )))
+            }
+        }
     }
 
     fn cancel(&self, user: &str, id: &str) -> Result<CancelOutcome, ServerError> {

@@ -3,18 +3,20 @@
 //!
 //! ```text
 //! DATA_DIR/catalogue.sqlite      datasets' tables, jobs, results (SQLite, WAL)
-//! DATA_DIR/blobs/SHA256.arrow    one uploaded table (Arrow IPC file), named by the hash
+//! DATA_DIR/blobs/HASH.arrow      one uploaded table (Arrow IPC file), named by the hash
 //!                                of its bytes (`.parquet` blobs of earlier versions are
 //!                                still read)
 //! DATA_DIR/results/KEY/          one result: TABLE.parquet…, summary.json
 //! ```
 //!
-//! Uploaded tables are immutable blobs: a dataset maps each of its four tables to a blob,
-//! and a job records the blobs it was submitted with, so re-uploading a table never
-//! changes the data of a job already submitted. Results are content-addressed: `KEY` is
-//! the SHA-256 of the spec text and of the data's hash, so the same spec on the same data
-//! is computed once. A result directory is written under a temporary name and renamed into
-//! place whole. The file `lock` is held locked while a server uses the directory.
+//! Uploaded tables are immutable blobs: a dataset maps each of its tables (the four of the
+//! contract and its `margins`) to a blob, and a job records the blobs it was submitted
+//! with, so re-uploading a table never changes the data of a job already submitted.
+//! Results are content-addressed: `KEY` is the SHA-256 of the spec text and of the data's
+//! hash (and, for an apply job, of its source calibration's key), so the same spec on the
+//! same data is computed once. A result directory is written under a temporary name and
+//! renamed into place whole. The file `lock` is held locked while a server uses the
+//! directory.
 
 use std::path::{Path, PathBuf};
 
@@ -87,12 +89,15 @@ pub struct JobRecord {
     pub spec: String,
     /// The dataset named by the spec (`None`: the embedded survey).
     pub dataset: Option<String>,
-    /// The blobs of the dataset's four tables at submission, in table order (an empty
-    /// name for a table the dataset does not have: visits of census data).
+    /// The blobs of the dataset's tables at submission: the four of
+    /// [`TableKind::ALL`] in table order, then the margins (an empty name for a table the
+    /// dataset does not have: visits of census data, margins). Jobs recorded before
+    /// margins existed have four.
     pub blobs: Option<Vec<String>>,
     /// Hash of the data.
     pub data_hash: String,
-    /// Result key: SHA-256 of the spec text and the data hash.
+    /// Result key: SHA-256 of the spec text and the data hash ([`result_key`]; an apply
+    /// job's with its source's key, [`result_key_with_source`]).
     pub key: String,
     /// Where it is.
     pub state: JobState,
@@ -283,7 +288,8 @@ impl Store {
         io::open_batches(&path, format)?.collect()
     }
 
-    /// The stored tables of a dataset: table, blob, rows.
+    /// The stored tables of a dataset: table, blob, rows; in table order, the margins
+    /// last.
     pub fn dataset_tables(
         &self,
         owner: &str,
@@ -299,11 +305,11 @@ impl Store {
         let mut out = Vec::new();
         for row in rows {
             let (t, blob, n) = row?;
-            if let Some(kind) = TableKind::ALL.into_iter().find(|k| k.name() == t) {
+            if let Some(kind) = TableKind::from_name(&t).filter(|k| JOB_TABLES.contains(k)) {
                 out.push((kind, blob, n));
             }
         }
-        out.sort_by_key(|(k, _, _)| TableKind::ALL.iter().position(|x| x == k));
+        out.sort_by_key(|(k, _, _)| JOB_TABLES.iter().position(|x| x == k));
         Ok(out)
     }
 
@@ -562,10 +568,26 @@ fn table_info_unguarded(path: &Path) -> Result<TableInfo, ServerError> {
     })
 }
 
-/// The hash identifying a dataset made of these blobs (in table order).
+/// The tables of a job's recorded blobs, in their order: the four of [`TableKind::ALL`],
+/// then the margins.
+pub const JOB_TABLES: [TableKind; 5] = [
+    TableKind::Departements,
+    TableKind::Services,
+    TableKind::Users,
+    TableKind::Visits,
+    TableKind::Margins,
+];
+
+/// The hash identifying a dataset made of these blobs (in [`JOB_TABLES`] order). Absent
+/// margins (an empty name, or a record of four blobs) add nothing: a dataset without
+/// margins keeps the hash it had before margins existed, and a dataset with margins has
+/// another.
 pub fn data_hash(blobs: &[String]) -> String {
     let mut h = Sha256::new();
-    for (t, b) in TableKind::ALL.iter().zip(blobs) {
+    for (t, b) in JOB_TABLES.iter().zip(blobs) {
+        if *t == TableKind::Margins && b.is_empty() {
+            continue;
+        }
         h.update(t.name().as_bytes());
         h.update(b":");
         h.update(b.as_bytes());
@@ -579,11 +601,27 @@ pub fn data_hash(blobs: &[String]) -> String {
 /// re-serialised: whitespace, comments, key order and TOML or JSON do not count) and the
 /// hash of the data. Results of another version have other keys: they are recomputed.
 pub fn result_key(results_version: u32, canonical_spec: &str, data_hash: &str) -> String {
+    result_key_with_source(results_version, canonical_spec, data_hash, None)
+}
+
+/// [`result_key`] of a job that reads another job's result: an apply job, whose `source`
+/// is the result key of the calibration it applies. Two apply jobs of different sources
+/// never share a result; without a source, the key is [`result_key`]'s.
+pub fn result_key_with_source(
+    results_version: u32,
+    canonical_spec: &str,
+    data_hash: &str,
+    source: Option<&str>,
+) -> String {
     let mut h = Sha256::new();
     h.update(format!("dotation results v{results_version}\0").as_bytes());
     h.update(canonical_spec.as_bytes());
     h.update(b"\0");
     h.update(data_hash.as_bytes());
+    if let Some(source) = source {
+        h.update(b"\0source\0");
+        h.update(source.as_bytes());
+    }
     hex::encode(h.finalize())
 }
 
@@ -756,6 +794,53 @@ mod tests {
         w.close().expect("close");
         assert_eq!(store.blob_file(&old).1, Format::Parquet);
         assert_eq!(store.read_blob(&old).expect("read"), vec![a]);
+    }
+
+    #[test]
+    fn margins_are_listed_last_and_change_the_data_hash_only_when_present() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("store");
+        for (t, blob) in [
+            (TableKind::Margins, "m"),
+            (TableKind::Users, "u"),
+            (TableKind::Departements, "d"),
+            (TableKind::Services, "s"),
+        ] {
+            store.put_table("alice", "x", t, blob, 1).expect("stored");
+        }
+        let kinds: Vec<TableKind> = store
+            .dataset_tables("alice", "x")
+            .expect("listed")
+            .into_iter()
+            .map(|(k, _, _)| k)
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                TableKind::Departements,
+                TableKind::Services,
+                TableKind::Users,
+                TableKind::Margins
+            ]
+        );
+
+        let four: Vec<String> = ["d", "s", "u", ""].map(String::from).to_vec();
+        let mut five = four.clone();
+        five.push(String::new());
+        // A record written before margins existed and one without margins: one hash, so
+        // the results stored for it keep their keys.
+        assert_eq!(data_hash(&four), data_hash(&five));
+        five[4] = "m".into();
+        assert_ne!(data_hash(&four), data_hash(&five));
+        let mut other = five.clone();
+        other[4] = "n".into();
+        assert_ne!(data_hash(&five), data_hash(&other));
+
+        let key = result_key(1, "{}", "h");
+        assert_eq!(result_key_with_source(1, "{}", "h", None), key);
+        let a = result_key_with_source(1, "{}", "h", Some("a"));
+        let b = result_key_with_source(1, "{}", "h", Some("b"));
+        assert!(a != key && b != key && a != b);
     }
 
     #[test]

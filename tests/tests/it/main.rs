@@ -12,6 +12,7 @@ mod compare;
 mod design_errors;
 mod fidelity;
 mod flight;
+mod flight_weights;
 mod formulas;
 mod fuzz;
 mod guarantees;
