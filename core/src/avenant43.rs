@@ -23,8 +23,11 @@
 //! They give no rounding rule: amounts are not rounded.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
-use crate::error::{CoreError, InputProblem};
+use crate::error::CoreError;
+use crate::schema::TableKind;
+use crate::validate::{Bound, Ctx, Problems, Rule, ValidateOptions};
 
 /// The national envelope of 2021, € (art. 47 II B LFSS 2021).
 pub const ENVELOPE_2021: f64 = 150_000_000.0;
@@ -38,9 +41,6 @@ pub const COST_RATE_FROM_2022: f64 = 0.50;
 pub const ADVANCE_SHARE: f64 = 0.80;
 /// The first year of the aid (art. 47 II A: in force from 1 April 2021).
 pub const FIRST_YEAR: i32 = 2021;
-
-/// Table name used in messages.
-pub const TABLE: &str = "departements";
 
 /// The envelope of `year`, €.
 pub fn envelope(year: i32) -> Result<f64, CoreError> {
@@ -226,51 +226,56 @@ pub fn compute(
     let rate = cost_rate(year)?;
     let reference = hours_year(year)?;
 
-    let mut problems = Vec::new();
+    let mut p = Problems::new(ValidateOptions::default().max_listed_per_rule);
+    let ctx = Ctx {
+        file: "",
+        table: TableKind::Avenant43Departements,
+    };
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for (i, d) in input.iter().enumerate() {
         let row = i + 1;
-        if let Some(first) = seen.insert(&d.departement, row) {
-            problems.push(InputProblem::cell(
-                TABLE,
+        match seen.entry(d.departement.as_str()) {
+            Entry::Occupied(first) => p.push(ctx.cell(
                 row,
                 "departement",
                 &d.departement,
-                format!("a département must appear once; it is already on row {first}"),
-            ));
+                Rule::Duplicate {
+                    first_row: *first.get() as u64,
+                },
+            )),
+            Entry::Vacant(v) => {
+                v.insert(row);
+            }
         }
         if d.hours_year != reference {
-            problems.push(InputProblem::cell(
-                TABLE,
+            p.push(ctx.cell(
                 row,
                 "hours_year",
-                d.hours_year.to_string(),
-                format!(
-                    "the aid of {year} is shared by the hours of {reference} (décret 2021-1155 art. 1: 2019 for 2021–2023, N−2 after)"
-                ),
+                d.hours_year,
+                Rule::Conditional {
+                    rule: format!(
+                        "the aid of {year} is shared by the hours of {reference} (décret 2021-1155 art. 1: 2019 for 2021–2023, N−2 after)"
+                    ),
+                },
             ));
         }
-        let mut check = |column: &str, v: f64, what: &str| {
-            if !(v.is_finite() && v >= 0.0) {
-                problems.push(InputProblem::cell(
-                    TABLE,
-                    row,
-                    column,
-                    v.to_string(),
-                    format!("{what} must be a number ≥ 0"),
-                ));
+        let numbers = [
+            ("hours_apa", Some(d.hours_apa)),
+            ("hours_pch", Some(d.hours_pch)),
+            ("hours_aide_menagere", Some(d.hours_aide_menagere)),
+            ("cost_forecast", Some(d.cost_forecast)),
+            ("cost_actual", d.cost_actual),
+        ];
+        for (column, v) in numbers {
+            if let Some(v) = v
+                && let Some(rule) = Bound::NonNegative.broken_by(v)
+            {
+                p.push(ctx.cell(row, column, v, rule));
             }
-        };
-        check("hours_apa", d.hours_apa, "hours");
-        check("hours_pch", d.hours_pch, "hours");
-        check("hours_aide_menagere", d.hours_aide_menagere, "hours");
-        check("cost_forecast", d.cost_forecast, "a cost");
-        if let Some(c) = d.cost_actual {
-            check("cost_actual", c, "a cost");
         }
     }
-    if !problems.is_empty() {
-        return Err(CoreError::RuleInput(problems));
+    if !p.is_empty() {
+        return Err(CoreError::RuleInput(Box::new(p.into_report())));
     }
 
     let hours: Vec<f64> = input

@@ -46,12 +46,17 @@
 //! - amounts are not rounded (the texts give no rounding rule).
 
 use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
 use std::str::FromStr;
 
 use ahash::AHashMap;
+/// A civil date (proleptic Gregorian, jiff's): action starts and vehicle dates.
+pub use jiff::civil::Date;
 
-use crate::error::{CoreError, InputProblem};
+use crate::error::CoreError;
+use crate::schema::TableKind;
+use crate::validate::{Bound, Ctx, Problems, Rule, ValidateOptions, check_catalogue};
 
 /// The cap rate of the dotation complémentaire by year, € per hour of APA + PCH:
 /// 3.311 (2024: seed 002 §III-C, seed 000 encadré 1) and 3.383 (2026: seed 003 §III-C).
@@ -148,20 +153,12 @@ impl CallRules {
                 },
                 Condition::AcquiredFrom {
                     code: "o3_vehicle_lease",
-                    from: Date {
-                        year: 2026,
-                        month: 1,
-                        day: 1,
-                    },
+                    from: jiff::civil::date(2026, 1, 1),
                     source: "seed 003 §III-B objectif 3: « nouveaux véhicules loués à compter du 1er janvier 2026 »",
                 },
                 Condition::AcquiredFrom {
                     code: "o3_vehicle_purchase",
-                    from: Date {
-                        year: 2026,
-                        month: 1,
-                        day: 1,
-                    },
+                    from: jiff::civil::date(2026, 1, 1),
                     source: "seed 003 §III-B objectif 3: « nouveaux véhicules achetés au 1er janvier 2026 »",
                 },
             ],
@@ -357,16 +354,6 @@ pub struct Catalogue {
     pub rules: CallRules,
 }
 
-const CATALOGUE_COLUMNS: [&str; 7] = [
-    "code",
-    "objective",
-    "action",
-    "unit",
-    "unit_price",
-    "prorated",
-    "source",
-];
-
 impl Catalogue {
     /// A built-in catalogue (its embedded file is checked by the tests).
     pub fn builtin(id: CatalogueId) -> Catalogue {
@@ -378,107 +365,17 @@ impl Catalogue {
 
     /// Parses a catalogue from CSV text with the columns `code, objective, action, unit,
     /// unit_price, prorated, source` (fields may be double-quoted; an empty unit price
-    /// means "set in the CPOM").
+    /// means "set in the CPOM"), checked as any input table ([`TableKind::DcCatalogue`]):
+    /// every problem is reported with the row and column, `name` standing for the file.
     pub fn parse(name: &str, year: i32, text: &str) -> Result<Catalogue, CoreError> {
-        let table = "catalogue";
-        let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-        let header = split_csv_line(lines.next().unwrap_or_default());
-        if header != CATALOGUE_COLUMNS {
-            return Err(CoreError::RuleInput(vec![InputProblem {
-                file: Some(name.to_string()),
-                table,
-                row: None,
-                column: "(header)".into(),
-                value: header.join(","),
-                rule: format!("the columns must be {}", CATALOGUE_COLUMNS.join(",")),
-            }]));
-        }
-        let mut problems = Vec::new();
-        let mut entries: Vec<CatalogueEntry> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for (i, line) in lines.enumerate() {
-            let row = i + 1;
-            let f = split_csv_line(line);
-            if f.len() != CATALOGUE_COLUMNS.len() {
-                problems.push(InputProblem::cell(
-                    table,
-                    row,
-                    "(line)",
-                    line,
-                    format!("a line must have {} fields", CATALOGUE_COLUMNS.len()),
-                ));
-                continue;
-            }
-            let objective = f[1].parse::<u8>().ok().and_then(Objective::from_number);
-            if objective.is_none() {
-                problems.push(InputProblem::cell(
-                    table,
-                    row,
-                    "objective",
-                    &f[1],
-                    "the objective must be 1 to 6 (art. L.314-2-2 CASF)",
-                ));
-            }
-            let unit_price = if f[4].is_empty() {
-                Some(None)
-            } else {
-                match f[4].parse::<f64>() {
-                    Ok(p) if p.is_finite() && p >= 0.0 => Some(Some(p)),
-                    _ => {
-                        problems.push(InputProblem::cell(
-                            table,
-                            row,
-                            "unit_price",
-                            &f[4],
-                            "the price must be a number ≥ 0, or empty",
-                        ));
-                        None
-                    }
-                }
-            };
-            let prorated = match f[5].as_str() {
-                "true" => Some(true),
-                "false" => Some(false),
-                v => {
-                    problems.push(InputProblem::cell(
-                        table,
-                        row,
-                        "prorated",
-                        v,
-                        "must be true or false",
-                    ));
-                    None
-                }
-            };
-            if f[0].is_empty() || !seen.insert(f[0].clone()) {
-                problems.push(InputProblem::cell(
-                    table,
-                    row,
-                    "code",
-                    &f[0],
-                    "codes must be unique and not empty",
-                ));
-            }
-            if let (Some(objective), Some(unit_price), Some(prorated)) =
-                (objective, unit_price, prorated)
-            {
-                entries.push(CatalogueEntry {
-                    code: f[0].clone(),
-                    objective,
-                    action: f[2].clone(),
-                    unit: f[3].clone(),
-                    unit_price,
-                    prorated,
-                    source: f[6].clone(),
-                });
-            }
-        }
-        if !problems.is_empty() {
-            for p in &mut problems {
-                p.file = Some(name.to_string());
-            }
-            return Err(CoreError::RuleInput(problems));
-        }
+        let mut lines = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(split_csv_line);
+        let header = lines.next().unwrap_or_default();
+        let rows: Vec<Vec<String>> = lines.collect();
+        let entries = check_catalogue(name, &header, &rows, &ValidateOptions::default())
+            .map_err(|report| CoreError::RuleInput(Box::new(report)))?;
         Ok(Catalogue {
             name: name.to_string(),
             year,
@@ -524,78 +421,6 @@ fn split_csv_line(line: &str) -> Vec<String> {
     fields
 }
 
-/// A calendar date (proleptic Gregorian).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Date {
-    /// Year.
-    pub year: i32,
-    /// Month, 1–12.
-    pub month: u32,
-    /// Day of the month, from 1.
-    pub day: u32,
-}
-
-impl Date {
-    /// A date, if it exists.
-    pub fn new(year: i32, month: u32, day: u32) -> Option<Date> {
-        ((1..=12).contains(&month) && day >= 1 && day <= days_in_month(year, month))
-            .then_some(Date { year, month, day })
-    }
-
-    /// The day of the year, from 1 (1 January) to 365 or 366.
-    pub fn ordinal(self) -> u32 {
-        (1..self.month)
-            .map(|m| days_in_month(self.year, m))
-            .sum::<u32>()
-            + self.day
-    }
-}
-
-impl FromStr for Date {
-    type Err = ();
-    /// Parses `YYYY-MM-DD`.
-    fn from_str(s: &str) -> Result<Date, ()> {
-        let mut parts = s.splitn(3, '-');
-        let (y, m, d) = (parts.next(), parts.next(), parts.next());
-        match (y, m, d) {
-            (Some(y), Some(m), Some(d)) if y.len() == 4 && m.len() == 2 && d.len() == 2 => {
-                Date::new(
-                    y.parse().map_err(|_| ())?,
-                    m.parse().map_err(|_| ())?,
-                    d.parse().map_err(|_| ())?,
-                )
-                .ok_or(())
-            }
-            _ => Err(()),
-        }
-    }
-}
-
-impl fmt::Display for Date {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
-    }
-}
-
-/// Whether `year` has 366 days.
-pub fn is_leap(year: i32) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-}
-
-/// Days in the year.
-pub fn days_in_year(year: i32) -> u32 {
-    if is_leap(year) { 366 } else { 365 }
-}
-
-fn days_in_month(year: i32, month: u32) -> u32 {
-    match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
 /// How the share of the year left after a start on or after 1 July is counted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ProrataBasis {
@@ -634,15 +459,16 @@ pub fn prorata(start: Date, basis: ProrataBasis) -> f64 {
 
 /// [`prorata`] with the first prorated day `from` (month, day).
 pub fn prorata_from(start: Date, basis: ProrataBasis, from: (u32, u32)) -> f64 {
-    if (start.month, start.day) < from {
+    let (month, day) = (start.month().unsigned_abs(), start.day().unsigned_abs());
+    if (u32::from(month), u32::from(day)) < from {
         return 1.0;
     }
     match basis {
         ProrataBasis::Days => {
-            let n = days_in_year(start.year);
-            f64::from(n - start.ordinal() + 1) / f64::from(n)
+            let n = start.days_in_year();
+            f64::from(n - start.day_of_year() + 1) / f64::from(n)
         }
-        ProrataBasis::Months => f64::from(13 - start.month) / 12.0,
+        ProrataBasis::Months => f64::from(13 - month) / 12.0,
     }
 }
 
@@ -891,11 +717,6 @@ pub struct DcResult {
     pub departements: Vec<DepartementDc>,
 }
 
-/// Table names used in messages.
-pub const ACTIONS_TABLE: &str = "actions";
-/// Table names used in messages.
-pub const HOURS_TABLE: &str = "hours";
-
 /// Computes the dotation complémentaire of each service and département from the
 /// services' actions (`actions`) and activity (`services`). Every unusable value is
 /// reported ([`CoreError::RuleInput`], rows from 1): an unknown action code, a negative
@@ -909,32 +730,35 @@ pub fn compute(
 ) -> Result<DcResult, CoreError> {
     let rules = &catalogue.rules;
     let rates = DcRates::of(config, rules)?;
-    let mut problems = Vec::new();
+    let mut p = Problems::new(ValidateOptions::default().max_listed_per_rule);
+    let hours_ctx = Ctx {
+        file: "",
+        table: TableKind::DcHours,
+    };
+    let actions_ctx = Ctx {
+        file: "",
+        table: TableKind::DcActions,
+    };
 
     let mut index: AHashMap<&str, usize> = AHashMap::with_capacity(services.len());
     for (i, s) in services.iter().enumerate() {
         let row = i + 1;
-        if let Some(first) = index.insert(&s.service_id, i) {
-            problems.push(InputProblem::cell(
-                HOURS_TABLE,
+        match index.entry(s.service_id.as_str()) {
+            Entry::Occupied(first) => p.push(hours_ctx.cell(
                 row,
                 "service_id",
                 &s.service_id,
-                format!(
-                    "a service must appear once; it is already on row {}",
-                    first + 1
-                ),
-            ));
+                Rule::Duplicate {
+                    first_row: *first.get() as u64 + 1,
+                },
+            )),
+            Entry::Vacant(v) => {
+                v.insert(i);
+            }
         }
         for (column, v) in [("hours_apa", s.hours_apa), ("hours_pch", s.hours_pch)] {
-            if !(v.is_finite() && v >= 0.0) {
-                problems.push(InputProblem::cell(
-                    HOURS_TABLE,
-                    row,
-                    column,
-                    v.to_string(),
-                    "hours must be a number ≥ 0",
-                ));
+            if let Some(rule) = Bound::NonNegative.broken_by(v) {
+                p.push(hours_ctx.cell(row, column, v, rule));
             }
         }
     }
@@ -946,86 +770,82 @@ pub fn compute(
         let row = i + 1;
         let service = index.get(a.service_id.as_str()).copied();
         if service.is_none() {
-            problems.push(InputProblem::cell(
-                ACTIONS_TABLE,
+            p.push(actions_ctx.cell(
                 row,
                 "service_id",
                 &a.service_id,
-                "the service is not in the hours table (its hours set its cap)",
+                Rule::UnknownReference {
+                    table: TableKind::DcHours,
+                    column: "service_id",
+                },
             ));
         }
         let entry = catalogue.get(&a.action);
         if entry.is_none() {
-            problems.push(InputProblem::cell(
-                ACTIONS_TABLE,
+            p.push(actions_ctx.cell(
                 row,
                 "action",
                 &a.action,
-                format!(
-                    "not an action of the {} catalogue; its codes are: {}",
-                    catalogue.name,
-                    catalogue.codes()
-                ),
+                Rule::Code {
+                    allowed: format!(
+                        "the codes of the {} catalogue: {}",
+                        catalogue.name,
+                        catalogue.codes()
+                    ),
+                },
             ));
         }
-        if !(a.quantity.is_finite() && a.quantity >= 0.0) {
-            problems.push(InputProblem::cell(
-                ACTIONS_TABLE,
-                row,
-                "quantity",
-                a.quantity.to_string(),
-                "the quantity must be a number ≥ 0",
-            ));
+        if let Some(rule) = Bound::NonNegative.broken_by(a.quantity) {
+            p.push(actions_ctx.cell(row, "quantity", a.quantity, rule));
         }
-        if a.start.year != config.year {
-            problems.push(InputProblem::cell(
-                ACTIONS_TABLE,
+        if i32::from(a.start.year()) != config.year {
+            p.push(actions_ctx.cell(
                 row,
                 "start",
-                a.start.to_string(),
-                format!(
-                    "the start must fall in the year of the dotation, {}",
-                    config.year
-                ),
+                a.start,
+                Rule::Conditional {
+                    rule: format!(
+                        "the start must fall in the year of the dotation, {}",
+                        config.year
+                    ),
+                },
             ));
         }
         let price = match (entry.and_then(|e| e.unit_price), a.unit_price) {
             (Some(p), None) => Some(p),
-            (None, Some(p)) if p.is_finite() && p >= 0.0 => Some(p),
-            (None, Some(p)) => {
-                problems.push(InputProblem::cell(
-                    ACTIONS_TABLE,
+            (None, Some(price)) => match Bound::NonNegative.broken_by(price) {
+                None => Some(price),
+                Some(rule) => {
+                    p.push(actions_ctx.cell(row, "unit_price", price, rule));
+                    None
+                }
+            },
+            (Some(fixed), Some(given)) => {
+                p.push(actions_ctx.cell(
                     row,
                     "unit_price",
-                    p.to_string(),
-                    "the price must be a number ≥ 0",
-                ));
-                None
-            }
-            (Some(p), Some(given)) => {
-                problems.push(InputProblem::cell(
-                    ACTIONS_TABLE,
-                    row,
-                    "unit_price",
-                    given.to_string(),
-                    format!(
-                        "the {} catalogue fixes this action's price at {p} €; leave unit_price empty",
-                        catalogue.name
-                    ),
+                    given,
+                    Rule::Conditional {
+                        rule: format!(
+                            "the {} catalogue fixes this action's price at {fixed} €; leave unit_price empty",
+                            catalogue.name
+                        ),
+                    },
                 ));
                 None
             }
             (None, None) => {
                 if entry.is_some() {
-                    problems.push(InputProblem::cell(
-                        ACTIONS_TABLE,
-                        row,
-                        "unit_price",
-                        "",
-                        format!(
-                            "the {} catalogue leaves this action's price to the CPOM: give unit_price",
-                            catalogue.name
-                        ),
+                    p.push(actions_ctx.problem(
+                        Some(row as u64),
+                        Some("unit_price"),
+                        None,
+                        Rule::Conditional {
+                            rule: format!(
+                                "the {} catalogue leaves this action's price to the CPOM: give unit_price",
+                                catalogue.name
+                            ),
+                        },
                     ));
                 }
                 None
@@ -1088,8 +908,8 @@ pub fn compute(
             }
         }
     }
-    if !problems.is_empty() {
-        return Err(CoreError::RuleInput(problems));
+    if !p.is_empty() {
+        return Err(CoreError::RuleInput(Box::new(p.into_report())));
     }
 
     let mut out: Vec<ServiceDc> = services

@@ -28,7 +28,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::error::{CoreError, InputProblem};
+use crate::error::CoreError;
+use crate::schema::TableKind;
+use crate::validate::{Bound, Ctx, Problems, Rule, ValidateOptions};
 
 /// Hours of the legal working year of one FTE (« les 1 607 heures de la durée légale de
 /// travail »).
@@ -39,9 +41,6 @@ pub const MONTHLY_SHARE: f64 = 0.90;
 pub const WITHHELD_SHARE: f64 = 0.10;
 /// Number of monthly instalments.
 pub const INSTALMENTS: usize = 12;
-
-/// Table name used in messages.
-pub const TABLE: &str = "services";
 
 /// The payments of one year's forfait.
 #[derive(Clone, Debug, PartialEq)]
@@ -218,20 +217,35 @@ pub struct FgnResult {
 /// set, more objectives met than set, no carer FTE, gross expenses of zero or below the
 /// structure costs, a duplicated service.
 pub fn compute(services: &[FgnService], config: &FgnConfig) -> Result<Vec<FgnResult>, CoreError> {
-    let mut problems = Vec::new();
+    let mut p = Problems::new(ValidateOptions::default().max_listed_per_rule);
+    let ctx = Ctx {
+        file: "",
+        table: TableKind::FgnServices,
+    };
     let mut seen = std::collections::HashMap::new();
     for (i, s) in services.iter().enumerate() {
         let row = i + 1;
-        let mut cell = |column: &str, value: String, rule: &str| {
-            problems.push(InputProblem::cell(TABLE, row, column, value, rule));
-        };
-        if let Some(first) = seen.insert(s.service_id.as_str(), row) {
-            cell(
+        if let Some(&first) = seen.get(s.service_id.as_str()) {
+            p.push(ctx.cell(
+                row,
                 "service_id",
-                s.service_id.clone(),
-                &format!("a service must appear once; it is already on row {first}"),
-            );
+                &s.service_id,
+                Rule::Duplicate { first_row: first },
+            ));
+        } else {
+            seen.insert(s.service_id.as_str(), row as u64);
         }
+        let mut number = |column: &str, v: f64, bound: Bound, why: &str| {
+            if let Some(rule) = bound.broken_by(v) {
+                let rule = match rule {
+                    Rule::Range { allowed } if !why.is_empty() => Rule::Range {
+                        allowed: format!("{allowed} ({why})"),
+                    },
+                    rule => rule,
+                };
+                p.push(ctx.cell(row, column, v, rule));
+            }
+        };
         for (column, v) in [
             ("forfait_annual", s.forfait_annual),
             ("non_presence_hours", s.non_presence_hours),
@@ -240,53 +254,54 @@ pub fn compute(services: &[FgnService], config: &FgnConfig) -> Result<Vec<FgnRes
             ("cost_staff_non_carer", s.cost_staff_non_carer),
             ("cost_staff_tisf", s.cost_staff_tisf),
         ] {
-            if !(v.is_finite() && v >= 0.0) {
-                cell(column, v.to_string(), "the value must be a number ≥ 0");
-            }
+            number(column, v, Bound::NonNegative, "");
         }
+        number(
+            "fte_carers",
+            s.fte_carers,
+            Bound::Positive,
+            "non-presence time is a share of 1,607 h per carer FTE",
+        );
+        number("gross_expenses", s.gross_expenses, Bound::Positive, "");
         if s.objectives_set == 0 {
-            cell(
+            p.push(ctx.cell(
+                row,
                 "objectives_set",
-                "0".into(),
-                "the CPOM must set at least one objective: the withheld 10 % is released in proportion to those met",
-            );
+                0,
+                Rule::Range {
+                    allowed: "≥ 1 (the withheld 10 % is released in proportion to the objectives met)".into(),
+                },
+            ));
         }
         if s.objectives_met > s.objectives_set {
-            cell(
+            p.push(ctx.cell(
+                row,
                 "objectives_met",
-                s.objectives_met.to_string(),
-                &format!(
-                    "no more objectives can be met than set ({})",
-                    s.objectives_set
-                ),
-            );
-        }
-        if !(s.fte_carers.is_finite() && s.fte_carers > 0.0) {
-            cell(
-                "fte_carers",
-                s.fte_carers.to_string(),
-                "carer FTE must be a number > 0 (non-presence time is a share of 1,607 h per FTE)",
-            );
+                s.objectives_met,
+                Rule::Conditional {
+                    rule: format!(
+                        "no more objectives can be met than set ({})",
+                        s.objectives_set
+                    ),
+                },
+            ));
         }
         let structure = s.structure_costs();
-        if !(s.gross_expenses.is_finite() && s.gross_expenses > 0.0) {
-            cell(
+        if s.gross_expenses.is_finite() && s.gross_expenses > 0.0 && structure > s.gross_expenses {
+            p.push(ctx.cell(
+                row,
                 "gross_expenses",
-                s.gross_expenses.to_string(),
-                "gross expenses must be a number > 0",
-            );
-        } else if structure > s.gross_expenses {
-            cell(
-                "gross_expenses",
-                s.gross_expenses.to_string(),
-                &format!(
-                    "gross expenses must include the structure costs G1 + G3 + non-carer staff + TISF staff = {structure}"
-                ),
-            );
+                s.gross_expenses,
+                Rule::Conditional {
+                    rule: format!(
+                        "gross expenses must include the structure costs G1 + G3 + non-carer staff + TISF staff = {structure}"
+                    ),
+                },
+            ));
         }
     }
-    if !problems.is_empty() {
-        return Err(CoreError::RuleInput(problems));
+    if !p.is_empty() {
+        return Err(CoreError::RuleInput(Box::new(p.into_report())));
     }
     Ok(services
         .iter()

@@ -37,7 +37,7 @@ pub mod simd;
 pub mod tables;
 pub mod validate;
 
-pub use error::{CoreError, InputProblem};
+pub use error::CoreError;
 pub use validate::Dataset;
 
 /// The version of the software, written into every result.
@@ -47,4 +47,4 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// spec on the same data (a figure, a table's columns, a rule), whatever the crate's
 /// version says. Stored results are keyed by it, so a server upgraded on a persisted data
 /// directory recomputes what an earlier version computed.
-pub const RESULTS_VERSION: u32 = 5;
+pub const RESULTS_VERSION: u32 = 6;

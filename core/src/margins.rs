@@ -222,17 +222,22 @@ impl Margins {
         let n = m.services.len();
         let p = self.rows.len();
         let mut x = vec![0.0; n * p];
-        if self
+        // The columns that count users, found once: each user adds to those only.
+        let of_users: Vec<(usize, Numeric)> = self
             .rows
             .iter()
-            .any(|r| matches!(r.term, Term::Total(v) if v.of_users()))
-        {
+            .enumerate()
+            .filter_map(|(j, r)| match r.term {
+                Term::Total(v) if v.of_users() => Some((j, v)),
+                _ => None,
+            })
+            .collect();
+        if !of_users.is_empty() {
             let users = &m.users;
             for u in 0..users.len() {
                 let s = users.service[u] as usize;
                 let row = &mut x[s * p..(s + 1) * p];
-                for (j, r) in self.rows.iter().enumerate() {
-                    let Term::Total(v) = r.term else { continue };
+                for &(j, v) in &of_users {
                     row[j] += match v {
                         Numeric::Service(_) => 0.0,
                         Numeric::Users => 1.0,

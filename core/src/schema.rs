@@ -1,13 +1,15 @@
 //! The data contract: the four input tables a modeller gives dotation, column by column,
-//! with their Arrow types, units and meanings. The names are fixed (they are what users
-//! write in their files); readers use these schemas to parse text formats without
-//! guessing types, and validation checks every batch against them.
+//! with their Arrow types, units and meanings, the `margins` table read beside them, and
+//! the small tables of the rules commands (`dc`, `avenant43`, `fgn`) and of the dotation
+//! complémentaire's catalogues. The names are fixed (they are what users write in their
+//! files); validation checks every batch against these columns, whatever the table.
 
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use jiff::civil::Date;
 
-/// One of the four input tables.
+/// One input table: the four of a dataset, the margins, or a rule's table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TableKind {
     /// Départements: tariffs and population drivers.
@@ -21,6 +23,17 @@ pub enum TableKind {
     /// Margins: the population totals survey weights are calibrated to (not one of a
     /// dataset's four tables: a job that calibrates weights reads it beside them).
     Margins,
+    /// `dotation dc --actions`: one row per action a service runs.
+    DcActions,
+    /// `dotation dc --hours`: one row per service, its hours of APA and PCH.
+    DcHours,
+    /// An action catalogue of the dotation complémentaire (`core/data/dc_*.csv`).
+    DcCatalogue,
+    /// `dotation avenant43 --input`: one row per département (named `departements` in
+    /// messages, as in the command's documentation).
+    Avenant43Departements,
+    /// `dotation fgn --input`: one row per service (named `services` in messages).
+    FgnServices,
 }
 
 impl TableKind {
@@ -33,14 +46,28 @@ impl TableKind {
         TableKind::Visits,
     ];
 
-    /// The table's name in files, on the wire and in messages.
+    /// The tables of the rules commands and the dotation complémentaire's catalogues:
+    /// each is read on its own, outside any dataset.
+    pub const RULES: [TableKind; 5] = [
+        TableKind::DcActions,
+        TableKind::DcHours,
+        TableKind::DcCatalogue,
+        TableKind::Avenant43Departements,
+        TableKind::FgnServices,
+    ];
+
+    /// The table's name in files, on the wire and in messages (a rule's table is named
+    /// as its command's documentation names it).
     pub fn name(self) -> &'static str {
         match self {
-            TableKind::Departements => "departements",
-            TableKind::Services => "services",
+            TableKind::Departements | TableKind::Avenant43Departements => "departements",
+            TableKind::Services | TableKind::FgnServices => "services",
             TableKind::Users => "users",
             TableKind::Visits => "visits",
             TableKind::Margins => "margins",
+            TableKind::DcActions => "actions",
+            TableKind::DcHours => "hours",
+            TableKind::DcCatalogue => "catalogue",
         }
     }
 
@@ -61,6 +88,11 @@ impl TableKind {
             TableKind::Users => USERS,
             TableKind::Visits => VISITS,
             TableKind::Margins => MARGINS,
+            TableKind::DcActions => DC_ACTIONS,
+            TableKind::DcHours => DC_HOURS,
+            TableKind::DcCatalogue => DC_CATALOGUE,
+            TableKind::Avenant43Departements => AVENANT43_DEPARTEMENTS,
+            TableKind::FgnServices => FGN_SERVICES,
         }
     }
 
@@ -104,6 +136,12 @@ pub enum ColumnType {
     Bool,
     /// Timestamp in microseconds, no time zone (local civil time of the visit).
     Timestamp,
+    /// A civil date: `YYYY-MM-DD` in text, Arrow Date32 (days since 1970-01-01) in
+    /// memory, a [`jiff::civil::Date`] once typed ([`date_of_days`]).
+    Date,
+    /// A count: a whole number ≥ 0, from an integer column, or from a float or text
+    /// column whose values have no fractional part (`4.0`); unsigned 32-bit.
+    Count,
 }
 
 impl ColumnType {
@@ -116,8 +154,28 @@ impl ColumnType {
             ColumnType::Float64 => DataType::Float64,
             ColumnType::Bool => DataType::Boolean,
             ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
+            ColumnType::Date => DataType::Date32,
+            ColumnType::Count => DataType::UInt32,
         }
     }
+}
+
+/// 1970-01-01, day 0 of Arrow's Date32.
+const EPOCH: Date = jiff::civil::date(1970, 1, 1);
+
+/// The date of a Date32 value (days since 1970-01-01); `None` outside the years
+/// −9999 to 9999.
+pub fn date_of_days(days: i32) -> Option<Date> {
+    jiff::Span::new()
+        .try_days(days)
+        .and_then(|span| EPOCH.checked_add(span))
+        .ok()
+}
+
+/// The Date32 value of a date: days since 1970-01-01.
+pub fn days_of_date(date: Date) -> i32 {
+    let days = date.duration_since(EPOCH).as_hours() / 24;
+    i32::try_from(days).expect("the days of a year within ±9999 fit in 32 bits")
 }
 
 /// One column of the contract.
@@ -154,6 +212,19 @@ const fn col(
     }
 }
 
+/// A column a file may leave out or leave empty.
+const fn optional_nullable_col(
+    name: &'static str,
+    ty: ColumnType,
+    unit: &'static str,
+    doc: &'static str,
+) -> Column {
+    Column {
+        optional: true,
+        ..col(name, ty, true, unit, doc)
+    }
+}
+
 /// A column a file may leave out.
 const fn optional_col(
     name: &'static str,
@@ -167,7 +238,7 @@ const fn optional_col(
     }
 }
 
-use ColumnType::{Bool, Float64, Int32, Int64, Text, Timestamp};
+use ColumnType::{Bool, Count, Float64, Int32, Int64, Text, Timestamp};
 
 /// `margins`: one row per population total the calibrated survey weights reproduce.
 pub const MARGINS: &[Column] = &[
@@ -541,6 +612,208 @@ pub const VISITS: &[Column] = &[
     ),
 ];
 
+/// `actions` (`dotation dc --actions`): one row per action a service runs.
+pub const DC_ACTIONS: &[Column] = &[
+    col(
+        "service_id",
+        Text,
+        false,
+        "",
+        "the service (→ hours.service_id)",
+    ),
+    col(
+        "action",
+        Text,
+        false,
+        "",
+        "the action's code in the catalogue",
+    ),
+    col(
+        "quantity",
+        Float64,
+        false,
+        "the action's unit",
+        "units over a full year (≥ 0), as the CPOM plans them",
+    ),
+    col(
+        "start",
+        ColumnType::Date,
+        false,
+        "YYYY-MM-DD",
+        "the day the action starts; must fall in the year of the dotation",
+    ),
+    optional_nullable_col(
+        "unit_price",
+        Float64,
+        "€",
+        "price of one unit, only for actions whose price the catalogue leaves to the CPOM",
+    ),
+    optional_nullable_col(
+        "acquired",
+        ColumnType::Date,
+        "YYYY-MM-DD",
+        "vehicle actions: the day the vehicle was leased or bought (the start when empty or absent)",
+    ),
+];
+
+/// `hours` (`dotation dc --hours`): one row per service of the département(s), with or
+/// without actions.
+pub const DC_HOURS: &[Column] = &[
+    col("service_id", Text, false, "", "unique"),
+    col("departement", Text, false, "", "the département"),
+    col(
+        "hours_apa",
+        Float64,
+        false,
+        "h",
+        "hours of APA plans delivered in the year",
+    ),
+    col(
+        "hours_pch",
+        Float64,
+        false,
+        "h",
+        "hours of PCH plans delivered in the year",
+    ),
+];
+
+/// `catalogue`: the actions of a call for applications of the dotation complémentaire.
+pub const DC_CATALOGUE: &[Column] = &[
+    col("code", Text, false, "", "the action's code (unique)"),
+    col(
+        "objective",
+        Int32,
+        false,
+        "",
+        "the objective of art. L.314-2-2 CASF it serves, 1 to 6",
+    ),
+    col("action", Text, false, "", "what the action is"),
+    col("unit", Text, false, "", "the unit its quantity counts"),
+    col(
+        "unit_price",
+        Float64,
+        true,
+        "€",
+        "price of one unit; empty when the text leaves it to the CPOM",
+    ),
+    col(
+        "prorated",
+        Bool,
+        false,
+        "",
+        "paid prorata temporis when started from 1 July (false: paid per occurrence)",
+    ),
+    col("source", Text, false, "", "the sentence of the text"),
+];
+
+/// `departements` (`dotation avenant43 --input`): one row per département.
+pub const AVENANT43_DEPARTEMENTS: &[Column] = &[
+    col("departement", Text, false, "", "unique"),
+    col(
+        "hours_year",
+        Int32,
+        false,
+        "year",
+        "the year of the hours: 2019 for the aid of 2021–2023, N−2 after (checked)",
+    ),
+    col(
+        "hours_apa",
+        Float64,
+        false,
+        "h",
+        "prestataire APA activity hours of that year",
+    ),
+    col(
+        "hours_pch",
+        Float64,
+        false,
+        "h",
+        "prestataire PCH activity hours of that year",
+    ),
+    col(
+        "hours_aide_menagere",
+        Float64,
+        false,
+        "h",
+        "prestataire aide-ménagère activity hours of that year",
+    ),
+    col(
+        "cost_forecast",
+        Float64,
+        false,
+        "€",
+        "the cost the département forecasts to bear",
+    ),
+    optional_nullable_col(
+        "cost_actual",
+        Float64,
+        "€",
+        "the actual cost, once stated (30 April N+1)",
+    ),
+];
+
+/// `services` (`dotation fgn --input`): one row per service under a forfait global.
+pub const FGN_SERVICES: &[Column] = &[
+    col("service_id", Text, false, "", "unique"),
+    col(
+        "forfait_annual",
+        Float64,
+        false,
+        "€",
+        "the annual forfait of the CPOM",
+    ),
+    col(
+        "objectives_set",
+        Count,
+        false,
+        "",
+        "objectives of the CPOM (≥ 1)",
+    ),
+    col(
+        "objectives_met",
+        Count,
+        false,
+        "",
+        "objectives met at the management dialogue (≤ objectives_set)",
+    ),
+    col(
+        "fte_carers",
+        Float64,
+        false,
+        "FTE",
+        "carers (aides à domicile, AVS, AMP, TISF), > 0",
+    ),
+    col(
+        "non_presence_hours",
+        Float64,
+        false,
+        "h",
+        "carers' paid hours out of users' presence",
+    ),
+    col("cost_g1", Float64, false, "€", "expenses of group 1"),
+    col("cost_g3", Float64, false, "€", "expenses of group 3"),
+    col(
+        "cost_staff_non_carer",
+        Float64,
+        false,
+        "€",
+        "staff expenses other than carers (management, administration, coordination)",
+    ),
+    optional_nullable_col(
+        "cost_staff_tisf",
+        Float64,
+        "€",
+        "staff expenses of the TISF (absent or empty: none); counted in structure costs",
+    ),
+    col(
+        "gross_expenses",
+        Float64,
+        false,
+        "€",
+        "gross total expenses (≥ the structure costs)",
+    ),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -549,10 +822,22 @@ mod tests {
     fn names_round_trip_and_contract_columns_are_unique() {
         for t in TableKind::ALL {
             assert_eq!(TableKind::from_name(t.name()), Some(t));
+        }
+        for t in TableKind::ALL.into_iter().chain(TableKind::RULES) {
             let mut names: Vec<_> = t.columns().iter().map(|c| c.name).collect();
             names.sort_unstable();
             names.dedup();
             assert_eq!(names.len(), t.columns().len(), "{t}");
         }
+    }
+
+    #[test]
+    fn dates_and_date32_days() {
+        let d = jiff::civil::date(2000, 3, 1);
+        assert_eq!(days_of_date(d), 11_017);
+        assert_eq!(date_of_days(11_017), Some(d));
+        assert_eq!(date_of_days(0), Some(EPOCH));
+        assert_eq!(date_of_days(-1), Some(jiff::civil::date(1969, 12, 31)));
+        assert_eq!(date_of_days(i32::MAX), None);
     }
 }

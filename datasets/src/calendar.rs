@@ -1,7 +1,11 @@
-//! Dates without a date library: civil-day arithmetic, French public holidays, the slot of
-//! a visit from its start, and a per-year calendar that counts how often each weekday
-//! (holiday or not) falls in a span of days, so that a user's weekly pattern can be turned
-//! into exact annual hours without listing every visit.
+//! Dates of the generator: days counted since 1970-01-01 (the unit of Arrow's dates and of
+//! the visits' timestamps), converted to and from civil dates by jiff; French public
+//! holidays; the slot of a visit from its start; and a per-year calendar that counts how
+//! often each weekday (holiday or not) falls in a span of days, so that a user's weekly
+//! pattern can be turned into exact annual hours without listing every visit.
+
+use jiff::ToSpan;
+use jiff::civil::Date;
 
 use crate::model::Slot;
 
@@ -9,45 +13,43 @@ use crate::model::Slot;
 const MICROS_PER_MINUTE: i64 = 60_000_000;
 /// Minutes in a day.
 const MINUTES_PER_DAY: i64 = 1_440;
+/// Day 0 of the day counts.
+const EPOCH: Date = jiff::civil::date(1970, 1, 1);
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-pub(crate) fn days_from_civil(year: i32, month: u32, day: u32) -> i64 {
-    let y = i64::from(year) - i64::from(month <= 2);
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+/// Days since 1970-01-01 of a date.
+pub(crate) fn days_of(date: Date) -> i64 {
+    date.duration_since(EPOCH).as_hours() / 24
 }
 
-/// The date (year, month, day) of a count of days since 1970-01-01.
-pub(crate) fn civil_from_days(days: i64) -> (i32, u32, u32) {
-    let z = days + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
-    (year, month, day)
+/// The date of a count of days since 1970-01-01 (the generator's days are within a few
+/// years of its survey year).
+pub(crate) fn date_of(days: i64) -> Date {
+    EPOCH
+        .checked_add(days.days())
+        .expect("a day of the years jiff covers (−9999 to 9999)")
+}
+
+/// Days since 1970-01-01 of a day of `year`.
+fn day(year: i32, month: i8, day: i8) -> i64 {
+    let year = i16::try_from(year).expect("a year of the civil calendar");
+    days_of(Date::new(year, month, day).expect("a day that exists"))
 }
 
 /// `YYYY-MM-DD` of a count of days since 1970-01-01.
 pub(crate) fn iso_date(days: i64) -> String {
-    let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}")
+    date_of(days).to_string()
 }
 
-/// Day of the week, Monday = 0 … Sunday = 6 (1970-01-01 was a Thursday).
+/// Day of the week, Monday = 0 … Sunday = 6.
 pub(crate) fn weekday(days: i64) -> u8 {
-    (days + 3).rem_euclid(7) as u8
+    date_of(days)
+        .weekday()
+        .to_monday_zero_offset()
+        .unsigned_abs()
 }
 
-/// Easter Sunday of a year (anonymous Gregorian algorithm), as (month, day).
-fn easter(year: i32) -> (u32, u32) {
+/// Easter Sunday of a year (anonymous Gregorian algorithm).
+fn easter(year: i32) -> Date {
     let y = year;
     let a = y % 19;
     let b = y / 100;
@@ -63,27 +65,27 @@ fn easter(year: i32) -> (u32, u32) {
     let m = (a + 11 * h + 22 * l) / 451;
     let month = (h + l - 7 * m + 114) / 31;
     let day = (h + l - 7 * m + 114) % 31 + 1;
-    (month as u32, day as u32)
+    let year = i16::try_from(year).expect("a year of the civil calendar");
+    Date::new(year, month as i8, day as i8).expect("Easter falls in March or April")
 }
 
 /// The eleven national public holidays of a year, as days since 1970-01-01: 1 January,
 /// Easter Monday, 1 May, 8 May, Ascension, Whit Monday, 14 July, 15 August, 1 November,
 /// 11 November, 25 December. (Alsace-Moselle's two extra days are not modelled.)
 pub(crate) fn public_holidays(year: i32) -> [i64; 11] {
-    let (em, ed) = easter(year);
-    let easter = days_from_civil(year, em, ed);
+    let easter = days_of(easter(year));
     [
-        days_from_civil(year, 1, 1),
+        day(year, 1, 1),
         easter + 1,
-        days_from_civil(year, 5, 1),
-        days_from_civil(year, 5, 8),
+        day(year, 5, 1),
+        day(year, 5, 8),
         easter + 39,
         easter + 50,
-        days_from_civil(year, 7, 14),
-        days_from_civil(year, 8, 15),
-        days_from_civil(year, 11, 1),
-        days_from_civil(year, 11, 11),
-        days_from_civil(year, 12, 25),
+        day(year, 7, 14),
+        day(year, 8, 15),
+        day(year, 11, 1),
+        day(year, 11, 11),
+        day(year, 12, 25),
     ]
 }
 
@@ -111,7 +113,7 @@ pub fn slot_of(start_micros: i64) -> Slot {
     let minutes = start_micros.div_euclid(MICROS_PER_MINUTE);
     let days = minutes.div_euclid(MINUTES_PER_DAY);
     let minute = minutes.rem_euclid(MINUTES_PER_DAY) as u16;
-    let (year, _, _) = civil_from_days(days);
+    let year = i32::from(date_of(days).year());
     let holiday = public_holidays(year).contains(&days);
     slot_for(weekday(days), minute, holiday)
 }
@@ -126,6 +128,8 @@ pub(crate) struct YearCalendar {
     pub(crate) days: u16,
     /// Whether each day of the year (0-based) is a public holiday.
     pub(crate) holiday: Vec<bool>,
+    /// The weekday (Monday = 0) of each day of the year (0-based).
+    weekdays: Vec<u8>,
     /// `normal[w][d]`: days before day `d` with weekday `w` that are not holidays.
     normal: [Vec<u16>; 7],
     /// `holidays[w][d]`: days before day `d` with weekday `w` that are holidays.
@@ -134,12 +138,13 @@ pub(crate) struct YearCalendar {
 
 impl YearCalendar {
     pub(crate) fn new(year: i32) -> Self {
-        let jan1 = days_from_civil(year, 1, 1);
-        let days = (days_from_civil(year + 1, 1, 1) - jan1) as u16;
+        let jan1 = day(year, 1, 1);
+        let days = date_of(jan1).days_in_year().unsigned_abs();
         let listed = public_holidays(year);
         let holiday: Vec<bool> = (0..days)
             .map(|d| listed.contains(&(jan1 + i64::from(d))))
             .collect();
+        let weekdays: Vec<u8> = (0..days).map(|d| weekday(jan1 + i64::from(d))).collect();
         let mut normal: [Vec<u16>; 7] = Default::default();
         let mut holidays: [Vec<u16>; 7] = Default::default();
         for w in 0..7 {
@@ -149,7 +154,7 @@ impl YearCalendar {
             holidays[w].push(0);
         }
         for d in 0..days {
-            let wd = usize::from(weekday(jan1 + i64::from(d)));
+            let wd = usize::from(weekdays[usize::from(d)]);
             for w in 0..7 {
                 let is_w = w == wd;
                 let n = normal[w][usize::from(d)] + u16::from(is_w && !holiday[usize::from(d)]);
@@ -163,6 +168,7 @@ impl YearCalendar {
             jan1,
             days,
             holiday,
+            weekdays,
             normal,
             holidays,
         }
@@ -170,7 +176,7 @@ impl YearCalendar {
 
     /// Weekday (Monday = 0) of a day of the year (0-based).
     pub(crate) fn weekday(&self, day: u16) -> u8 {
-        weekday(self.jan1 + i64::from(day))
+        self.weekdays[usize::from(day)]
     }
 
     /// How many days in `from..to` fall on weekday `w`: (not holidays, holidays).
@@ -187,7 +193,7 @@ impl YearCalendar {
     /// that they straddle June and July and never hold a public holiday (Whit Monday falls
     /// by 14 June at the latest; the window ends by 11 July). Returned as days of the year.
     pub(crate) fn survey_window(&self) -> (u16, u16) {
-        let june22 = days_from_civil(self.year, 6, 22);
+        let june22 = day(self.year, 6, 22);
         let offset = (7 - i64::from(weekday(june22))) % 7;
         let start = (june22 + offset - self.jan1) as u16;
         (start, start + 14)
@@ -205,20 +211,24 @@ mod tests {
 
     #[test]
     fn known_dates() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
-        assert_eq!(civil_from_days(11_017), (2000, 3, 1));
-        assert_eq!(iso_date(days_from_civil(2026, 7, 14)), "2026-07-14");
-        // 1 January 2026 is a Thursday, 5 April 2026 (Easter) a Sunday.
-        assert_eq!(weekday(days_from_civil(2026, 1, 1)), 3);
-        assert_eq!(weekday(days_from_civil(2026, 4, 5)), 6);
+        assert_eq!(day(1970, 1, 1), 0);
+        assert_eq!(day(2000, 3, 1), 11_017);
+        assert_eq!(date_of(11_017), jiff::civil::date(2000, 3, 1));
+        assert_eq!(date_of(-1), jiff::civil::date(1969, 12, 31));
+        assert_eq!(iso_date(day(2026, 7, 14)), "2026-07-14");
+        // 1 January 2026 is a Thursday, 5 April 2026 (Easter) a Sunday; 1 January 1970 a
+        // Thursday.
+        assert_eq!(weekday(day(2026, 1, 1)), 3);
+        assert_eq!(weekday(day(2026, 4, 5)), 6);
+        assert_eq!(weekday(0), 3);
+        assert_eq!(weekday(-4), 6);
     }
 
     #[test]
     fn easter_dates() {
-        assert_eq!(easter(2024), (3, 31));
-        assert_eq!(easter(2025), (4, 20));
-        assert_eq!(easter(2026), (4, 5));
+        assert_eq!(easter(2024), jiff::civil::date(2024, 3, 31));
+        assert_eq!(easter(2025), jiff::civil::date(2025, 4, 20));
+        assert_eq!(easter(2026), jiff::civil::date(2026, 4, 5));
     }
 
     #[test]
@@ -236,15 +246,14 @@ mod tests {
             (11, 11),
             (12, 25),
         ]
-        .map(|(m, d)| days_from_civil(2026, m, d));
+        .map(|(m, d)| day(2026, m, d));
         assert_eq!(public_holidays(2026), expected);
     }
 
     #[test]
     fn slots() {
-        let at = |m: u32, d: u32, h: i64, min: i64| {
-            (days_from_civil(2026, m, d) * 1_440 + h * 60 + min) * 60_000_000
-        };
+        let at =
+            |m: i8, d: i8, h: i64, min: i64| (day(2026, m, d) * 1_440 + h * 60 + min) * 60_000_000;
         // Monday 22 June 2026.
         assert_eq!(slot_of(at(6, 22, 9, 0)), Slot::Weekday);
         assert_eq!(slot_of(at(6, 22, 6, 0)), Slot::Evening);

@@ -499,12 +499,6 @@ pub fn read_dataset(dir: &Path) -> Result<RawDataset, ServerError> {
     Ok(raw)
 }
 
-/// Reads one table file whole.
-pub fn read_table(path: &Path, format: Format, table: TableKind) -> Result<Source, ServerError> {
-    let _ = table;
-    read_table_as(path, format, &path.display().to_string())
-}
-
 /// Reads one table file whole, naming it `label` in messages.
 pub fn read_table_as(path: &Path, format: Format, label: &str) -> Result<Source, ServerError> {
     let batches = open_batches(path, format)?.collect::<Result<Vec<_>, _>>()?;
@@ -512,9 +506,10 @@ pub fn read_table_as(path: &Path, format: Format, label: &str) -> Result<Source,
 }
 
 /// A CSV file as batches of text columns (types are checked by validation, which then
-/// reports every unreadable value with its row).
+/// reports every unreadable value with its row). The header is read by the same CSV
+/// parser as the rows: a quoted name may hold a comma.
 fn csv_batches(
-    file: File,
+    mut file: File,
     path: &Path,
 ) -> Result<Box<dyn Iterator<Item = Result<RecordBatch, ServerError>> + Send>, ServerError> {
     let owned = path.to_path_buf();
@@ -522,39 +517,46 @@ fn csv_batches(
         path: owned.clone(),
         message: e,
     };
-    let mut reader = BufReader::new(file);
-    let mut header = String::new();
-    std::io::BufRead::read_line(&mut reader, &mut header).map_err(|e| ServerError::Io {
-        path: path.to_path_buf(),
-        source: e,
-    })?;
-    let header = header
-        .trim_end_matches(['\r', '\n'])
-        .trim_start_matches('\u{feff}');
-    if header.is_empty() {
+    let (header, _) = arrow::csv::reader::Format::default()
+        .with_header(true)
+        .infer_schema(&mut file, Some(0))
+        .map_err(|e| read(e.to_string()))?;
+    if header.fields().is_empty() {
         return Err(read(
             "the file is empty: a header line naming the columns is required".into(),
         ));
     }
+    file.seek(SeekFrom::Start(0)).map_err(|e| ServerError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
     let fields: Vec<Field> = header
-        .split(',')
-        .map(|name| Field::new(name.trim().trim_matches('"'), DataType::Utf8, true))
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let name = f.name().trim();
+            // A byte-order mark before the first name is not part of it.
+            let name = if i == 0 {
+                name.trim_start_matches('\u{feff}')
+            } else {
+                name
+            };
+            Field::new(name, DataType::Utf8, true)
+        })
         .collect();
     let schema: SchemaRef = Arc::new(Schema::new(fields));
     let null = regex::Regex::new("^$").expect("a valid regex");
     let csv = arrow::csv::ReaderBuilder::new(schema)
-        .with_header(false)
+        .with_header(true)
         .with_null_regex(null)
         .with_batch_size(READ_BATCH_ROWS)
-        .build(reader)
+        .build(file)
         .map_err(|e| read(e.to_string()))?;
-    Ok(Box::new(csv.map(move |b| {
-        b.map_err(|e| {
-            read(format!(
-                "{e} (line numbers count from the line after the header)"
-            ))
-        })
-    })))
+    // Lines are the file's, the header being line 1.
+    Ok(Box::new(
+        csv.map(move |b| b.map_err(|e| read(e.to_string()))),
+    ))
 }
 
 /// BLAKE3 of the dataset's files, in table order, as hex: identifies the data a result

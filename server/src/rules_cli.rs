@@ -1,30 +1,32 @@
 //! The commands of the legal rules that work on their own small tables rather than on a
 //! survey dataset: `dc` (dotation complémentaire), `avenant43` (the CNSA's aid for the
 //! Avenant 43 salary agreement) and `fgn` (forfait global négocié). Each reads its input
-//! files (Parquet, CSV or Arrow IPC, by extension) with [`crate::io`], turns the columns
-//! into the core's inputs — every unreadable cell reported with its file, row, column
-//! and value — runs the rule, writes Parquet results and `summary.json` atomically with
-//! [`Output`] and prints a short summary. The input tables are documented in
+//! files (Parquet, CSV or Arrow IPC, by extension) with [`crate::io`], has the core check
+//! them against their contract and type them (`dotation_core::validate::check_dc`,
+//! `check_avenant43`, `check_fgn`: every problem reported with its file, table, row,
+//! column and value), runs the rule, writes Parquet results and `summary.json` atomically
+//! with [`Output`] and prints a short summary. The input tables are documented in
 //! `docs/data.md` ("Inputs of the rules commands").
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, Int32Array, StringArray};
-use arrow::datatypes::DataType;
+use arrow::array::{ArrayRef, BooleanArray, Date32Array, Float64Array, Int32Array, StringArray};
 use clap::Args;
-use dotation_core::avenant43::{self, Avenant43Config, DepartementInput};
+use dotation_core::avenant43::{self, Avenant43Config};
 use dotation_core::dotation_complementaire::{
-    self as dc, ActionLine, Catalogue, CatalogueId, Date, DcConfig, Objective, ProrataBasis,
-    ServiceHours,
+    self as dc, Catalogue, CatalogueId, DcConfig, Objective, ProrataBasis,
 };
-use dotation_core::forfait_global::{self as fgn, Band, FgnConfig, FgnService};
-use dotation_core::schema::TableKind;
-use dotation_core::{CoreError, InputProblem, VERSION};
+use dotation_core::forfait_global::{self as fgn, Band, FgnConfig};
+use dotation_core::schema::{TableKind, days_of_date};
+use dotation_core::validate::{
+    Report, Source, ValidateOptions, check_avenant43, check_dc, check_fgn,
+};
+use dotation_core::{CoreError, VERSION};
 
 use crate::cli::thousands;
 use crate::error::ServerError;
-use crate::io::{Format, Output, read_table};
+use crate::io::{Format, Output, read_table_as};
 use crate::results::batch;
 
 /// Options of `dc`.
@@ -134,198 +136,30 @@ pub struct FgnArgs {
     pub out: PathBuf,
 }
 
-/// A rule's input table read from a file, its columns typed one by one; every problem is
-/// kept until [`Table::finish`].
-struct Table {
-    file: String,
-    table: &'static str,
-    rows: usize,
-    batches: Vec<arrow::array::RecordBatch>,
-    problems: Vec<InputProblem>,
+/// A rule's input table read whole from its file (named in messages by its path).
+fn read(path: &Path) -> Result<Source, ServerError> {
+    let format = Format::of_path(path).ok_or_else(|| ServerError::Read {
+        path: path.to_path_buf(),
+        message: "the extension must be .parquet, .csv, .arrow, .ipc or .feather".into(),
+    })?;
+    read_table_as(path, format, &path.display().to_string())
 }
 
-impl Table {
-    fn read(path: &Path, table: &'static str) -> Result<Table, ServerError> {
-        let format = Format::of_path(path).ok_or_else(|| ServerError::Read {
-            path: path.to_path_buf(),
-            message: "the extension must be .parquet, .csv, .arrow, .ipc or .feather".into(),
-        })?;
-        // The kind only matters to dataset tables; a rule's table is read the same way.
-        let source = read_table(path, format, TableKind::Services)?;
-        Ok(Table {
-            file: source.file.clone(),
-            table,
-            rows: source.num_rows(),
-            batches: source.batches,
-            problems: Vec::new(),
-        })
-    }
-
-    fn problem(&mut self, row: Option<usize>, column: &str, value: String, rule: &str) {
-        self.problems.push(InputProblem {
-            file: Some(self.file.clone()),
-            table: self.table,
-            row,
-            column: column.to_string(),
-            value,
-            rule: rule.to_string(),
-        });
-    }
-
-    /// The column as text, one entry per row (`None` for a null or an empty cell); a
-    /// missing required column is a problem, an optional one gives nulls.
-    fn text(&mut self, column: &str, required: bool) -> Vec<Option<String>> {
-        let mut out = Vec::with_capacity(self.rows);
-        let mut missing = false;
-        let mut unreadable = None;
-        for b in &self.batches {
-            match b.column_by_name(column) {
-                Some(a) => match arrow::compute::cast(a, &DataType::Utf8) {
-                    Ok(a) => {
-                        let a = a
-                            .as_any()
-                            .downcast_ref::<StringArray>()
-                            .expect("cast to Utf8");
-                        out.extend(a.iter().map(|v| {
-                            v.map(str::trim)
-                                .filter(|v| !v.is_empty())
-                                .map(str::to_string)
-                        }));
-                    }
-                    Err(_) => {
-                        unreadable = Some(a.data_type().to_string());
-                        out.extend(std::iter::repeat_n(None, b.num_rows()));
-                    }
-                },
-                None => {
-                    missing = true;
-                    out.extend(std::iter::repeat_n(None, b.num_rows()));
-                }
-            }
-        }
-        if let Some(t) = unreadable {
-            self.problem(
-                None,
-                column,
-                t,
-                "the column's type cannot be read: it must be text, a number or a date",
-            );
-        } else if missing && required {
-            self.problem(None, column, String::new(), "the column is required");
-        }
-        out
-    }
-
-    /// A required column of values parsed by `parse`; an empty or unreadable cell is a
-    /// problem naming its row.
-    fn parsed<T: Clone + Default>(
-        &mut self,
-        column: &str,
-        expected: &str,
-        parse: impl Fn(&str) -> Option<T>,
-    ) -> Vec<T> {
-        let missing_before = self.problems.len();
-        let cells = self.text(column, true);
-        if self.problems.len() > missing_before {
-            return vec![T::default(); self.rows];
-        }
-        cells
-            .into_iter()
-            .enumerate()
-            .map(|(i, c)| match c.as_deref().map(|v| (v, parse(v))) {
-                Some((_, Some(v))) => v,
-                Some((v, None)) => {
-                    self.problem(Some(i + 1), column, v.to_string(), expected);
-                    T::default()
-                }
-                None => {
-                    self.problem(Some(i + 1), column, String::new(), "a value is required");
-                    T::default()
-                }
-            })
-            .collect()
-    }
-
-    /// An optional column of numbers.
-    fn optional_f64(&mut self, column: &str) -> Vec<Option<f64>> {
-        self.parsed_optional(column, "the value must be a number", parse_f64)
-    }
-
-    /// An optional column of values parsed by `parse` (`None` where empty or absent); an
-    /// unreadable cell is a problem naming its row.
-    fn parsed_optional<T>(
-        &mut self,
-        column: &str,
-        expected: &str,
-        parse: impl Fn(&str) -> Option<T>,
-    ) -> Vec<Option<T>> {
-        let cells = self.text(column, false);
-        cells
-            .into_iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let v = c?;
-                let n = parse(&v);
-                if n.is_none() {
-                    self.problem(Some(i + 1), column, v, expected);
-                }
-                n
-            })
-            .collect()
-    }
-
-    fn strings(&mut self, column: &str) -> Vec<String> {
-        self.parsed(column, "a value is required", |v| Some(v.to_string()))
-    }
-
-    fn f64s(&mut self, column: &str) -> Vec<f64> {
-        self.parsed(column, "the value must be a number", parse_f64)
-    }
-
-    /// Every problem found in `tables` (an empty table is one), or nothing.
-    fn finish(tables: &mut [&mut Table]) -> Result<(), ServerError> {
-        let mut problems = Vec::new();
-        for t in tables.iter_mut() {
-            if t.rows == 0 && t.problems.is_empty() {
-                t.problem(
-                    None,
-                    "(all)",
-                    String::new(),
-                    "the table must have at least one row",
-                );
-            }
-            problems.append(&mut t.problems);
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(CoreError::RuleInput(problems).into())
-        }
-    }
-}
-
-fn parse_f64(v: &str) -> Option<f64> {
-    v.parse::<f64>().ok().filter(|x| x.is_finite())
-}
-
-fn parse_count(v: &str) -> Option<u32> {
-    v.parse::<u32>().ok().or_else(|| {
-        // Counts stored as floating point (1.0) are accepted when whole.
-        let x = v.parse::<f64>().ok()?;
-        (x >= 0.0 && x.fract() == 0.0 && x <= f64::from(u32::MAX)).then_some(x as u32)
-    })
+/// The problems of a rule's input tables (as the core's checks report them).
+fn invalid(report: Report) -> ServerError {
+    CoreError::RuleInput(Box::new(report)).into()
 }
 
 /// Names the file of each problem a core rule returns, by table.
-fn with_files(e: CoreError, files: &[(&'static str, &str)]) -> ServerError {
+fn with_files(e: CoreError, files: &[(TableKind, &Source)]) -> ServerError {
     match e {
-        CoreError::RuleInput(mut problems) => {
-            for p in &mut problems {
-                if let Some((_, f)) = files.iter().find(|(t, _)| *t == p.table) {
-                    p.file = Some((*f).to_string());
+        CoreError::RuleInput(mut report) => {
+            for p in &mut report.problems {
+                if let Some((_, source)) = files.iter().find(|(t, _)| *t == p.table) {
+                    p.file.clone_from(&source.file);
                 }
             }
-            CoreError::RuleInput(problems).into()
+            CoreError::RuleInput(report).into()
         }
         e => e.into(),
     }
@@ -360,42 +194,9 @@ pub fn run_dc(a: &DcArgs, quiet: bool) -> Result<(), ServerError> {
     let catalogue = Catalogue::builtin(a.catalogue);
     let year = a.year.unwrap_or(catalogue.year);
 
-    let mut t = Table::read(&a.actions, dc::ACTIONS_TABLE)?;
-    let service_id = t.strings("service_id");
-    let action = t.strings("action");
-    let quantity = t.f64s("quantity");
-    let start = t.parsed("start", "the date must be YYYY-MM-DD", |v| {
-        v.parse::<Date>().ok().map(Some)
-    });
-    let unit_price = t.optional_f64("unit_price");
-    let acquired = t.parsed_optional("acquired", "the date must be YYYY-MM-DD", |v| {
-        v.parse::<Date>().ok()
-    });
-    let mut h = Table::read(&a.hours, dc::HOURS_TABLE)?;
-    let h_id = h.strings("service_id");
-    let h_dep = h.strings("departement");
-    let h_apa = h.f64s("hours_apa");
-    let h_pch = h.f64s("hours_pch");
-    Table::finish(&mut [&mut t, &mut h])?;
-
-    let actions: Vec<ActionLine> = (0..t.rows)
-        .map(|i| ActionLine {
-            service_id: service_id[i].clone(),
-            action: action[i].clone(),
-            quantity: quantity[i],
-            start: start[i].expect("parsed"),
-            unit_price: unit_price[i],
-            acquired: acquired[i],
-        })
-        .collect();
-    let services: Vec<ServiceHours> = (0..h.rows)
-        .map(|i| ServiceHours {
-            service_id: h_id[i].clone(),
-            departement: h_dep[i].clone(),
-            hours_apa: h_apa[i],
-            hours_pch: h_pch[i],
-        })
-        .collect();
+    let (actions_source, hours_source) = (read(&a.actions)?, read(&a.hours)?);
+    let (actions, services) =
+        check_dc(&actions_source, &hours_source, &ValidateOptions::default()).map_err(invalid)?;
     let config = DcConfig {
         year,
         cap_rate: a.cap_rate,
@@ -417,8 +218,8 @@ pub fn run_dc(a: &DcArgs, quiet: bool) -> Result<(), ServerError> {
         with_files(
             e,
             &[
-                (dc::ACTIONS_TABLE, t.file.as_str()),
-                (dc::HOURS_TABLE, h.file.as_str()),
+                (TableKind::DcActions, &actions_source),
+                (TableKind::DcHours, &hours_source),
             ],
         )
     })?;
@@ -435,12 +236,12 @@ pub fn run_dc(a: &DcArgs, quiet: bool) -> Result<(), ServerError> {
         ),
         ("quantity", f64s(r.lines.iter().map(|l| l.quantity))),
         ("unit_price", f64s(r.lines.iter().map(|l| l.unit_price))),
-        ("start", {
-            let s: ArrayRef = Arc::new(StringArray::from_iter_values(
-                r.lines.iter().map(|l| l.start.to_string()),
-            ));
-            arrow::compute::cast(&s, &DataType::Date32)?
-        }),
+        (
+            "start",
+            Arc::new(Date32Array::from_iter_values(
+                r.lines.iter().map(|l| days_of_date(l.start)),
+            )),
+        ),
         ("prorata", f64s(r.lines.iter().map(|l| l.prorata))),
         ("amount", f64s(r.lines.iter().map(|l| l.amount))),
         (
@@ -581,35 +382,15 @@ pub fn run_dc(a: &DcArgs, quiet: bool) -> Result<(), ServerError> {
 
 /// `dotation avenant43`: the CNSA's aid to each département, advance and balance.
 pub fn run_avenant43(a: &Avenant43Args, quiet: bool) -> Result<(), ServerError> {
-    let mut t = Table::read(&a.input, avenant43::TABLE)?;
-    let dep = t.strings("departement");
-    let hours_year = t.parsed("hours_year", "the value must be a year", |v| {
-        v.parse::<i32>().ok()
-    });
-    let apa = t.f64s("hours_apa");
-    let pch = t.f64s("hours_pch");
-    let am = t.f64s("hours_aide_menagere");
-    let forecast = t.f64s("cost_forecast");
-    let actual = t.optional_f64("cost_actual");
-    Table::finish(&mut [&mut t])?;
-    let input: Vec<DepartementInput> = (0..t.rows)
-        .map(|i| DepartementInput {
-            departement: dep[i].clone(),
-            hours_year: hours_year[i],
-            hours_apa: apa[i],
-            hours_pch: pch[i],
-            hours_aide_menagere: am[i],
-            cost_forecast: forecast[i],
-            cost_actual: actual[i],
-        })
-        .collect();
+    let source = read(&a.input)?;
+    let input = check_avenant43(&source, &ValidateOptions::default()).map_err(invalid)?;
     let config = Avenant43Config {
         year: a.year,
         national_hours: a.national_hours,
         envelope: a.envelope,
     };
     let r = avenant43::compute(&input, &config)
-        .map_err(|e| with_files(e, &[(avenant43::TABLE, t.file.as_str())]))?;
+        .map_err(|e| with_files(e, &[(TableKind::Avenant43Departements, &source)]))?;
     let d = &r.departements;
     let deps = batch(vec![
         (
@@ -708,48 +489,14 @@ pub fn run_avenant43(a: &Avenant43Args, quiet: bool) -> Result<(), ServerError> 
 
 /// `dotation fgn`: the forfait global négocié's schedule and CPOM band flags.
 pub fn run_fgn(a: &FgnArgs, quiet: bool) -> Result<(), ServerError> {
-    let mut t = Table::read(&a.input, fgn::TABLE)?;
-    let id = t.strings("service_id");
-    let forfait = t.f64s("forfait_annual");
-    let set = t.parsed(
-        "objectives_set",
-        "the value must be a whole number ≥ 0",
-        parse_count,
-    );
-    let met = t.parsed(
-        "objectives_met",
-        "the value must be a whole number ≥ 0",
-        parse_count,
-    );
-    let fte = t.f64s("fte_carers");
-    let np = t.f64s("non_presence_hours");
-    let g1 = t.f64s("cost_g1");
-    let g3 = t.f64s("cost_g3");
-    let staff = t.f64s("cost_staff_non_carer");
-    let tisf = t.optional_f64("cost_staff_tisf");
-    let gross = t.f64s("gross_expenses");
-    Table::finish(&mut [&mut t])?;
-    let input: Vec<FgnService> = (0..t.rows)
-        .map(|i| FgnService {
-            service_id: id[i].clone(),
-            forfait_annual: forfait[i],
-            objectives_set: set[i],
-            objectives_met: met[i],
-            fte_carers: fte[i],
-            non_presence_hours: np[i],
-            cost_g1: g1[i],
-            cost_g3: g3[i],
-            cost_staff_non_carer: staff[i],
-            cost_staff_tisf: tisf[i].unwrap_or(0.0),
-            gross_expenses: gross[i],
-        })
-        .collect();
+    let source = read(&a.input)?;
+    let input = check_fgn(&source, &ValidateOptions::default()).map_err(invalid)?;
     let config = FgnConfig {
         non_presence: a.non_presence_band,
         structure: a.structure_band,
     };
     let r = fgn::compute(&input, &config)
-        .map_err(|e| with_files(e, &[(fgn::TABLE, t.file.as_str())]))?;
+        .map_err(|e| with_files(e, &[(TableKind::FgnServices, &source)]))?;
     let services = batch(vec![
         ("service_id", strs(r.iter().map(|s| s.service_id.as_str()))),
         ("forfait_annual", f64s(r.iter().map(|s| s.schedule.annual))),

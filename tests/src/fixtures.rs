@@ -136,7 +136,7 @@ impl Fixture {
             TableKind::Services => &self.services,
             TableKind::Users => &self.users,
             TableKind::Visits => &self.visits,
-            TableKind::Margins => panic!("a fixture dataset has no margins table"),
+            other => panic!("a fixture dataset has no {other:?} table"),
         }
     }
 
@@ -147,7 +147,7 @@ impl Fixture {
             TableKind::Services => &mut self.services,
             TableKind::Users => &mut self.users,
             TableKind::Visits => &mut self.visits,
-            TableKind::Margins => panic!("a fixture dataset has no margins table"),
+            other => panic!("a fixture dataset has no {other:?} table"),
         }
     }
 

@@ -1,21 +1,23 @@
-//! The shared machinery of every table's check: a table split into blocks of rows whose
-//! contract columns are present, of a usable type and cast to the contract's ([`blocks`],
-//! [`cast_column`]: unreadable values, missing required values and non-finite numbers
-//! reported on the way), then the checks the tables' modules apply to columns — ranges,
-//! codes — and the typed values they take out of a block.
+//! The shared machinery of every table's check — the dataset's, the margins and the rules'
+//! tables alike: a table split into blocks of rows whose contract columns are present, of
+//! a usable type and cast to the contract's ([`blocks`], [`cast_column`]: unreadable
+//! values, missing required values and non-finite numbers reported on the way), then the
+//! checks the tables' modules apply to columns — ranges, codes — and the typed values they
+//! take out of a block.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::array::{Array, ArrayRef, AsArray, Date32Array, RecordBatch, UInt32Array};
 use arrow::compute::{CastOptions, can_cast_types, cast_with_options};
-use arrow::datatypes::{DataType, Float64Type, Int32Type, Int64Type, TimeUnit};
+use arrow::datatypes::{DataType, Float64Type, Int32Type, Int64Type, TimeUnit, UInt32Type};
 use arrow::util::display::FormatOptions;
+use jiff::civil::Date;
 use rayon::prelude::*;
 
 use super::problems::{Ctx, Problem, Problems, Rule};
 use super::{BLOCK_ROWS, Source};
-use crate::schema::{Column, ColumnType, TableKind};
+use crate::schema::{Column, ColumnType, TableKind, date_of_days, days_of_date};
 use crate::simd;
 use crate::tables::Code;
 
@@ -43,6 +45,12 @@ impl Block {
     pub(super) fn bool(&self, name: &str) -> &arrow::array::BooleanArray {
         self.columns[name].as_boolean()
     }
+    pub(super) fn count(&self, name: &str) -> &arrow::array::PrimitiveArray<UInt32Type> {
+        self.columns[name].as_primitive::<UInt32Type>()
+    }
+    pub(super) fn date(&self, name: &str) -> &Date32Array {
+        self.columns[name].as_primitive()
+    }
     /// Whether the block has the (optional) column.
     pub(super) fn has(&self, name: &str) -> bool {
         self.columns.contains_key(name)
@@ -57,13 +65,10 @@ pub(super) fn accepts(ty: ColumnType, found: &DataType) -> bool {
         other => other,
     };
     let numeric_int = found_base.is_integer();
-    let text = matches!(
-        found_base,
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-    );
+    let text = is_text(found_base);
     let family = match ty {
         ColumnType::Int32 | ColumnType::Int64 => numeric_int || text,
-        ColumnType::Float64 => found_base.is_numeric() || text,
+        ColumnType::Float64 | ColumnType::Count => found_base.is_numeric() || text,
         ColumnType::Bool => matches!(found_base, DataType::Boolean) || text,
         ColumnType::Text => text || numeric_int,
         ColumnType::Timestamp => {
@@ -72,8 +77,18 @@ pub(super) fn accepts(ty: ColumnType, found: &DataType) -> bool {
                 DataType::Timestamp(_, _) | DataType::Date32 | DataType::Date64
             ) || text
         }
+        ColumnType::Date => {
+            matches!(
+                found_base,
+                DataType::Date32 | DataType::Date64 | DataType::Timestamp(_, _)
+            ) || text
+        }
     };
     family && can_cast_types(found, &target)
+}
+
+fn is_text(t: &DataType) -> bool {
+    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
 }
 
 pub(super) fn type_name(ty: ColumnType) -> &'static str {
@@ -84,6 +99,8 @@ pub(super) fn type_name(ty: ColumnType) -> &'static str {
         ColumnType::Float64 => "a number",
         ColumnType::Bool => "a boolean (true/false)",
         ColumnType::Timestamp => "a timestamp (YYYY-MM-DDTHH:MM:SS)",
+        ColumnType::Date => "a date (YYYY-MM-DD)",
+        ColumnType::Count => "a whole number ≥ 0",
     }
 }
 
@@ -225,11 +242,15 @@ pub(super) fn cast_column(
         ..Default::default()
     };
     let target = c.ty.data_type();
+    let base = match raw.data_type() {
+        DataType::Dictionary(_, v) => v.as_ref(),
+        other => other,
+    };
     let cast = if raw.data_type() == &target {
         Arc::clone(raw)
     } else {
-        let from = match raw.data_type() {
-            DataType::Timestamp(_, Some(_)) => {
+        let from = match (c.ty, raw.data_type()) {
+            (ColumnType::Timestamp, DataType::Timestamp(_, Some(_))) => {
                 // Zoned timestamps are read as the UTC instant they denote.
                 cast_with_options(
                     raw,
@@ -237,6 +258,8 @@ pub(super) fn cast_column(
                     &options,
                 )
             }
+            (ColumnType::Date, _) if is_text(base) => text_dates(raw, &options),
+            (ColumnType::Count, _) if !base.is_integer() => whole_counts(raw, &options),
             _ => cast_with_options(raw, &target, &options),
         };
         match from {
@@ -254,6 +277,11 @@ pub(super) fn cast_column(
                 return None;
             }
         }
+    };
+    let cast = if c.ty == ColumnType::Date {
+        within_calendar(cast)
+    } else {
+        cast
     };
     if raw.logical_null_count() > 0 || cast.logical_null_count() > 0 {
         for i in 0..raw.len() {
@@ -294,15 +322,97 @@ pub(super) fn cast_column(
     Some(cast)
 }
 
+/// Dates written `YYYY-MM-DD` as Date32, an unreadable text or a day that does not exist
+/// null (Arrow's own cast also takes other layouts, which the contract does not).
+fn text_dates(
+    raw: &ArrayRef,
+    options: &CastOptions<'_>,
+) -> Result<ArrayRef, arrow::error::ArrowError> {
+    let text = cast_with_options(raw, &DataType::Utf8, options)?;
+    let days: Date32Array = text
+        .as_string::<i32>()
+        .iter()
+        .map(|v| v.and_then(parse_date).map(days_of_date))
+        .collect();
+    Ok(Arc::new(days))
+}
+
+/// Date32 days outside the calendar's years (±9999) as nulls: a value that cannot be a
+/// date.
+fn within_calendar(days: ArrayRef) -> ArrayRef {
+    let a: &Date32Array = days.as_primitive();
+    if a.iter().flatten().all(|d| date_of_days(d).is_some()) {
+        return days;
+    }
+    let kept: Date32Array = a
+        .iter()
+        .map(|d| d.filter(|&d| date_of_days(d).is_some()))
+        .collect();
+    Arc::new(kept)
+}
+
+/// Parses `YYYY-MM-DD`, a day that exists (the calendar is jiff's).
+fn parse_date(s: &str) -> Option<Date> {
+    let b = s.as_bytes();
+    let layout = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    if !layout {
+        return None;
+    }
+    Date::new(
+        s[..4].parse().ok()?,
+        s[5..7].parse().ok()?,
+        s[8..].parse().ok()?,
+    )
+    .ok()
+}
+
+/// Counts from a float or text column: a value with a fractional part, negative or beyond
+/// 32 bits is null (Arrow's cast would truncate `2.5` to 2).
+fn whole_counts(
+    raw: &ArrayRef,
+    options: &CastOptions<'_>,
+) -> Result<ArrayRef, arrow::error::ArrowError> {
+    let numbers = cast_with_options(raw, &DataType::Float64, options)?;
+    let counts: UInt32Array = numbers
+        .as_primitive::<Float64Type>()
+        .iter()
+        .map(|v| {
+            v.filter(|x| x.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(x))
+                .map(|x| x as u32)
+        })
+        .collect();
+    Ok(Arc::new(counts))
+}
+
 /// A numeric range rule.
-#[derive(Clone, Copy)]
-pub(super) enum Bound {
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Bound {
     NonNegative,
     Positive,
     Between(f64, f64),
 }
 
 impl Bound {
+    /// The rule a number breaks: not finite, or out of the bound; `None` when it holds
+    /// (for the rows a rule is given in memory, checked one by one).
+    pub(crate) fn broken_by(self, v: f64) -> Option<Rule> {
+        if !v.is_finite() {
+            Some(Rule::NotFinite)
+        } else if !self.holds(v) {
+            Some(Rule::Range {
+                allowed: self.words(),
+            })
+        } else {
+            None
+        }
+    }
     pub(super) fn holds(self, v: f64) -> bool {
         match self {
             Bound::NonNegative => v >= 0.0,
@@ -439,6 +549,31 @@ pub(super) fn opt_f64_values(b: &Block, name: &str) -> Vec<Option<f64>> {
 
 pub(super) fn bool_values(b: &Block, name: &str) -> Vec<bool> {
     b.bool(name).iter().map(|v| v.unwrap_or(false)).collect()
+}
+
+/// The values of a column a file may leave out (`None` where absent or null).
+pub(super) fn opt_f64_values_or_absent(b: &Block, name: &str) -> Vec<Option<f64>> {
+    if b.has(name) {
+        opt_f64_values(b, name)
+    } else {
+        vec![None; b.len]
+    }
+}
+
+pub(super) fn count_values(b: &Block, name: &str) -> Vec<u32> {
+    b.count(name).iter().map(|v| v.unwrap_or(0)).collect()
+}
+
+/// The dates of a column (`None` where null or, for a column a file may leave out,
+/// absent).
+pub(super) fn date_values(b: &Block, name: &str) -> Vec<Option<Date>> {
+    if !b.has(name) {
+        return vec![None; b.len];
+    }
+    b.date(name)
+        .iter()
+        .map(|v| v.and_then(date_of_days))
+        .collect()
 }
 
 pub(super) fn text_values(b: &Block, name: &str) -> Vec<String> {

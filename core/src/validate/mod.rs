@@ -1,5 +1,6 @@
-//! Validation of the four input tables against the data contract, and their conversion to
-//! typed columns ([`Microdata`]).
+//! Validation of the input tables against the data contract, and their conversion to
+//! typed columns: the four tables of a dataset ([`Microdata`]), its margins, and the
+//! tables of the legal rules outside the survey.
 //!
 //! Validation never stops at the first problem: it collects *all* of them — types, missing
 //! values, ranges, codes, duplicates, references between tables, consistency rules — each
@@ -22,6 +23,10 @@
 //! - `visits.rs`: the streamed visits ([`VisitCheck`]);
 //! - `margins.rs`: the `margins` table, checked against the services and users it
 //!   totals ([`check_margins`]);
+//! - `rules.rs`: the tables of the rules commands — `dc`'s actions and hours
+//!   ([`check_dc`]), `avenant43`'s départements ([`check_avenant43`]), `fgn`'s services
+//!   ([`check_fgn`]) — and the dotation complémentaire's catalogues, typed into the rows
+//!   their rules compute on;
 //! - `keys.rs`: unique keys and their indices; `problems.rs`: [`Problem`], [`Rule`],
 //!   [`Report`] and the capped collection of problems.
 
@@ -35,12 +40,17 @@ mod design;
 mod keys;
 mod margins;
 mod problems;
+mod rules;
 mod services;
 mod users;
 mod visits;
 
+pub(crate) use columns::Bound;
 pub use margins::check_margins;
+pub(crate) use problems::{Ctx, Problems};
 pub use problems::{Problem, Report, Rule};
+pub(crate) use rules::check_catalogue;
+pub use rules::{check_avenant43, check_dc, check_fgn};
 pub use visits::{CheckedVisits, PreparedVisits, VisitCheck};
 
 use crate::aggregate::Drivers;
@@ -50,7 +60,6 @@ use crate::schema::TableKind;
 use crate::tables::{CalibratedWeights, Departements, Microdata, Services, Users};
 use departements::departements;
 use keys::KeyIndex;
-use problems::Problems;
 use services::services;
 use users::users;
 
@@ -102,7 +111,12 @@ impl RawDataset {
             TableKind::Services => Some(&self.services),
             TableKind::Users => Some(&self.users),
             TableKind::Visits => self.visits.as_ref(),
-            TableKind::Margins => None,
+            TableKind::Margins
+            | TableKind::DcActions
+            | TableKind::DcHours
+            | TableKind::DcCatalogue
+            | TableKind::Avenant43Departements
+            | TableKind::FgnServices => None,
         }
     }
 
@@ -110,14 +124,19 @@ impl RawDataset {
     /// created if there is none).
     ///
     /// # Panics
-    /// For [`TableKind::Margins`], which is not one of a dataset's tables.
+    /// For [`TableKind::Margins`] and the rules' tables, which are not a dataset's.
     pub fn get_mut(&mut self, table: TableKind) -> &mut Source {
         match table {
             TableKind::Departements => &mut self.departements,
             TableKind::Services => &mut self.services,
             TableKind::Users => &mut self.users,
             TableKind::Visits => self.visits.get_or_insert_with(Source::default),
-            TableKind::Margins => panic!("margins are not one of a dataset's tables"),
+            TableKind::Margins
+            | TableKind::DcActions
+            | TableKind::DcHours
+            | TableKind::DcCatalogue
+            | TableKind::Avenant43Departements
+            | TableKind::FgnServices => panic!("{table:?} is not one of a dataset's tables"),
         }
     }
 }

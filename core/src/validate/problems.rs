@@ -60,7 +60,9 @@ pub enum Rule {
         /// The user's service in `users`.
         user_service: String,
     },
-    /// A value required by another column is absent, or one that must be absent is set.
+    /// A rule relating the value to other columns, another table or the options asked: a
+    /// value required by another column is absent, one that must be absent is set, a date
+    /// outside the year computed…
     Conditional {
         /// The rule in words.
         rule: String,
@@ -84,6 +86,13 @@ pub enum Rule {
         /// The year of the first row.
         first: i32,
     },
+    /// A line of a text table does not have one field per column.
+    Fields {
+        /// The columns of the header.
+        expected: usize,
+        /// The fields of the line.
+        found: usize,
+    },
 }
 
 impl Rule {
@@ -105,6 +114,7 @@ impl Rule {
             Rule::CostGroups { .. } => "cost_groups",
             Rule::PlanAboveCeiling { .. } => "plan_above_ceiling",
             Rule::SeveralYears { .. } => "several_years",
+            Rule::Fields { .. } => "fields",
         }
     }
 }
@@ -148,6 +158,10 @@ impl fmt::Display for Rule {
                 f,
                 "every row must have the same year; the first row has {first}"
             ),
+            Rule::Fields { expected, found } => write!(
+                f,
+                "the line must have {expected} fields, found {found} (a field holding a comma is double-quoted)"
+            ),
         }
     }
 }
@@ -155,7 +169,7 @@ impl fmt::Display for Rule {
 /// One problem found in the input.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Problem {
-    /// The file (or upload) holding the table.
+    /// The file (or upload) holding the table; empty for a table given in memory.
     pub file: String,
     /// The table.
     pub table: TableKind,
@@ -171,7 +185,10 @@ pub struct Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: table {}", self.file, self.table)?;
+        if !self.file.is_empty() {
+            write!(f, "{}: ", self.file)?;
+        }
+        write!(f, "table {}", self.table)?;
         if let Some(r) = self.row {
             write!(f, ", row {r}")?;
         }
@@ -230,15 +247,15 @@ impl fmt::Display for Report {
 
 /// Problems found so far, capped per (table, column, rule).
 #[derive(Clone, Debug)]
-pub(super) struct Problems {
-    pub(super) cap: usize,
+pub(crate) struct Problems {
+    pub(crate) cap: usize,
     list: Vec<Problem>,
     counts: HashMap<(TableKind, String, &'static str), u64>,
     order: Vec<(TableKind, String, &'static str)>,
 }
 
 impl Problems {
-    pub(super) fn new(cap: usize) -> Problems {
+    pub(crate) fn new(cap: usize) -> Problems {
         Problems {
             cap,
             list: Vec::new(),
@@ -247,7 +264,7 @@ impl Problems {
         }
     }
 
-    pub(super) fn push(&mut self, p: Problem) {
+    pub(crate) fn push(&mut self, p: Problem) {
         let key = (p.table, p.column.clone().unwrap_or_default(), p.rule.id());
         let n = self.counts.entry(key.clone()).or_insert_with(|| {
             self.order.push(key);
@@ -260,7 +277,7 @@ impl Problems {
     }
 
     /// Appends the problems of a later block, keeping the per-rule caps.
-    pub(super) fn merge(&mut self, other: Problems) {
+    pub(crate) fn merge(&mut self, other: Problems) {
         let mut listed_of_other: HashMap<_, u64> = HashMap::new();
         for p in other.list {
             let key = (p.table, p.column.clone().unwrap_or_default(), p.rule.id());
@@ -282,11 +299,11 @@ impl Problems {
         }
     }
 
-    pub(super) fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.counts.is_empty()
     }
 
-    pub(super) fn into_report(self) -> Report {
+    pub(crate) fn into_report(self) -> Report {
         let counts = self
             .order
             .into_iter()
@@ -303,13 +320,29 @@ impl Problems {
 }
 
 /// Where problems of one table are reported.
-pub(super) struct Ctx<'a> {
-    pub(super) file: &'a str,
-    pub(super) table: TableKind,
+pub(crate) struct Ctx<'a> {
+    pub(crate) file: &'a str,
+    pub(crate) table: TableKind,
 }
 
 impl Ctx<'_> {
-    pub(super) fn problem(
+    /// The problem of one cell: its row (from 1), column and value.
+    pub(crate) fn cell(
+        &self,
+        row: usize,
+        column: &str,
+        value: impl ToString,
+        rule: Rule,
+    ) -> Problem {
+        self.problem(
+            Some(row as u64),
+            Some(column),
+            Some(value.to_string()),
+            rule,
+        )
+    }
+
+    pub(crate) fn problem(
         &self,
         row: Option<u64>,
         column: Option<&str>,

@@ -4,6 +4,9 @@
 //! the command line. Expected values are typed from the texts or computed by hand:
 //! `tests/reference/rules_example.py` (exact fractions).
 
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray};
 use clap::Parser;
 use dotation_core::CoreError;
 use dotation_core::avenant43::{self, Avenant43Config, Binding, DepartementInput};
@@ -519,14 +522,14 @@ fn bad_actions_name_their_row_column_and_value() {
         action("S", "o4_respite", 1.0, "2026-01-01"),
         &[
             "table actions, row 2, column action, value \"o4_respite\"",
-            "not an action of the saone-et-loire-2026 catalogue",
+            "the value must be one of the codes of the saone-et-loire-2026 catalogue",
         ],
     );
     check_rejected(
         SL,
         2026,
         action("S", "o2_sunday_holiday", -5.0, "2026-01-01"),
-        &["row 2, column quantity, value \"-5\": the quantity must be a number ≥ 0"],
+        &["row 2, column quantity, value \"-5\": the value must be ≥ 0"],
     );
     check_rejected(
         SL,
@@ -540,7 +543,7 @@ fn bad_actions_name_their_row_column_and_value() {
         SL,
         2026,
         action("X", "o2_sunday_holiday", 5.0, "2026-01-01"),
-        &["row 2, column service_id, value \"X\": the service is not in the hours table"],
+        &["row 2, column service_id, value \"X\": no row of hours has this service_id"],
     );
     check_rejected(
         SL,
@@ -558,7 +561,7 @@ fn bad_actions_name_their_row_column_and_value() {
         2026,
         action("S", "o5_innovative", 1.0, "2026-01-01"),
         &[
-            "row 2, column unit_price, value \"\": the saone-et-loire-2026 catalogue leaves this action's price to the CPOM",
+            "row 2, column unit_price: the saone-et-loire-2026 catalogue leaves this action's price to the CPOM",
         ],
     );
     // Creuse values every action in the CPOM; the CNSA's 2025 limit is given by the caller.
@@ -598,7 +601,7 @@ fn a_malformed_catalogue_names_its_rows() {
         "test: table catalogue, row 1, column objective, value \"7\"",
         "row 2, column unit_price, value \"-1\"",
         "row 2, column prorated, value \"maybe\"",
-        "row 3, column code, value \"a\": codes must be unique",
+        "row 3, column code, value \"a\": the key must be unique; it is already on row 1",
     ] {
         assert!(msg.contains(part), "{msg}\n lacks {part}");
     }
@@ -612,11 +615,11 @@ fn a_malformed_catalogue_names_its_rows() {
 
 #[test]
 fn dates_are_checked_days() {
-    assert_eq!(date("2024-02-29").ordinal(), 60);
+    assert_eq!(date("2024-02-29").day_of_year(), 60);
     assert!("2026-02-29".parse::<Date>().is_err());
     assert!("2026-13-01".parse::<Date>().is_err());
     assert!("1/10/2026".parse::<Date>().is_err());
-    assert_eq!(date("2026-12-31").ordinal(), 365);
+    assert_eq!(date("2026-12-31").day_of_year(), 365);
 }
 
 // ------------------------------------------------------------------------- Avenant 43
@@ -736,7 +739,7 @@ fn avenant43_hours_year_envelopes_and_rejections() {
         "table departements, row 1, column hours_year, value \"2019\": the aid of 2024 is shared by the hours of 2022",
         "row 2, column hours_year, value \"2023\"",
         "row 2, column cost_forecast, value \"-1\"",
-        "row 3, column departement, value \"A\": a département must appear once; it is already on row 1",
+        "row 3, column departement, value \"A\": the key must be unique; it is already on row 1",
     ] {
         assert!(msg.contains(part), "{msg}\n lacks {part}");
     }
@@ -1044,7 +1047,7 @@ fn cli_dc_writes_results_and_rejects_bad_rows() {
     assert_eq!(e.exit_code(), 1);
     let msg = e.to_string();
     assert!(
-        msg.contains("bad.csv: table actions, row 2, column start, value \"2026-02-30\": the date must be YYYY-MM-DD"),
+        msg.contains("bad.csv: table actions, row 2, column start, value \"2026-02-30\": the value must be a date (YYYY-MM-DD)"),
         "{msg}"
     );
     assert_eq!(std::fs::read_dir(out2.path()).expect("dir").count(), 0);
@@ -1134,7 +1137,7 @@ fn cli_avenant43_writes_aids_and_rejects_bad_rows() {
         (
             "no_cost.csv",
             format!("{header}\nA,2019,1,1,1\n"),
-            "no_cost.csv: table departements, column cost_forecast, value \"\": the column is required",
+            "no_cost.csv: table departements, column cost_forecast: the column is required",
         ),
         (
             "year.csv",
@@ -1218,4 +1221,230 @@ fn cli_fgn_writes_schedule_and_flags_and_rejects_bad_rows() {
         o,
     ]);
     assert!(parsed.is_err());
+}
+
+fn write_parquet(dir: &std::path::Path, name: &str, columns: Vec<(&str, ArrayRef)>) -> String {
+    let batch = RecordBatch::try_from_iter(columns).expect("a batch");
+    let p = dir.join(name);
+    let file = std::fs::File::create(&p).expect("create");
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
+    w.write(&batch).expect("write");
+    w.close().expect("close");
+    p.to_str().expect("utf-8").to_string()
+}
+
+fn f64_column(v: &[f64]) -> ArrayRef {
+    Arc::new(Float64Array::from(v.to_vec()))
+}
+
+fn text_column(v: &[&str]) -> ArrayRef {
+    Arc::new(StringArray::from(v.to_vec()))
+}
+
+#[test]
+fn cli_reads_typed_columns_whole_float_counts_and_dates() {
+    // The same service as `cli_fgn_writes_schedule_and_flags_and_rejects_bad_rows`, from
+    // Parquet: the objectives stored as floats (4.0, 3.0) are counts.
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = tempfile::tempdir().expect("tmp");
+    let o = out.path().to_str().expect("utf-8");
+    let fgn = |met: f64| {
+        let mut columns = vec![
+            ("service_id", text_column(&["S"])),
+            ("forfait_annual", f64_column(&[1_200_000.0])),
+            ("objectives_set", f64_column(&[4.0])),
+            ("objectives_met", f64_column(&[met])),
+            ("fte_carers", f64_column(&[10.0])),
+            ("non_presence_hours", f64_column(&[3_214.0])),
+        ];
+        for (c, v) in [
+            ("cost_g1", 50_000.0),
+            ("cost_g3", 80_000.0),
+            ("cost_staff_non_carer", 120_000.0),
+            ("gross_expenses", 1_000_000.0),
+        ] {
+            columns.push((c, f64_column(&[v])));
+        }
+        columns
+    };
+    let input = write_parquet(dir.path(), "fgn.parquet", fgn(3.0));
+    run(&cli(&["fgn", "--input", &input, "--out", o])).expect("runs");
+    let frozen = column_f64(&out.path().join("services.parquet"), "frozen");
+    assert_eq!(frozen, vec![Some(30_000.0)]);
+    // 2.5 objectives are not a count: refused, not truncated to 2.
+    let bad = write_parquet(dir.path(), "half.parquet", fgn(2.5));
+    let e = run(&cli(&["fgn", "--input", &bad, "--out", o])).expect_err("not a count");
+    assert_eq!(e.exit_code(), 1);
+    assert!(
+        e.to_string().contains(
+            "half.parquet: table services, row 1, column objectives_met, value \"2.5\": the value must be a whole number ≥ 0"
+        ),
+        "{e}"
+    );
+
+    // Actions with Date32 starts and integer quantities, as `cli_dc_writes_results…`.
+    let day = |s: &str| dotation_core::schema::days_of_date(date(s));
+    let hours = write_parquet(
+        dir.path(),
+        "hours.parquet",
+        vec![
+            ("service_id", text_column(&["B"])),
+            ("departement", text_column(&["71"])),
+            ("hours_apa", f64_column(&[10_000.0])),
+            ("hours_pch", f64_column(&[0.0])),
+        ],
+    );
+    let actions = |start: &str| {
+        vec![
+            ("service_id", text_column(&["B"])),
+            ("action", text_column(&["o3_vehicle_purchase"])),
+            ("quantity", Arc::new(Int64Array::from(vec![2])) as ArrayRef),
+            (
+                "start",
+                Arc::new(Date32Array::from(vec![day(start)])) as ArrayRef,
+            ),
+        ]
+    };
+    let dc = |actions: &str| {
+        cli(&[
+            "dc",
+            "--actions",
+            actions,
+            "--hours",
+            &hours,
+            "--catalogue",
+            "saone-et-loire-2026",
+            "--cnsa-rate",
+            "3.311",
+            "--out",
+            o,
+        ])
+    };
+    let good = write_parquet(dir.path(), "actions.parquet", actions("2026-10-01"));
+    run(&dc(&good)).expect("runs");
+    let paid = column_f64(&out.path().join("services.parquet"), "paid_total");
+    assert!(close(paid[0].expect("B"), 1_792.613_698_630_137, 1e-12));
+    let late = write_parquet(dir.path(), "late.parquet", actions("2025-12-31"));
+    let e = run(&dc(&late)).expect_err("outside the year");
+    assert_eq!(e.exit_code(), 1);
+    assert!(
+        e.to_string().contains(
+            "late.parquet: table actions, row 1, column start, value \"2025-12-31\": the start must fall in the year of the dotation, 2026"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn cli_reads_a_csv_header_with_quoted_names() {
+    // A quoted column name holding a comma is one column (an extra one, ignored).
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = tempfile::tempdir().expect("tmp");
+    let hours = write(
+        dir.path(),
+        "hours.csv",
+        "service_id,\"note, free text\",departement,hours_apa,hours_pch\n\
+         A,\"big, urban\",71,60000,40000\n",
+    );
+    let actions = write(
+        dir.path(),
+        "actions.csv",
+        "\"service_id\",action,quantity,start\nA,o2_sunday_holiday,50000,2026-01-05\n",
+    );
+    run(&cli(&[
+        "dc",
+        "--actions",
+        &actions,
+        "--hours",
+        &hours,
+        "--catalogue",
+        "saone-et-loire-2026",
+        "--cnsa-rate",
+        "3.311",
+        "--out",
+        out.path().to_str().expect("utf-8"),
+    ]))
+    .expect("runs");
+    let paid = column_f64(&out.path().join("services.parquet"), "paid_total");
+    assert_eq!(paid, vec![Some(338_300.0)]);
+}
+
+#[test]
+fn rule_tables_are_checked_against_their_contract() {
+    use dotation_core::validate::{Source, ValidateOptions, check_dc};
+    let batch =
+        |columns: Vec<(&str, ArrayRef)>| RecordBatch::try_from_iter(columns).expect("a batch");
+    let hours = Source::new(
+        "hours",
+        vec![batch(vec![
+            ("service_id", text_column(&["A", "B"])),
+            ("departement", text_column(&["71", "71"])),
+            ("hours_apa", text_column(&["10", "1e3"])),
+            ("hours_pch", text_column(&["0", "NaN"])),
+        ])],
+    );
+    // Dates are YYYY-MM-DD and exist; the problems of both tables are reported together.
+    let actions = |columns: Vec<(&str, ArrayRef)>| {
+        let mut all = vec![
+            ("service_id", text_column(&["A", "A", "A", "A"])),
+            ("action", text_column(&["o1_training"; 4])),
+        ];
+        all.extend(columns);
+        Source::new("actions", vec![batch(all)])
+    };
+    let starts = text_column(&["2026-01-05", "2026-1-5", "20260105", "2026-02-29"]);
+    let dated = actions(vec![
+        ("quantity", text_column(&["1", "1", "1", "1"])),
+        ("start", starts.clone()),
+    ]);
+    let e = check_dc(&dated, &hours, &ValidateOptions::default()).expect_err("invalid");
+    let msg = e.to_string();
+    for part in [
+        "actions: table actions, row 2, column start, value \"2026-1-5\": the value must be a date (YYYY-MM-DD)",
+        "row 3, column start, value \"20260105\"",
+        "row 4, column start, value \"2026-02-29\"",
+        "hours: table hours, row 2, column hours_pch, value \"NaN\": the value must be a finite number",
+    ] {
+        assert!(msg.contains(part), "{msg}\n lacks {part}");
+    }
+    assert!(!msg.contains("row 1, column start"), "{msg}");
+    // A missing column stops the table's row checks, not the other table's.
+    let e = check_dc(
+        &actions(vec![("start", starts)]),
+        &hours,
+        &ValidateOptions::default(),
+    )
+    .expect_err("no quantity");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("actions: table actions, column quantity: the column is required"),
+        "{msg}"
+    );
+    assert!(msg.contains("column hours_pch, value \"NaN\""), "{msg}");
+    assert!(!msg.contains("column start"), "{msg}");
+    let empty = Source::new("none", Vec::new());
+    let e = check_dc(&empty, &hours, &ValidateOptions::default()).expect_err("no actions");
+    assert!(
+        e.to_string()
+            .contains("none: table actions: the table must have at least one row"),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_data_documentation_lists_every_rule_table_column() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/data.md"))
+        .expect("docs/data.md");
+    let section = &doc[doc
+        .find("## Inputs of the rules commands")
+        .expect("the section")..];
+    for t in dotation_core::schema::TableKind::RULES {
+        for c in t.columns() {
+            assert!(
+                section.contains(&format!("`{}`", c.name)),
+                "{t}.{} is not documented",
+                c.name
+            );
+        }
+    }
 }
