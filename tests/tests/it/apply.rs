@@ -16,29 +16,9 @@ fn cli(args: &[&str]) -> Cli {
 }
 
 fn column(path: &std::path::Path, name: &str) -> Vec<f64> {
-    let file = std::fs::File::open(path).expect("the file exists");
-    let batches: Vec<arrow::array::RecordBatch> =
-        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-            .expect("parquet")
-            .build()
-            .expect("reader")
-            .collect::<Result<_, _>>()
-            .expect("batches");
-    batches
-        .iter()
-        .flat_map(|b| {
-            let a = arrow::compute::cast(
-                b.column_by_name(name).expect("the column"),
-                &arrow::datatypes::DataType::Float64,
-            )
-            .expect("numbers");
-            let a = a
-                .as_any()
-                .downcast_ref::<arrow::array::Float64Array>()
-                .expect("f64")
-                .clone();
-            a.iter().map(|v| v.unwrap_or(f64::NAN)).collect::<Vec<_>>()
-        })
+    crate::parquet_f64(path, name)
+        .into_iter()
+        .map(|v| v.unwrap_or(f64::NAN))
         .collect()
 }
 

@@ -27,6 +27,32 @@ mod sweep;
 mod validation;
 mod weights;
 
+/// A numeric column of a Parquet result file, as f64 (nulls as `None`).
+fn parquet_f64(path: &std::path::Path, column: &str) -> Vec<Option<f64>> {
+    let file = std::fs::File::open(path).expect("the file exists");
+    let batches: Vec<arrow::array::RecordBatch> =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .expect("parquet")
+            .build()
+            .expect("reader")
+            .collect::<Result<_, _>>()
+            .expect("batches");
+    batches
+        .iter()
+        .flat_map(|b| {
+            let a = b
+                .column_by_name(column)
+                .unwrap_or_else(|| panic!("no column {column}"));
+            let a = arrow::compute::cast(a, &arrow::datatypes::DataType::Float64).expect("numbers");
+            a.as_any()
+                .downcast_ref::<arrow::array::Float64Array>()
+                .expect("f64")
+                .iter()
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// Relative closeness, for values computed by another program.
 fn close(a: f64, b: f64, rel: f64) -> bool {
     (a - b).abs() <= rel * a.abs().max(b.abs()).max(1e-300)

@@ -961,29 +961,6 @@ fn write(dir: &std::path::Path, name: &str, text: &str) -> String {
     p.to_str().expect("utf-8").to_string()
 }
 
-fn column_f64(path: &std::path::Path, column: &str) -> Vec<Option<f64>> {
-    let file = std::fs::File::open(path).expect("the file exists");
-    let batches: Vec<arrow::array::RecordBatch> =
-        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-            .expect("parquet")
-            .build()
-            .expect("reader")
-            .collect::<Result<_, _>>()
-            .expect("batches");
-    batches
-        .iter()
-        .flat_map(|b| {
-            b.column_by_name(column)
-                .unwrap_or_else(|| panic!("no column {column}"))
-                .as_any()
-                .downcast_ref::<arrow::array::Float64Array>()
-                .expect("f64")
-                .iter()
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
-
 #[test]
 fn cli_dc_writes_results_and_rejects_bad_rows() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -1016,11 +993,11 @@ fn cli_dc_writes_results_and_rejects_bad_rows() {
         o,
     ]))
     .expect("runs");
-    let paid = column_f64(&out.path().join("services.parquet"), "paid_total");
+    let paid = crate::parquet_f64(&out.path().join("services.parquet"), "paid_total");
     assert_eq!(paid[0], Some(338_300.0));
     let b = paid[1].expect("B");
     assert!(close(b, 1_792.613_698_630_137 + 500.0, 1e-12), "{b}");
-    let amounts = column_f64(&out.path().join("actions.parquet"), "amount");
+    let amounts = crate::parquet_f64(&out.path().join("actions.parquet"), "amount");
     assert_eq!(amounts.len(), 3);
     assert!(out.path().join("departements.parquet").is_file());
     assert!(out.path().join("summary.json").is_file());
@@ -1118,10 +1095,10 @@ fn cli_avenant43_writes_aids_and_rejects_bad_rows() {
     .expect("runs");
     let p = out.path().join("departements.parquet");
     assert_eq!(
-        column_f64(&p, "aid_forecast"),
+        crate::parquet_f64(&p, "aid_forecast"),
         vec![Some(104e6), Some(45e6), Some(38e6)]
     );
-    let balance = column_f64(&p, "balance");
+    let balance = crate::parquet_f64(&p, "balance");
     assert!(close(balance[0].expect("A"), 20.8e6, 1e-12));
     assert!(close(balance[1].expect("B"), 4e6, 1e-12));
     assert_eq!(balance[2], None);
@@ -1184,12 +1161,15 @@ fn cli_fgn_writes_schedule_and_flags_and_rejects_bad_rows() {
         o,
     ]))
     .expect("runs");
-    let schedule = column_f64(&out.path().join("schedule.parquet"), "amount");
+    let schedule = crate::parquet_f64(&out.path().join("schedule.parquet"), "amount");
     let mut expected = vec![Some(90_000.0); 12];
     expected.push(Some(90_000.0));
     assert_eq!(schedule, expected);
     let services = out.path().join("services.parquet");
-    assert_eq!(column_f64(&services, "frozen"), vec![Some(30_000.0)]);
+    assert_eq!(
+        crate::parquet_f64(&services, "frozen"),
+        vec![Some(30_000.0)]
+    );
     let summary: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(out.path().join("summary.json")).expect("summary"),
     )
@@ -1269,7 +1249,7 @@ fn cli_reads_typed_columns_whole_float_counts_and_dates() {
     };
     let input = write_parquet(dir.path(), "fgn.parquet", fgn(3.0));
     run(&cli(&["fgn", "--input", &input, "--out", o])).expect("runs");
-    let frozen = column_f64(&out.path().join("services.parquet"), "frozen");
+    let frozen = crate::parquet_f64(&out.path().join("services.parquet"), "frozen");
     assert_eq!(frozen, vec![Some(30_000.0)]);
     // 2.5 objectives are not a count: refused, not truncated to 2.
     let bad = write_parquet(dir.path(), "half.parquet", fgn(2.5));
@@ -1322,7 +1302,7 @@ fn cli_reads_typed_columns_whole_float_counts_and_dates() {
     };
     let good = write_parquet(dir.path(), "actions.parquet", actions("2026-10-01"));
     run(&dc(&good)).expect("runs");
-    let paid = column_f64(&out.path().join("services.parquet"), "paid_total");
+    let paid = crate::parquet_f64(&out.path().join("services.parquet"), "paid_total");
     assert!(close(paid[0].expect("B"), 1_792.613_698_630_137, 1e-12));
     let late = write_parquet(dir.path(), "late.parquet", actions("2025-12-31"));
     let e = run(&dc(&late)).expect_err("outside the year");
@@ -1365,7 +1345,7 @@ fn cli_reads_a_csv_header_with_quoted_names() {
         out.path().to_str().expect("utf-8"),
     ]))
     .expect("runs");
-    let paid = column_f64(&out.path().join("services.parquet"), "paid_total");
+    let paid = crate::parquet_f64(&out.path().join("services.parquet"), "paid_total");
     assert_eq!(paid, vec![Some(338_300.0)]);
 }
 
