@@ -139,21 +139,22 @@ impl Numeric {
         !matches!(self, Numeric::Service(_))
     }
 
-    fn service_value(i: usize, m: &Microdata, s: usize) -> f64 {
+    /// The values of numeric `services` column `i` of [`Numeric::SERVICE_COLUMNS`].
+    fn service_column(i: usize, m: &Microdata) -> &[f64] {
         let sv = &m.services;
         match Self::SERVICE_COLUMNS[i] {
-            "hours_apa" => sv.hours_apa[s],
-            "hours_pch" => sv.hours_pch[s],
-            "hours_social_aid" => sv.hours_social_aid[s],
-            "hours_other" => sv.hours_other[s],
-            "dotation_complementaire" => sv.dotation_complementaire[s],
-            "cost_g1" => sv.cost_g1[s],
-            "cost_g2" => sv.cost_g2[s],
-            "cost_g3" => sv.cost_g3[s],
-            "cost_total" => sv.cost_total[s],
-            "fte_carers" => sv.fte_carers[s],
-            "fte_support" => sv.fte_support[s],
-            _ => sv.design_weight[s],
+            "hours_apa" => &sv.hours_apa,
+            "hours_pch" => &sv.hours_pch,
+            "hours_social_aid" => &sv.hours_social_aid,
+            "hours_other" => &sv.hours_other,
+            "dotation_complementaire" => &sv.dotation_complementaire,
+            "cost_g1" => &sv.cost_g1,
+            "cost_g2" => &sv.cost_g2,
+            "cost_g3" => &sv.cost_g3,
+            "cost_total" => &sv.cost_total,
+            "fte_carers" => &sv.fte_carers,
+            "fte_support" => &sv.fte_support,
+            _ => &sv.design_weight,
         }
     }
 }
@@ -248,16 +249,19 @@ impl Margins {
                 }
             }
         }
-        for s in 0..n {
-            let row = &mut x[s * p..(s + 1) * p];
-            for (j, r) in self.rows.iter().enumerate() {
-                match &r.term {
-                    Term::Level(parts) => {
-                        row[j] = f64::from(parts.iter().all(|(c, l)| c.level_of(m, s) == l));
+        for (j, r) in self.rows.iter().enumerate() {
+            match &r.term {
+                Term::Level(parts) => {
+                    for s in 0..n {
+                        x[s * p + j] = f64::from(parts.iter().all(|(c, l)| c.level_of(m, s) == l));
                     }
-                    Term::Total(Numeric::Service(i)) => row[j] = Numeric::service_value(*i, m, s),
-                    Term::Total(_) => {}
                 }
+                Term::Total(Numeric::Service(i)) => {
+                    for (s, v) in Numeric::service_column(*i, m).iter().enumerate() {
+                        x[s * p + j] = *v;
+                    }
+                }
+                Term::Total(_) => {}
             }
         }
         x

@@ -616,22 +616,24 @@ fn feasibility(
         _ => "of any value".into(),
     };
     // Each margin alone: the totals g within the range can reach, Σ d g x_j over g.
+    // One pass over the services' nonzero values.
+    let (mut low, mut high) = (vec![0.0f64; p], vec![0.0f64; p]);
+    for s in 0..n {
+        let (idx, val) = rows.row(s);
+        for (&j, &x) in idx.iter().zip(val) {
+            let dx = problem.design[s] * x;
+            let (a, b) = (
+                lo.map_or(f64::NEG_INFINITY, |l| l * dx),
+                hi.map_or(f64::INFINITY, |h| h * dx),
+            );
+            let (a, b) = if dx >= 0.0 { (a, b) } else { (b, a) };
+            low[j] += a;
+            high[j] += b;
+        }
+    }
     let mut alone: Vec<Unreachable> = Vec::new();
     for j in 0..p {
-        let (mut low, mut high) = (0.0f64, 0.0f64);
-        for s in 0..n {
-            let (idx, val) = rows.row(s);
-            if let Some(k) = idx.iter().position(|&c| c == j) {
-                let dx = problem.design[s] * val[k];
-                let (a, b) = (
-                    lo.map_or(f64::NEG_INFINITY, |l| l * dx),
-                    hi.map_or(f64::INFINITY, |h| h * dx),
-                );
-                let (a, b) = if dx >= 0.0 { (a, b) } else { (b, a) };
-                low += a;
-                high += b;
-            }
-        }
+        let (low, high) = (low[j], high[j]);
         let t = totals[j];
         let slack = 1e-9 * t.abs().max(f64::MIN_POSITIVE);
         let reached = if t < low - slack {

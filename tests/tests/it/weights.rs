@@ -400,7 +400,7 @@ fn calibrated_weights_estimate_the_frames_baseline_better() {
 }
 
 #[test]
-fn a_dataset_without_margins_says_so_on_the_command_line() {
+fn a_margins_file_that_does_not_exist_is_named() {
     let e: ServerError = embedded(&SurveyConfig::default())
         .expect("generates")
         .with_margins(&dir().join("no-such-file.csv"))
